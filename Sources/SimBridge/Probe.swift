@@ -1,0 +1,2 @@
+import CMuJoCo
+public func _mjProbe() -> Int32 { mj_version() }

@@ -1,0 +1,4 @@
+import PolicyRuntime
+import FlowPolicy
+import SimBridge
+print(_blasProbe(), _mjProbe(), _zmqProbe())

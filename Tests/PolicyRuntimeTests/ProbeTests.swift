@@ -1,0 +1,3 @@
+import Testing
+@testable import PolicyRuntime
+@Test func probe() { #expect(true) }

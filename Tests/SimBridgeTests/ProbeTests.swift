@@ -1,0 +1,3 @@
+import Testing
+@testable import SimBridge
+@Test func probe() { #expect(true) }
