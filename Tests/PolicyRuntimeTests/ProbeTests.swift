@@ -1,3 +1,3 @@
 import Testing
-@testable import PolicyRuntime
+import PolicyRuntime
 @Test func probe() { #expect(true) }

@@ -1,3 +1,3 @@
 import Testing
-@testable import SimBridge
+import SimBridge
 @Test func probe() { #expect(true) }

@@ -1,0 +1,205 @@
+/// Trains a `ResMLPFiLM` velocity network by conditional flow matching on a dataset of demonstrations.
+///
+/// Each step draws `B` (observation window, action chunk) pairs uniformly from the `SequenceSampler`, times
+/// `t ~ U[0, 1)` and noise `x0 ~ N(0, I)`, all from one seeded generator; then forward, backward, global-norm
+/// clipping, AdamW under the cosine schedule, and an EMA update. The same seed, data and thread count give
+/// bit-identical weights.
+///
+/// Both cores: the batch is split into one contiguous slice per worker thread; each worker runs the forward and
+/// backward pass of its slice with its own activation cache and gradient buffer (OpenBLAS single-threaded), and the
+/// gradients are summed in worker order. This beats OpenBLAS's own threading at these sizes, because the
+/// elementwise layers are split too and the BLAS threads never spin waiting for each other.
+public final class FlowMatchingTrainer {
+    public let spec: PolicySpec
+    public let network: ResMLPFiLM
+    public let configuration: TrainingConfiguration
+    public let parameters: FloatBuffer
+    public let gradients: FloatBuffer
+    public let optimizer: AdamW
+    public let ema: ExponentialMovingAverage
+    public let schedule: CosineSchedule
+    public let observationNormalizer: MinMaxNormalizer
+    public let actionNormalizer: MinMaxNormalizer
+    public let sampler: SequenceSampler
+    public let datasetHash: String
+    public private(set) var step = 0
+    private var generator: RandomSource
+
+    // Normalized copies of the dataset: observations [N, Do], actions [N, Da].
+    private let observations: FloatBuffer
+    private let actions: FloatBuffer
+    // Batch buffers, shared by the workers (each touches only its rows).
+    private let workers: [Worker]
+    private let window: FloatBuffer  // [B, To*Do]
+    private let chunk: FloatBuffer  // [B, Dx]
+    private let noise: FloatBuffer  // [B, Dx]
+    private let state: FloatBuffer  // [B, Dx]
+    private let target: FloatBuffer  // [B, Dx]
+    private let times: FloatBuffer  // [B]
+    private let velocity: FloatBuffer  // [B, Dx]
+    private let dVelocity: FloatBuffer  // [B, Dx]
+
+    public init(
+        spec: PolicySpec, network networkConfiguration: ResMLPFiLMConfiguration, dataset: EpisodeDataset,
+        configuration: TrainingConfiguration
+    ) throws(FlowPolicyError) {
+        try spec.validate()
+        try configuration.validate()
+        guard dataset.observationDimensions == spec.observationDimensions,
+            dataset.actionDimensions == spec.actionDimensions
+        else {
+            throw .invalidConfiguration(
+                "dataset has Do=\(dataset.observationDimensions), Da=\(dataset.actionDimensions); the policy "
+                    + "expects Do=\(spec.observationDimensions), Da=\(spec.actionDimensions)")
+        }
+        let sampler = SequenceSampler(
+            dataset: dataset, observationSteps: spec.observationSteps, predictionSteps: spec.predictionSteps,
+            actionSteps: spec.actionSteps)
+        guard sampler.count > 0 else {
+            throw .invalidConfiguration(
+                "the dataset's \(dataset.episodeCount) episodes are too short to cut any (To=\(spec.observationSteps), "
+                    + "Tp=\(spec.predictionSteps), Ta=\(spec.actionSteps)) training pair")
+        }
+        self.spec = spec
+        self.configuration = configuration
+        self.sampler = sampler
+        network = try ResMLPFiLM(networkConfiguration)
+        datasetHash = dataset.contentHash
+        BLAS.threads = 1
+
+        observationNormalizer = MinMaxNormalizer(fitting: dataset.observations, dimensions: spec.observationDimensions)
+        actionNormalizer = MinMaxNormalizer(fitting: dataset.actions, dimensions: spec.actionDimensions)
+        observations = FloatBuffer(observationNormalizer.normalized(dataset.observations))
+        actions = FloatBuffer(actionNormalizer.normalized(dataset.actions))
+
+        generator = RandomSource(seed: configuration.seed)
+        parameters = FloatBuffer(count: network.layout.count)
+        network.layout.initialize(parameters, using: &generator)
+        gradients = FloatBuffer(count: network.layout.count)
+        optimizer = AdamW(
+            count: network.layout.count, beta1: configuration.beta1, beta2: configuration.beta2,
+            weightDecay: configuration.weightDecay)
+        ema = ExponentialMovingAverage(
+            initial: parameters, power: configuration.emaPower, maximumDecay: configuration.emaMaximumDecay)
+        schedule = CosineSchedule(
+            baseRate: configuration.learningRate, warmupSteps: configuration.warmupSteps,
+            totalSteps: configuration.steps)
+
+        let B = configuration.batchSize
+        let Dx = networkConfiguration.chunkDimensions
+        let workerCount = min(configuration.threads, B)
+        let network = self.network
+        workers = (0..<workerCount).map { index in
+            let rows = partition(B, into: workerCount, index: index)
+            return Worker(
+                rows: rows, cache: ResMLPFiLMCache(network: network, capacity: rows.count),
+                gradients: FloatBuffer(count: network.layout.count))
+        }
+        window = FloatBuffer(count: B * networkConfiguration.observationDimensions)
+        chunk = FloatBuffer(count: B * Dx)
+        noise = FloatBuffer(count: B * Dx)
+        state = FloatBuffer(count: B * Dx)
+        target = FloatBuffer(count: B * Dx)
+        times = FloatBuffer(count: B)
+        velocity = FloatBuffer(count: B * Dx)
+        dVelocity = FloatBuffer(count: B * Dx)
+    }
+
+    /// One optimization step; returns the batch loss (before the update).
+    @discardableResult
+    public func trainStep() throws(FlowPolicyError) -> Float {
+        let B = configuration.batchSize
+        let Dx = network.configuration.chunkDimensions
+        let (Do, Da) = (spec.observationDimensions, spec.actionDimensions)
+        let windowSize = spec.observationSteps * Do
+        for row in 0..<B {
+            let pair = generator.nextIndex(below: sampler.count)
+            sampler.fill(
+                pair: pair, observations: observations.pointer, observationDimensions: Do,
+                actions: actions.pointer, actionDimensions: Da,
+                window: window.pointer + row * windowSize, chunk: chunk.pointer + row * Dx)
+            times[row] = generator.nextUniform()
+        }
+        generator.fillGaussian(noise.pointer, count: B * Dx)
+        FlowMatchingLoss.interpolate(
+            noise: noise.pointer, data: chunk.pointer, times: times.pointer, batch: B, dimensions: Dx,
+            sigmaMin: configuration.sigmaMin, state: state.pointer, target: target.pointer)
+        let windowPointer = UnsafePointer(window.pointer)
+        let (network, parameters) = (self.network, UnsafePointer(self.parameters.pointer))
+        let (state, times, target, velocity, dVelocity) = (
+            self.state.pointer, self.times.pointer, self.target.pointer, self.velocity.pointer, self.dVelocity.pointer
+        )
+        let gradientScale = 2 / Float(B * Dx)
+        parallelFor(workers.count) { index in
+            let worker = workers[index]
+            let (first, rows) = (worker.rows.lowerBound, worker.rows.count)
+            network.forward(
+                x: state + first * Dx, t: times + first, observation: windowPointer + first * windowSize, batch: rows,
+                parameters: parameters, cache: worker.cache, output: velocity + first * Dx)
+            worker.lossSum = FlowMatchingLoss.sumOfSquaredErrors(
+                prediction: velocity + first * Dx, target: target + first * Dx, count: rows * Dx,
+                gradientScale: gradientScale, gradient: dVelocity + first * Dx)
+            worker.gradients.fill(0)
+            network.backward(
+                dOutput: dVelocity + first * Dx, x: state + first * Dx, batch: rows, parameters: parameters,
+                gradients: worker.gradients.pointer, cache: worker.cache)
+        }
+        let loss = Float(workers.reduce(0) { $0 + $1.lossSum } / Double(B * Dx))
+        guard loss.isFinite else {
+            throw .nonFinite(
+                "the training loss became \(loss) at step \(step); lower the learning rate or check the dataset for "
+                    + "extreme values")
+        }
+        sumWorkerGradients()
+        clipGradientNorm(gradients, maximumNorm: configuration.gradientClipNorm)
+        optimizer.update(
+            parameters: self.parameters, gradients: gradients, learningRate: schedule.learningRate(atStep: step),
+            workers: workers.count)
+        ema.update(from: self.parameters, step: step, workers: workers.count)
+        step += 1
+        return loss
+    }
+
+    /// `gradients = Σ_w worker_w.gradients`, in worker order (deterministic), split over the workers by range.
+    private func sumWorkerGradients() {
+        let count = gradients.count
+        let total = gradients.pointer
+        let sources = workers.map { UnsafePointer($0.gradients.pointer) }
+        parallelFor(workers.count) { index in
+            let range = partition(count, into: sources.count, index: index)
+            let target = total + range.lowerBound
+            target.update(from: sources[0] + range.lowerBound, count: range.count)
+            for source in sources.dropFirst() {
+                axpy(range.count, alpha: 1, x: source + range.lowerBound, y: target)
+            }
+        }
+    }
+
+    /// A worker's slice of the batch and its private buffers.
+    final class Worker: @unchecked Sendable {
+        let rows: Range<Int>
+        let cache: ResMLPFiLMCache
+        let gradients: FloatBuffer
+        var lossSum: Double = 0
+
+        init(rows: Range<Int>, cache: ResMLPFiLMCache, gradients: FloatBuffer) {
+            self.rows = rows
+            self.cache = cache
+            self.gradients = gradients
+        }
+    }
+
+    /// The EMA weights as a checkpoint.
+    public func checkpoint(provenance extra: [String: String] = [:]) -> Checkpoint {
+        let weights = FloatBuffer(count: ema.average.count)
+        weights.copy(from: ema.average)
+        var provenance: [String: String] = [
+            "dataset_hash": datasetHash, "steps": String(step), "seed": String(configuration.seed),
+            "batch_size": String(configuration.batchSize), "learning_rate": String(configuration.learningRate),
+        ]
+        provenance.merge(extra) { _, new in new }
+        return Checkpoint(
+            spec: spec, network: network, parameters: weights, observationNormalizer: observationNormalizer,
+            actionNormalizer: actionNormalizer, method: "fm", provenance: provenance)
+    }
+}

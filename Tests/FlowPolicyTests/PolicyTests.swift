@@ -1,0 +1,82 @@
+import CAllocationCounter
+import Testing
+import FlowPolicy
+
+private func trainedToyCheckpoint(seed: UInt64, threads: Int = 2, steps: Int = 5) throws -> Checkpoint {
+    var configuration = TrainingConfiguration()
+    configuration.steps = steps
+    configuration.batchSize = 32
+    configuration.seed = seed
+    configuration.threads = threads
+    let spec = PolicySpec(task: "toy", observationSteps: 2, actionSteps: 3, predictionSteps: 6,
+                          observationDimensions: 3, actionDimensions: 2)
+    var dataset = EpisodeDataset(observationDimensions: 3, actionDimensions: 2)
+    var generator = RandomSource(seed: 99)
+    for _ in 0..<4 {
+        try dataset.appendEpisode(observations: (0..<30).map { _ in generator.nextUniform() },
+                                  actions: (0..<20).map { _ in generator.nextUniform() })
+    }
+    let trainer = try FlowMatchingTrainer(
+        spec: spec, network: spec.networkConfiguration(hidden: 16, blocks: 2, timeEmbedding: 8), dataset: dataset,
+        configuration: configuration)
+    for _ in 0..<steps { try trainer.trainStep() }
+    return trainer.checkpoint()
+}
+
+@Suite struct PolicyTests {
+    @Test func fixedSeedsGiveBitIdenticalTraining() throws {
+        let a = try trainedToyCheckpoint(seed: 7).parameters.array.map(\.bitPattern)
+        let b = try trainedToyCheckpoint(seed: 7).parameters.array.map(\.bitPattern)
+        let c = try trainedToyCheckpoint(seed: 8).parameters.array.map(\.bitPattern)
+        #expect(a == b)
+        #expect(a != c)
+    }
+
+    @Test func predictActionReturnsTheExecutedSliceOfTheChunk() throws {
+        let policy = Policy(checkpoint: try trainedToyCheckpoint(seed: 1), capacity: 3, method: .midpoint, steps: 4)
+        let observations = randomValues(3 * 2 * 3, seed: 3)
+        let (action, prediction) = policy.predictAction(observations: observations, batch: 3)
+        #expect(action.count == 3 * 3 * 2 && prediction.count == 3 * 6 * 2)
+        for row in 0..<3 {
+            // Executed steps are To - 1 ..< To - 1 + Ta = 1 ..< 4 of the Tp = 6 chunk.
+            #expect(Array(action[(row * 6)..<(row * 6 + 6)]) == Array(prediction[(row * 12 + 2)..<(row * 12 + 8)]))
+        }
+        #expect(action.allSatisfy { $0.isFinite })
+    }
+
+    @Test func sameSeedSameChunks() throws {
+        let checkpoint = try trainedToyCheckpoint(seed: 1)
+        let observations = randomValues(2 * 3, seed: 4)
+        let first = Policy(checkpoint: checkpoint, seed: 11).predictAction(observations: observations)
+        let second = Policy(checkpoint: checkpoint, seed: 11).predictAction(observations: observations)
+        let other = Policy(checkpoint: checkpoint, seed: 12).predictAction(observations: observations)
+        #expect(first.actionPrediction == second.actionPrediction)
+        #expect(first.actionPrediction != other.actionPrediction)
+    }
+
+    /// After a warm-up call, sampling a chunk allocates nothing on the heap, at batch 1 and batched, for every solver.
+    @Test func predictActionAllocatesNothing() throws {
+        let checkpoint = try trainedToyCheckpoint(seed: 1)
+        for method in SolverMethod.allCases {
+            for batch in [1, 4] {
+                let policy = Policy(checkpoint: checkpoint, capacity: 4, method: method, steps: 3)
+                let observations = FloatBuffer(randomValues(batch * 2 * 3, seed: 5))
+                let action = FloatBuffer(count: batch * 3 * 2)
+                let prediction = FloatBuffer(count: batch * 6 * 2)
+                policy.predictAction(observations: observations.pointer, batch: batch, action: action.pointer,
+                                     actionPrediction: prediction.pointer)
+                let before = fp_thread_allocation_count()
+                for _ in 0..<10 {
+                    policy.predictAction(observations: observations.pointer, batch: batch, action: action.pointer,
+                                         actionPrediction: prediction.pointer)
+                }
+                let allocations = fp_thread_allocation_count() - before
+                #expect(allocations == 0, "\(method) batch \(batch): \(allocations) allocations in 10 calls")
+            }
+        }
+        // The counter itself works: an array allocates.
+        let before = fp_thread_allocation_count()
+        let array = [Float](repeating: 1, count: 1000)
+        #expect(fp_thread_allocation_count() > before && array.count == 1000)
+    }
+}
