@@ -1,4 +1,4 @@
 import PolicyRuntime
 import FlowPolicy
 import SimBridge
-print(_blasProbe(), _mjProbe(), _zmqProbe())
+print(_blasProbe(), _mjProbe(), ZMQContext.libraryVersion.major)

@@ -1,3 +1,0 @@
-import Testing
-@testable import PolicyRuntime
-@Test func probe() { #expect(true) }
