@@ -1,3 +1,0 @@
-import Testing
-import PolicyRuntime
-@Test func probe() { #expect(true) }
