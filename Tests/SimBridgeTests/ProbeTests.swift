@@ -1,3 +1,0 @@
-import Testing
-@testable import SimBridge
-@Test func probe() { #expect(true) }
