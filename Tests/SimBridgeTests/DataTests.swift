@@ -121,7 +121,8 @@ import Testing
         try data.forward()
         let tip = try model.requireId(of: .site, named: "tip")
         let (translation, rotation) = try data.siteJacobian(tip)
-        // Tip at (0.6, 0, 0.1), hinges about z at x = 0 and x = 0.3: d(tip)/d(shoulder) = z × (0.6, 0, 0) = (0, 0.6, 0).
+        // Tip at (0.6, 0, 0.1), hinges about z through x = 0 and x = 0.3:
+        // d(tip)/d(shoulder) = z × (0.6, 0, 0) = (0, 0.6, 0) and d(tip)/d(elbow) = z × (0.3, 0, 0) = (0, 0.3, 0).
         let nv = model.nv
         #expect(abs(translation[1 * nv + 0] - 0.6) < 1e-12)
         #expect(abs(translation[1 * nv + 1] - 0.3) < 1e-12)

@@ -1,4 +1,5 @@
 import CMuJoCo
+import Foundation
 import Testing
 
 @testable import SimBridge
@@ -101,6 +102,35 @@ import Testing
             try data.step()
             data.withQvel { $0[0] = .infinity }
             #expect(error { try data.step() } == .divergence(kind: .badQvel(dof: 0), time: saved.time + model.timestep))
+        }
+    }
+
+    @Test func errorsOnOneThreadDoNotDisturbAnother() throws {
+        // Each thread has its own jump slot and message buffer: threads whose box overflows the stack on landing
+        // get their own error back, while the others step through the landing undisturbed.
+        final class Outcomes: @unchecked Sendable {  // guarded by `lock`
+            let lock = NSLock()
+            var byThread: [Int: [MuJoCoError?]] = [:]
+        }
+        let outcomes = Outcomes()
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            var mine: [MuJoCoError?] = []
+            do {
+                let data = try Data(
+                    model: Model(xml: Fixtures.boxOnFloor(nstack: thread.isMultiple(of: 2) ? 100 : nil)))
+                for _ in 0..<100 {
+                    data.reset()
+                    mine.append(error { try data.step(count: 150) })  // 0.3 s: the box lands at 0.2 s
+                }
+            } catch {
+                Issue.record("thread \(thread): \(error)")
+            }
+            outcomes.lock.withLock { outcomes.byThread[thread] = mine }
+        }
+        let overflow = MuJoCoError.engineError(function: "mj_step", message: "Stack overflow")
+        for thread in 0..<4 {
+            #expect(
+                outcomes.byThread[thread] == Array(repeating: thread.isMultiple(of: 2) ? overflow : nil, count: 100))
         }
     }
 
