@@ -1,5 +1,229 @@
 #ifndef FLOWPOLICY_CMUJOCO_SHIM_H
 #define FLOWPOLICY_CMUJOCO_SHIM_H
+
 #include <mujoco/mujoco.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------------
+// Stateless helpers: macros and fixed-size arrays that Swift cannot reach directly.
+// ---------------------------------------------------------------------------------------------------
+
+/// The MuJoCo version this header was written for (`mjVERSION_HEADER`); compare with `mj_version()`.
 static inline int fp_mj_version_header(void) { return mjVERSION_HEADER; }
+
+/// How many times the warning `warning` (an `mjtWarning`) was raised since the last reset.
+static inline int fp_warning_count(const mjData* d, int warning) { return d->warning[warning].number; }
+
+/// The index MuJoCo attached to the last `warning` (a dof, coordinate or actuator index).
+static inline int fp_warning_lastinfo(const mjData* d, int warning) { return d->warning[warning].lastinfo; }
+
+/// Zeroes the counter and info of one warning.
+static inline void fp_clear_warning(mjData* d, int warning) {
+    d->warning[warning].number = 0;
+    d->warning[warning].lastinfo = 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Turning `mju_error` into a status code.
+//
+// MuJoCo reports fatal errors (stack overflow, invalid arguments, allocation failures) by calling
+// `mju_error`, which calls the global hook `mju_user_error` and expects it never to return: the code
+// after the call assumes the error did not happen. The default hook prints the message, waits for Enter
+// on stdin and calls `exit(1)`, which takes the whole runtime (and a robot's control loop) down.
+//
+// The only way out of a hook that must not return is a non-local jump. Every MuJoCo call that can raise
+// goes through an `fp_guarded_*` function below. It `sigsetjmp`s into a jump buffer on its own stack
+// frame, publishes that buffer in a thread-local slot, calls MuJoCo, and returns FP_STATUS_OK. If MuJoCo
+// raises, `fp_on_error` copies the message into a thread-local buffer and `siglongjmp`s back to the
+// guard, which returns FP_STATUS_ENGINE_ERROR. The jump crosses only C frames (MuJoCo's engine is C, and
+// the handler and guard are C), never a Swift frame: Swift frames cannot be unwound by longjmp. The
+// guards are `noinline` so that no optimiser can fold the `sigsetjmp` into a Swift caller.
+//
+// The jump skips whatever MuJoCo would have done after the error. The engine keeps no locks and no
+// heap allocations in flight during a step, but the mjData it was working on is left half-updated and
+// its stack pointer (`pstack`) is not popped: the caller must treat that mjData as needing a reset.
+//
+// Slots and buffers are `static _Thread_local` variables inside `static inline` functions so that the
+// header needs no .c file. Each thread has its own slot, so guards on different threads (each with its
+// own mjData) do not interfere. A consequence of `static` is that every object file that uses these
+// functions gets its own copy of the functions *and of the variables*: Swift emits a separate copy per
+// source file. The handler installed in `mju_user_error` belongs to one copy, and it only sees that
+// copy's slot. So all calls to the functions in this section must come from a single Swift file
+// (SimBridge's `MuJoCoRuntime.swift`). Every guard checks that the installed handler is its own copy
+// and returns FP_STATUS_FOREIGN_HANDLER otherwise, so a call from a second file fails loudly at once
+// instead of aborting on the first MuJoCo error.
+//
+// If MuJoCo raises while no guard is active on the thread, there is nowhere safe to go: returning into
+// MuJoCo would run code that assumes the error did not happen. The handler prints the message to
+// stderr and aborts.
+// ---------------------------------------------------------------------------------------------------
+
+/// Status codes of the guarded calls.
+enum {
+    FP_STATUS_OK = 0,
+    FP_STATUS_ENGINE_ERROR = 1,     // MuJoCo called mju_error; the message is in fp_error_message()
+    FP_STATUS_FOREIGN_HANDLER = 2,  // the installed handler is not this file's copy (see above)
+    FP_STATUS_OUT_OF_MEMORY = 3,    // malloc failed in the shim itself
+};
+
+/// MuJoCo formats its messages into 1000-byte buffers; one more kilobyte is room to spare.
+#define FP_MESSAGE_CAPACITY 2048
+
+static inline sigjmp_buf** fp_active_guard(void) {
+    static _Thread_local sigjmp_buf* active = NULL;
+    return &active;
+}
+
+/// The message of the last MuJoCo error on this thread (empty if none).
+static inline char* fp_error_message(void) {
+    static _Thread_local char message[FP_MESSAGE_CAPACITY];
+    return message;
+}
+
+/// The text of the last MuJoCo warning on this thread (empty if none since the last clear).
+static inline char* fp_warning_message(void) {
+    static _Thread_local char message[FP_MESSAGE_CAPACITY];
+    return message;
+}
+
+static inline void fp_copy_message(char* destination, const char* message) {
+    strncpy(destination, message ? message : "(no message)", FP_MESSAGE_CAPACITY - 1);
+    destination[FP_MESSAGE_CAPACITY - 1] = '\0';
+}
+
+static inline void fp_on_error(const char* message) {
+    fp_copy_message(fp_error_message(), message);
+    sigjmp_buf* guard = *fp_active_guard();
+    if (guard == NULL) {
+        fprintf(stderr, "flowpolicy: MuJoCo error outside a guarded call, cannot recover: %s\n",
+                fp_error_message());
+        fflush(stderr);
+        abort();
+    }
+    siglongjmp(*guard, 1);
+}
+
+/// Warnings are recorded, not printed: MuJoCo also counts them in `mjData.warning`, which is what the
+/// Swift side checks after every step. The default hook would print and append to MUJOCO_LOG.TXT.
+static inline void fp_on_warning(const char* message) { fp_copy_message(fp_warning_message(), message); }
+
+/// Installs the error and warning hooks (writes the globals `mju_user_error` and `mju_user_warning`).
+static inline void fp_install_handlers(void) {
+    mju_user_error = fp_on_error;
+    mju_user_warning = fp_on_warning;
+}
+
+static inline void fp_clear_warning_message(void) { fp_warning_message()[0] = '\0'; }
+
+// FP_GUARD_BEGIN / FP_GUARD_END bracket the MuJoCo calls of a guard. `previous` restores an outer guard
+// (none exists today, but nesting costs nothing). Locals read after the jump are volatile.
+#define FP_GUARD_BEGIN                                                                               \
+    if (mju_user_error != fp_on_error) return FP_STATUS_FOREIGN_HANDLER;                           \
+    sigjmp_buf fp_jump;                                                                            \
+    sigjmp_buf* volatile fp_previous = *fp_active_guard();                                         \
+    if (sigsetjmp(fp_jump, 0) != 0) {                                                              \
+        *fp_active_guard() = fp_previous;                                                          \
+        return FP_STATUS_ENGINE_ERROR;                                                             \
+    }                                                                                              \
+    *fp_active_guard() = &fp_jump;
+
+#define FP_GUARD_END                                                                                 \
+    *fp_active_guard() = fp_previous;                                                              \
+    return FP_STATUS_OK;
+
+__attribute__((noinline)) static inline int fp_guarded_make_data(const mjModel* m, mjData** result) {
+    FP_GUARD_BEGIN
+    *result = mj_makeData(m);
+    FP_GUARD_END
+}
+
+__attribute__((noinline)) static inline int fp_guarded_copy_data(mjData* destination, const mjModel* m,
+                                                                 const mjData* source, mjData** result) {
+    FP_GUARD_BEGIN
+    *result = mj_copyData(destination, m, source);
+    FP_GUARD_END
+}
+
+__attribute__((noinline)) static inline int fp_guarded_step(const mjModel* m, mjData* d) {
+    FP_GUARD_BEGIN
+    mj_step(m, d);
+    FP_GUARD_END
+}
+
+__attribute__((noinline)) static inline int fp_guarded_forward(const mjModel* m, mjData* d) {
+    FP_GUARD_BEGIN
+    mj_forward(m, d);
+    FP_GUARD_END
+}
+
+__attribute__((noinline)) static inline int fp_guarded_reset_data(const mjModel* m, mjData* d) {
+    FP_GUARD_BEGIN
+    mj_resetData(m, d);
+    FP_GUARD_END
+}
+
+__attribute__((noinline)) static inline int fp_guarded_reset_data_keyframe(const mjModel* m, mjData* d,
+                                                                           int key) {
+    FP_GUARD_BEGIN
+    mj_resetDataKeyframe(m, d, key);
+    FP_GUARD_END
+}
+
+__attribute__((noinline)) static inline int fp_guarded_jac_site(const mjModel* m, const mjData* d,
+                                                                mjtNum* jacp, mjtNum* jacr, int site) {
+    FP_GUARD_BEGIN
+    mj_jacSite(m, d, jacp, jacr, site);
+    FP_GUARD_END
+}
+
+// Loads a model from a file (vfs NULL) or from an in-memory MJCF text.
+//
+// `mj_loadXML` is the one call that is *not* wrapped in a jump. In MuJoCo 2.2.2 it is C++: it holds a
+// process-wide std::mutex for the whole parse and compile, and it installs its own thread-local error
+// handler around the compiler, which turns engine errors raised while compiling into C++ exceptions
+// and then into the text of `error` (a model with `<size nstack="50"/>`, too small for the test step the
+// compiler runs, comes back as NULL with "Error: engine error: Stack overflow"). A longjmp out of it
+// would skip the mutex's unlock (every later load would deadlock) and C++ destructors, so no guard is
+// active around it: a MuJoCo error reaching our hook from inside it would abort with the message. The
+// VFS calls around it are C and are guarded: `mj_makeEmptyFileVFS` raises on a non-positive size.
+//
+// mjVFS holds 2000 file names of 1000 bytes, about 2 MB: far too big for a stack, so it is malloc'ed.
+__attribute__((noinline)) static inline int fp_guarded_make_vfs(mjVFS** result, const char* name,
+                                                                const char* text, int size) {
+    FP_GUARD_BEGIN
+    mjVFS* vfs = (mjVFS*)malloc(sizeof(mjVFS));
+    if (vfs == NULL) {
+        *fp_active_guard() = fp_previous;
+        return FP_STATUS_OUT_OF_MEMORY;
+    }
+    *result = vfs;  // published before MuJoCo can raise, so that the caller frees it either way
+    mj_defaultVFS(vfs);
+    if (mj_makeEmptyFileVFS(vfs, name, size) != 0) {  // 1: VFS full, 2: repeated name; neither in a new VFS
+        fp_copy_message(fp_error_message(), "mj_makeEmptyFileVFS could not add the file");
+        *fp_active_guard() = fp_previous;
+        return FP_STATUS_ENGINE_ERROR;
+    }
+    memcpy(vfs->filedata[mj_findFileVFS(vfs, name)], text, (size_t)size);
+    FP_GUARD_END
+}
+
+__attribute__((noinline)) static inline int fp_guarded_delete_vfs(mjVFS* vfs) {
+    FP_GUARD_BEGIN
+    mj_deleteVFS(vfs);
+    FP_GUARD_END
+}
+
+static inline int fp_load_xml(const char* filename, const mjVFS* vfs, char* error, int error_size,
+                              mjModel** result) {
+    if (mju_user_error != fp_on_error) return FP_STATUS_FOREIGN_HANDLER;
+    *result = mj_loadXML(filename, vfs, error, error_size);
+    return FP_STATUS_OK;
+}
+
+#undef FP_GUARD_BEGIN
+#undef FP_GUARD_END
+
 #endif

@@ -1,2 +1,0 @@
-import CMuJoCo
-public func _mjProbe() -> Int32 { mj_version() }

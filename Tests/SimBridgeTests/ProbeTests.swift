@@ -1,3 +1,0 @@
-import Testing
-import SimBridge
-@Test func probe() { #expect(true) }
