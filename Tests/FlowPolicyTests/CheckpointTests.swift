@@ -164,7 +164,7 @@ private func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.cont
         let result = try runPython("""
             from safetensors.numpy import load_file
             t = load_file("\(path)")
-            print(list(t["obs"].shape), list(t["action"].shape), t["episode_ends"].dtype, list(t["episode_ends"]))
+            print(list(t["obs"].shape), list(t["action"].shape), t["episode_ends"].dtype, t["episode_ends"].tolist())
             """)
         try #require(result.status == 0, "\(result.output)")
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines)

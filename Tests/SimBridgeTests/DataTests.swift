@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SimBridge
+import SimBridge
 
 @Suite struct DataTests {
     @Test func freeFallFollowsGravity() throws {

@@ -2,7 +2,7 @@ import CMuJoCo
 import Foundation
 import Testing
 
-@testable import SimBridge
+import SimBridge
 
 /// MuJoCo errors and divergence become Swift errors, and the data then refuses to step until it is reset.
 @Suite struct ErrorHandlingTests {

@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SimBridge
+import SimBridge
 
 /// Small MJCF scenes shared by the tests.
 enum Fixtures {

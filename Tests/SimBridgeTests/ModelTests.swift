@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import SimBridge
+import SimBridge
 
 @Suite struct ModelTests {
     @Test func headerAndLibraryVersionsAgree() throws {

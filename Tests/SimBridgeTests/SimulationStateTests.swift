@@ -1,6 +1,6 @@
 import Testing
 
-@testable import SimBridge
+import SimBridge
 
 @Suite struct SimulationStateTests {
     /// Steps `data` with the given controls, returning qpos after every step.

@@ -16,7 +16,9 @@ import CMuJoCo
 public final class Data {
     /// The model this data simulates.
     public let model: Model
-    let pointer: UnsafeMutablePointer<mjData>
+    /// The underlying `mjData`, for calling MuJoCo's C API directly; valid while this object lives. MuJoCo calls that
+    /// can raise errors must go through SimBridge's guarded wrappers (see `MuJoCoRuntime.swift`).
+    public let pointer: UnsafeMutablePointer<mjData>
     /// Why the data needs a reset, or nil when it is usable.
     private var failure: String?
 

@@ -11,7 +11,8 @@ import CMuJoCo
 /// A `Model` is shared by every `Data` made from it, and each `Data` keeps its model alive. Changing an option
 /// (such as `timestep`) affects all of them. Not `Sendable`: the options are mutable and unsynchronised.
 public final class Model {
-    let pointer: UnsafeMutablePointer<mjModel>
+    /// The underlying `mjModel`, for calling MuJoCo's C API directly; valid while this object lives.
+    public let pointer: UnsafeMutablePointer<mjModel>
 
     /// Where the model came from: a file path, or "MJCF text" for a model loaded from a string.
     public let source: String
