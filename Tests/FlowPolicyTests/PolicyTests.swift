@@ -54,6 +54,17 @@ private func trainedToyCheckpoint(seed: UInt64, threads: Int = 2, steps: Int = 5
         #expect(first.actionPrediction != other.actionPrediction)
     }
 
+    /// Splitting a batch over worker threads changes nothing but rounding (the noise is drawn before the split).
+    @Test func workersAgreeWithOneThread() throws {
+        let checkpoint = try trainedToyCheckpoint(seed: 1)
+        let observations = randomValues(7 * 2 * 3, seed: 6)
+        let single = Policy(checkpoint: checkpoint, capacity: 9, seed: 3).predictAction(observations: observations, batch: 7)
+        let split = Policy(checkpoint: checkpoint, capacity: 9, seed: 3, workers: 2)
+            .predictAction(observations: observations, batch: 7)
+        let worst = zip(single.actionPrediction, split.actionPrediction).map { abs($0 - $1) }.max()!
+        #expect(worst < 1e-4, "largest difference \(worst)")
+    }
+
     /// After a warm-up call, sampling a chunk allocates nothing on the heap, at batch 1 and batched, for every solver.
     @Test func predictActionAllocatesNothing() throws {
         let checkpoint = try trainedToyCheckpoint(seed: 1)

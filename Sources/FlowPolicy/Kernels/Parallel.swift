@@ -16,12 +16,11 @@ public func parallelFor(_ workers: Int, _ body: (Int) -> Void) {
     }
 }
 
-/// Splits `0 ..< count` into `parts` contiguous ranges of nearly equal size (multiples of 16 where possible).
+/// Part `index` of `0 ..< count` split into `parts` contiguous ranges of at most `ceil(count / parts)` elements.
 public func partition(_ count: Int, into parts: Int, index: Int) -> Range<Int> {
     let chunk = (count + parts - 1) / parts
-    let aligned = parts > 1 && count >= 16 * parts ? (chunk + 15) / 16 * 16 : chunk
-    let lower = min(index * aligned, count)
-    return lower..<min(lower + aligned, count)
+    let lower = min(index * chunk, count)
+    return lower..<min(lower + chunk, count)
 }
 
 struct UncheckedSendable<Value>: @unchecked Sendable {

@@ -9,18 +9,21 @@
 /// prediction  : a     a    a    ...  a       ...  a         Tp
 /// action      :       a    a    ...  a                      Ta, executed from step t
 /// ```
-/// All buffers are allocated at construction for up to `capacity` windows; `predictAction` into caller buffers
-/// allocates nothing. Not thread-safe: one policy per thread.
+/// All buffers are allocated at construction for up to `capacity` windows; with one worker, `predictAction` into
+/// caller buffers allocates nothing. With `workers > 1` a batch is split into contiguous slices integrated on that
+/// many threads (each with its own activations and solver stages). The noise is drawn before the split, so the result
+/// does not depend on the worker count. Not thread-safe: one policy per thread.
 public final class Policy {
     public let checkpoint: Checkpoint
     public let capacity: Int
+    public let workers: Int
     /// Solver and number of steps K, chosen at run time.
     public var method: SolverMethod
     public var steps: Int
     private var generator: RandomSource
 
-    private let solver: ODESolver
-    private let cache: ResMLPFiLMCache
+    private let solvers: [ODESolver]
+    private let caches: [ResMLPFiLMCache]
     private let window: FloatBuffer  // [B, To*Do] normalized
     private let state: FloatBuffer  // [B, Dx]
     private let times: FloatBuffer  // [B]
@@ -30,16 +33,19 @@ public final class Policy {
     public var evaluationsPerChunk: Int { steps * method.evaluationsPerStep }
 
     public init(checkpoint: Checkpoint, capacity: Int = 1, method: SolverMethod = .euler, steps: Int = 10,
-                seed: UInt64 = 0) {
-        precondition(capacity >= 1 && steps >= 1)
+                seed: UInt64 = 0, workers: Int = 1) {
+        precondition(capacity >= 1 && steps >= 1 && workers >= 1)
         self.checkpoint = checkpoint
         self.capacity = capacity
+        self.workers = min(workers, capacity)
         self.method = method
         self.steps = steps
         generator = RandomSource(seed: seed)
         let configuration = checkpoint.network.configuration
-        solver = ODESolver(capacity: capacity * configuration.chunkDimensions)
-        cache = ResMLPFiLMCache(network: checkpoint.network, capacity: capacity)
+        // Any batch up to `capacity` splits into slices of at most ceil(capacity / workers) rows.
+        let sliceCapacity = (capacity + self.workers - 1) / self.workers
+        solvers = (0..<self.workers).map { _ in ODESolver(capacity: sliceCapacity * configuration.chunkDimensions) }
+        caches = (0..<self.workers).map { _ in ResMLPFiLMCache(network: checkpoint.network, capacity: sliceCapacity) }
         window = FloatBuffer(count: capacity * configuration.observationDimensions)
         state = FloatBuffer(count: capacity * configuration.chunkDimensions)
         times = FloatBuffer(count: capacity)
@@ -87,21 +93,72 @@ public final class Policy {
         return (action, prediction)
     }
 
+    /// Reference sampling with adaptive Dormand–Prince 5(4) (for checking fixed-step solvers, not for control):
+    /// `observations [B, To, Do]` → `(action, actionPrediction, velocity evaluations)`. Single-threaded; allocates.
+    public func predictActionAdaptive(
+        observations: [Float], batch B: Int = 1, relativeTolerance: Float = 1e-5, absoluteTolerance: Float = 1e-5
+    ) throws(FlowPolicyError) -> (action: [Float], actionPrediction: [Float], evaluations: Int) {
+        precondition(B >= 1 && B <= capacity && observations.count == B * spec.observationSteps * spec.observationDimensions)
+        let configuration = checkpoint.network.configuration
+        let (Do, Dx) = (configuration.observationDimensions, configuration.chunkDimensions)
+        generator.fillGaussian(state.pointer, count: B * Dx)
+        for i in 0..<(B * Do) { window[i] = observations[i] }
+        checkpoint.observationNormalizer.normalize(window.pointer, rows: B * spec.observationSteps)
+        let (network, parameters, window, times, cache) = (
+            checkpoint.network, UnsafePointer(checkpoint.parameters.pointer), self.window.pointer, self.times.pointer,
+            caches[0]
+        )
+        let solver = ODESolver(capacity: B * Dx)
+        let statistics = try solver.integrateAdaptive(
+            state.pointer, count: B * Dx, from: 0, to: 1, relativeTolerance: relativeTolerance,
+            absoluteTolerance: absoluteTolerance
+        ) { t, x, v in
+            var offset = 0
+            while offset < B {
+                let rows = min(cache.capacity, B - offset)
+                times.update(repeating: t, count: rows)
+                network.forward(x: x + offset * Dx, t: times, observation: window + offset * Do, batch: rows,
+                                parameters: parameters, cache: cache, output: v + offset * Dx)
+                offset += rows
+            }
+        }
+        let (To, Ta, Tp, Da) = (spec.observationSteps, spec.actionSteps, spec.predictionSteps, spec.actionDimensions)
+        checkpoint.actionNormalizer.denormalize(state.pointer, rows: B * Tp)
+        let prediction = Array(state.buffer[0..<(B * Dx)])
+        var action: [Float] = []
+        for row in 0..<B {
+            let first: Int = row * Dx + (To - 1) * Da
+            action.append(contentsOf: prediction[first..<(first + Ta * Da)])
+        }
+        return (action, prediction, statistics.evaluations)
+    }
+
     /// Integrates the normalized chunks in `state` from t = 0 to 1, conditioned on the raw `observations`.
     private func sampleChunks(observations: UnsafePointer<Float>, batch B: Int) {
         let configuration = checkpoint.network.configuration
-        let windowSize = configuration.observationDimensions
-        window.pointer.update(from: observations, count: B * windowSize)
+        window.pointer.update(from: observations, count: B * configuration.observationDimensions)
         checkpoint.observationNormalizer.normalize(window.pointer, rows: B * spec.observationSteps)
-        let network = checkpoint.network
-        let parameters = UnsafePointer(checkpoint.parameters.pointer)
-        let (window, times, cache) = (self.window.pointer, self.times.pointer, self.cache)
-        solver.integrate(
-            state.pointer, count: B * configuration.chunkDimensions, from: 0, to: 1, steps: steps, method: method
-        ) { t, x, v in
-            times.update(repeating: t, count: B)
+        let workerCount = min(workers, B)
+        if workerCount == 1 {
+            integrateSlice(worker: 0, rows: 0..<B)
+        } else {
+            parallelFor(workerCount) { integrateSlice(worker: $0, rows: partition(B, into: workerCount, index: $0)) }
+        }
+    }
+
+    /// Integrates rows `rows` of `state` with worker `worker`'s solver stages and activations.
+    private func integrateSlice(worker: Int, rows: Range<Int>) {
+        let configuration = checkpoint.network.configuration
+        let (Do, Dx) = (configuration.observationDimensions, configuration.chunkDimensions)
+        let (network, parameters, cache) = (checkpoint.network, UnsafePointer(checkpoint.parameters.pointer), caches[worker])
+        let (first, count) = (rows.lowerBound, rows.count)
+        let times = self.times.pointer + first
+        let window = UnsafePointer(self.window.pointer + first * Do)
+        solvers[worker].integrate(state.pointer + first * Dx, count: count * Dx, from: 0, to: 1, steps: steps, method: method) {
+            t, x, v in
+            times.update(repeating: t, count: count)
             network.forward(
-                x: x, t: times, observation: window, batch: B, parameters: parameters, cache: cache, output: v)
+                x: x, t: times, observation: window, batch: count, parameters: parameters, cache: cache, output: v)
         }
     }
 }

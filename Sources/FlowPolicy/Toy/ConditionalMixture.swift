@@ -56,6 +56,43 @@ public enum ConditionalMixture {
         return dataset
     }
 
+    /// How `points` ([x, y] pairs sampled for `condition`) fall on the modes: the share on each of the condition's
+    /// modes, with the mean of those points, and the shares on the other condition's modes and far from every mode
+    /// (more than `radius` from the nearest mean; 0.38 is about 4 standard deviations, half the distance between
+    /// the nearest modes of the two conditions).
+    public struct ModeReport: Codable, Sendable {
+        public var weights: [Float]
+        public var means: [[Float]]
+        public var otherCondition: Float
+        public var unassigned: Float
+    }
+
+    public static func modeReport(points: [Float], condition: Int, radius: Float = 0.38) -> ModeReport {
+        let count = points.count / 2
+        var counts = [Int](repeating: 0, count: 4)
+        var sums = [SIMD2<Float>](repeating: .zero, count: 4)
+        var other = 0
+        var unassigned = 0
+        for i in 0..<count {
+            let point = SIMD2(points[2 * i], points[2 * i + 1])
+            guard let (c, mode) = nearestMode(point, radius: radius) else {
+                unassigned += 1
+                continue
+            }
+            if c == condition {
+                counts[mode] += 1
+                sums[mode] += point
+            } else {
+                other += 1
+            }
+        }
+        let total = Float(max(count, 1))
+        return ModeReport(
+            weights: counts.map { Float($0) / total },
+            means: (0..<4).map { let m = sums[$0] / Float(max(counts[$0], 1)); return [m.x, m.y] },
+            otherCondition: Float(other) / total, unassigned: Float(unassigned) / total)
+    }
+
     /// The condition and mode whose mean is nearest to `point`, if it is within `radius`.
     public static func nearestMode(_ point: SIMD2<Float>, radius: Float) -> (condition: Int, mode: Int)? {
         var best: (condition: Int, mode: Int, distance: Float)?

@@ -1,0 +1,45 @@
+import FlowPolicy
+import Foundation
+
+/// Writes a machine-readable report (`--json PATH`): pretty-printed, keys sorted, written atomically.
+public func writeJSONReport<Value: Encodable>(_ value: Value, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    let data = try encoder.encode(value)
+    try AtomicFile.write([UInt8](data) + [0x0A], to: path)
+}
+
+/// Percentiles of a set of measurements (nearest-rank).
+public struct LatencySummary: Codable, Sendable, Equatable {
+    public var count: Int
+    public var mean: Double
+    public var p50: Double
+    public var p99: Double
+    public var p999: Double
+    public var max: Double
+
+    public init(_ values: [Double]) {
+        let sorted = values.sorted()
+        func percentile(_ p: Double) -> Double {
+            guard !sorted.isEmpty else { return .nan }
+            let rank = Int((p * Double(sorted.count)).rounded(.up)) - 1
+            return sorted[Swift.min(Swift.max(rank, 0), sorted.count - 1)]
+        }
+        count = sorted.count
+        mean = sorted.isEmpty ? .nan : sorted.reduce(0, +) / Double(sorted.count)
+        p50 = percentile(0.5)
+        p99 = percentile(0.99)
+        p999 = percentile(0.999)
+        max = sorted.last ?? .nan
+    }
+}
+
+/// Monotonic time in seconds.
+@inline(__always)
+public func monotonicSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}

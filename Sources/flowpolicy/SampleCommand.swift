@@ -1,0 +1,61 @@
+import ArgumentParser
+import FlowPolicy
+import Foundation
+import PolicyRuntime
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Sample action chunks from a checkpoint for one observation window.")
+
+    @Option(help: "Checkpoint file.")
+    var checkpoint: String
+
+    @Option(help: "Observation: Do numbers (repeated over the window) or To*Do numbers, comma-separated.")
+    var observation: String
+
+    @Option(help: "Number of chunks to sample.")
+    var count: Int = 1000
+
+    @Option(help: "Fixed-step solver: euler, midpoint or rk4.")
+    var solver: SolverMethod = .euler
+
+    @Option(help: "Solver steps K.")
+    var steps: Int = 10
+
+    @Option(help: "Use adaptive Dormand-Prince 5(4) with this relative and absolute tolerance instead.")
+    var adaptive: Float?
+
+    @Option(help: "Noise seed.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Write the summary and every sampled chunk as JSON to this path.")
+    var json: String?
+
+    func run() throws {
+        try reportingErrors {
+            var options = SampleSession.Options(
+                checkpointPath: checkpoint, observation: try parseNumbers(observation, name: "--observation"))
+            options.count = count
+            options.seed = seed
+            options.solver = adaptive.map { .adaptive(tolerance: $0) } ?? .fixed(solver, steps: steps)
+            let s = try SampleSession.run(options)
+            let format = { (values: [Float]) in values.map { String(format: "%.3f", $0) }.joined(separator: ", ") }
+            print("""
+                sampled \(s.count) chunks of \(s.task) in \(formatDuration(s.seconds)) (\(s.solver), \
+                \(s.evaluationsPerChunk) network evaluations per chunk, seed \(s.seed))
+                  first executed action: mean [\(format(s.actionMean))], std [\(format(s.actionStandardDeviation))]
+                """)
+            if let report = s.modeReport, let truth = s.trueModeWeights {
+                print("  toy-mixture modes for condition \(Int(s.observationWindow[0])):")
+                for mode in 0..<4 {
+                    print(String(format: "    mode %d  weight %.3f (true %.2f)  mean (%.3f, %.3f)", mode,
+                                 report.weights[mode], truth[mode], report.means[mode][0], report.means[mode][1]))
+                }
+                print(String(format: "    on the other condition's modes %.3f, far from every mode %.3f",
+                             report.otherCondition, report.unassigned))
+            }
+            if let json { try writeJSONReport(s, to: json) }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what flowpolicy needs and is missing, and says what it does. Safe to run again: it only acts on what is
+# missing. Needs Swift 6 on the PATH; installs Debian packages with apt (as root, or through sudo) and Python
+# packages into a virtual environment under the cache folder.
+set -euo pipefail
+
+cache="${FLOWPOLICY_CACHE:-$HOME/.cache/flowpolicy}"
+say() { printf '==> %s\n' "$*" >&2; }
+
+if ! command -v swift >/dev/null 2>&1; then
+    say "swift is not on the PATH: install Swift 6 (https://www.swift.org/install/linux/) and run this again"
+    exit 1
+fi
+
+# System libraries (Debian packages): OpenBLAS, MuJoCo 2.2.2, ZeroMQ; Python for the cross-checks.
+packages=(libopenblas-dev libmujoco-dev libzmq3-dev python3 python3-venv)
+missing=()
+for package in "${packages[@]}"; do
+    # python3-venv is only needed where the interpreter lacks the venv module (pyenv and similar builds have it).
+    if [ "$package" = python3-venv ] && command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        continue
+    fi
+    if [ "$package" = python3 ] && command -v python3 >/dev/null 2>&1; then continue; fi
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    say "system packages present: ${packages[*]}"
+else
+    say "installing system packages: ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Python virtual environment for cross-checks (the tests read checkpoints back with the safetensors package).
+venv="$cache/venv"
+requirements=(safetensors numpy)
+if [ ! -x "$venv/bin/python" ]; then
+    say "creating the Python environment $venv"
+    mkdir -p "$cache"
+    python3 -m venv "$venv"
+fi
+if "$venv/bin/python" -c 'import safetensors, numpy' 2>/dev/null; then
+    say "Python packages present in $venv: ${requirements[*]}"
+else
+    say "installing Python packages into $venv: ${requirements[*]}"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
+fi
