@@ -13,6 +13,8 @@ let package = Package(
     dependencies: [
         // Command-line parsing, `--help` and subcommands for the `flowpolicy` executable.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Reads the task files (`tasks/<name>/task.yaml`) with line-numbered errors.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C libraries from Debian packages (see README: libopenblas-dev, libmujoco-dev, libzmq3-dev).
@@ -23,7 +25,7 @@ let package = Package(
         .target(name: "CAllocationCounter"),
 
         .target(name: "FlowPolicy", dependencies: ["COpenBLAS"], exclude: ["COpenBLAS"]),
-        .target(name: "SimBridge", dependencies: ["CMuJoCo"], exclude: ["CMuJoCo"]),
+        .target(name: "SimBridge", dependencies: ["CMuJoCo", "Yams"], exclude: ["CMuJoCo"]),
         .target(
             name: "PolicyRuntime",
             dependencies: ["FlowPolicy", "SimBridge", "CZeroMQ", "CAllocationCounter"],
@@ -33,7 +35,7 @@ let package = Package(
             dependencies: ["PolicyRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "FlowPolicyTests", dependencies: ["FlowPolicy", "CAllocationCounter"]),
-        .testTarget(name: "SimBridgeTests", dependencies: ["SimBridge"]),
+        .testTarget(name: "SimBridgeTests", dependencies: ["SimBridge", "CAllocationCounter"]),
         .testTarget(name: "PolicyRuntimeTests", dependencies: ["PolicyRuntime"]),
     ]
 )
