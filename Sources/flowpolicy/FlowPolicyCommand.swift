@@ -9,7 +9,8 @@ struct FlowPolicyCommand: ParsableCommand {
         commandName: "flowpolicy",
         abstract: "Flow-matching robot policies: collect demonstrations, train, sample, inspect and benchmark.",
         subcommands: [
-            CollectCommand.self, TrainCommand.self, SampleCommand.self, InspectCommand.self, BenchCommand.self,
+            CollectCommand.self, TrainCommand.self, SampleCommand.self, InspectCommand.self, ReplayCommand.self,
+            BenchCommand.self,
         ])
 }
 

@@ -1,0 +1,63 @@
+import FlowPolicy
+import Foundation
+import SimBridge
+
+/// `flowpolicy replay`: runs recorded action sequences in a task from given starts and reports what happened at
+/// every step (for comparing the simulation with a reference, or checking a recorded episode).
+public enum ReplaySession {
+    /// One episode to replay: a seed, or (Push-T) an exact start, and the actions.
+    public struct Episode: Codable, Sendable {
+        public var seed: UInt64?
+        /// Push-T: the agent's [x, y].
+        public var agent: [Double]?
+        /// Push-T: the block's [x, y, angle] (the T's origin and angle, as gym-pusht's `block.position`, `angle`).
+        public var block: [Double]?
+        public var actions: [[Float]]
+    }
+
+    public struct StepRecord: Codable, Sendable {
+        public var observation: [Float]
+        public var progress: Double
+        public var reward: Double
+        public var done: Bool
+        /// Push-T: the block's [x, y, angle].
+        public var block: [Double]?
+    }
+
+    public struct EpisodeRecord: Codable, Sendable {
+        public var steps: [StepRecord]
+        public var error: String?
+    }
+
+    public static func run(task: String, episodes: [Episode]) throws -> [EpisodeRecord] {
+        let environment = try TaskRegistry.makeEnvironment(task)
+        return episodes.map { episode in
+            var steps: [StepRecord] = []
+            do {
+                if let agent = episode.agent, let block = episode.block {
+                    guard let pushT = environment as? PushT, agent.count == 2, block.count == 3 else {
+                        throw EnvironmentError.invalidState("exact starts (agent, block) are only defined for pusht")
+                    }
+                    try pushT.place(agent: SIMD2(agent[0], agent[1]),
+                                    block: Pose2D(x: block[0], y: block[1], angle: block[2]), settle: false)
+                } else {
+                    _ = try environment.reset(seed: episode.seed ?? 0)
+                }
+                for action in episode.actions {
+                    guard action.count == environment.specification.actionDimensions else {
+                        throw EnvironmentError.invalidState(
+                            "an action has \(action.count) numbers; \(task) takes \(environment.specification.actionDimensions)")
+                    }
+                    let (observation, result) = try environment.step(action)
+                    let pose = (environment as? PushT)?.blockPose
+                    steps.append(StepRecord(
+                        observation: observation, progress: result.progress, reward: result.reward, done: result.done,
+                        block: pose.map { [$0.x, $0.y, $0.angle] }))
+                }
+                return EpisodeRecord(steps: steps, error: nil)
+            } catch {
+                return EpisodeRecord(steps: steps, error: "\(error)")
+            }
+        }
+    }
+}
