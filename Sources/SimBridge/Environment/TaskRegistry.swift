@@ -10,6 +10,13 @@ public enum TaskRegistry {
         }
     }
 
+    /// The scripted expert of `task`, acting in `environment` (which must be that task's environment).
+    public static func makeExpert(_ task: String, environment: any Environment) throws -> any Expert {
+        switch (task, environment) {
+        default: throw EnvironmentError.unknownTask("\(task) (no scripted expert)", known: [])
+        }
+    }
+
     /// The settings every task file has (horizons, seeds, safety limits).
     public static func commonSettings(_ task: String) throws -> CommonTaskSettings {
         guard names.contains(task) else { throw EnvironmentError.unknownTask(task, known: names) }
