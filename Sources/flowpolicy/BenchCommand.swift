@@ -6,7 +6,7 @@ import PolicyRuntime
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure speed; prints figures, asserts nothing.",
-        subcommands: [BenchInferCommand.self])
+        subcommands: [BenchInferCommand.self, BenchEnvCommand.self])
 }
 
 struct BenchInferCommand: ParsableCommand {
@@ -71,4 +71,42 @@ struct BenchInferCommand: ParsableCommand {
     }
 
     private func ms(_ value: Double) -> String { String(format: "%.3f ms", value) }
+}
+
+struct BenchEnvCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "env",
+        abstract: "Environment steps per second on one core, and the reference implementation's in the same run.",
+        discussion: """
+            The target circles the field's centre (crossing the block); episodes restart when they end. For pusht, \
+            gym-pusht is timed with the same actions when its Python package imports (FLOWPOLICY_PYTHON or --python).
+            """)
+
+    @Option(help: "Task.")
+    var task: String = "pusht"
+
+    @Option(help: "Control steps to time.")
+    var steps: Int = 20_000
+
+    @Option(help: "Python interpreter that has the reference package (gym-pusht).")
+    var python: String?
+
+    @Option(help: "Also write the figures as JSON to this path.")
+    var json: String?
+
+    func run() throws {
+        try reportingErrors {
+            let r = try EnvironmentBenchmark.run(task: task, steps: steps, python: python)
+            print(String(format: "%@: %.0f control steps/s per core (%.0f physics steps/s, %d substeps), "
+                         + "%.2f allocations per step", r.task, r.stepsPerSecondPerCore, r.physicsStepsPerSecondPerCore,
+                         r.substeps, r.allocationsPerStep))
+            if let name = r.reference, let rate = r.referenceStepsPerSecond {
+                print(String(format: "%@: %.0f control steps/s per core (same actions); flowpolicy is %.1fx", name, rate,
+                             r.stepsPerSecondPerCore / rate))
+            } else if let note = r.referenceNote {
+                print("reference: not measured (\(note))")
+            }
+            if let json { try writeJSONReport(r, to: json) }
+        }
+    }
 }

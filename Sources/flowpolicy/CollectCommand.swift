@@ -7,7 +7,7 @@ struct CollectCommand: ParsableCommand {
         commandName: "collect",
         abstract: "Record demonstrations of a task into a dataset file (safetensors, Diffusion Policy layout).")
 
-    @Option(help: "Task to collect (toy-mixture).")
+    @Option(help: "Task to collect (a simulated task with a scripted expert, or toy-mixture).")
     var task: String
 
     @Option(help: "Number of episodes.")
@@ -16,8 +16,14 @@ struct CollectCommand: ParsableCommand {
     @Option(help: "Dataset file to write (replaced atomically).")
     var out: String
 
-    @Option(help: "Seed of the first episode.")
-    var seed: UInt64 = 0
+    @Option(help: "Seed of the first episode (default: the task's collection seeds, or after the file's when appending).")
+    var seed: UInt64?
+
+    @Flag(help: "Add the new episodes to the existing file (its episodes are kept unchanged).")
+    var append = false
+
+    @Option(help: "Worker threads.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Also write the summary as JSON to this path.")
     var json: String?
@@ -25,14 +31,22 @@ struct CollectCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var options = CollectSession.Options(task: task, episodes: episodes, outputPath: out)
-            options.seed = seed
+            options.firstSeed = seed
+            options.append = append
+            options.threads = threads
             options.command = commandLine
-            let summary = try CollectSession.run(options)
+            let s = try CollectSession.run(options)
             print("""
-                collected \(summary.episodesKept) of \(summary.episodesRequested) episodes of \(summary.task) \
-                (\(summary.episodesDropped) dropped), \(summary.steps) steps in \(formatDuration(summary.seconds))
-                wrote \(summary.output)
+                collected \(s.episodesKept) of \(s.episodesRequested) episodes of \(s.task) (seeds \(s.seeds)): \
+                \(s.episodesDropped) dropped, \(s.steps) steps in \(formatDuration(s.seconds))
                 """)
+            if let success = s.expertSuccess { print("  expert success  \(success.text)") }
+            if !s.droppedSeeds.isEmpty {
+                print("  dropped seeds   \(s.droppedSeeds.prefix(20).map(String.init).joined(separator: ", "))"
+                    + (s.droppedSeeds.count > 20 ? ", ..." : ""))
+            }
+            print("wrote \(s.output): \(s.datasetEpisodes) episodes, seeds \(s.datasetSeeds)")
+            let summary = s
             if let json { try writeJSONReport(summary, to: json) }
         }
     }

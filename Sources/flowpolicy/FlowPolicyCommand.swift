@@ -7,9 +7,10 @@ import PolicyRuntime
 struct FlowPolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flowpolicy",
-        abstract: "Flow-matching robot policies: collect demonstrations, train, sample, inspect and benchmark.",
+        abstract: "Flow-matching robot policies: collect demonstrations, train, evaluate, sample, inspect, benchmark.",
         subcommands: [
-            CollectCommand.self, TrainCommand.self, SampleCommand.self, InspectCommand.self, ReplayCommand.self,
+            CollectCommand.self, TrainCommand.self, EvalCommand.self, SampleCommand.self, InspectCommand.self,
+            ReplayCommand.self,
             BenchCommand.self,
         ])
 }

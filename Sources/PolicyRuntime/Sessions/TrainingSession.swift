@@ -47,7 +47,7 @@ public enum TrainingSession {
     public static func run(_ options: Options) throws -> Summary {
         let dataset = try EpisodeDataset(contentsOf: options.datasetPath)
         let task = dataset.metadata["task"] ?? "unknown"
-        let defaults = TaskDefaults.horizons(for: task)
+        let defaults = try TaskDefaults.horizons(for: task)
         let spec = PolicySpec(
             task: task, observationSteps: options.observationSteps ?? defaults.observationSteps,
             actionSteps: options.actionSteps ?? defaults.actionSteps,
@@ -75,10 +75,13 @@ public enum TrainingSession {
         }
         let seconds = monotonicSeconds() - start
         progress.finish(status: String(format: "loss %.4f", smoothed))
-        let checkpoint = trainer.checkpoint(provenance: [
+        var provenance = [
             "dataset": options.datasetPath, "command": options.command, "train_seconds": String(format: "%.1f", seconds),
             "threads": String(options.training.threads),
-        ])
+        ]
+        provenance["dataset_seeds"] = dataset.metadata["seeds"]
+        provenance["observation_mode"] = dataset.metadata["observation_mode"]
+        let checkpoint = trainer.checkpoint(provenance: provenance)
         try checkpoint.write(to: options.outputPath)
         return Summary(
             dataset: options.datasetPath, datasetHash: dataset.contentHash, episodes: dataset.episodeCount,

@@ -1,0 +1,421 @@
+import FlowPolicy
+import Foundation
+import SimBridge
+
+/// `flowpolicy eval`: success-rate evaluation of a policy checkpoint (or the task's scripted expert) on seeded
+/// episodes of a task.
+///
+/// Policy episodes run in lock-step: every episode starts together, so all unfinished episodes need a new chunk at
+/// the same control steps; one batched policy call serves them all (split over the worker threads), then each episode
+/// executes its Ta actions, the episodes split over the same threads. Expert episodes are independent and are handed
+/// out to the threads one at a time. Results are listed in seed order and do not depend on the thread count.
+public enum EvaluationSession {
+    public struct Options: Sendable {
+        public var task: String
+        /// Nil evaluates the scripted expert.
+        public var checkpointPath: String?
+        public var episodes = 200
+        /// First seed; nil means the task's evaluation seeds (task.yaml `seeds.evaluation`).
+        public var firstSeed: UInt64?
+        public var method = SolverMethod.euler
+        public var steps = 10
+        /// Standard deviation of Gaussian noise added to the observations the policy sees (task units).
+        public var observationNoise: Float = 0
+        /// Seed of the policy's sampling noise (and of the observation noise).
+        public var policySeed: UInt64 = 0
+        public var threads = ProcessInfo.processInfo.activeProcessorCount
+        public var showProgress = true
+
+        public init(task: String, checkpointPath: String?) {
+            self.task = task
+            self.checkpointPath = checkpointPath
+        }
+    }
+
+    public struct EpisodeResult: Codable, Sendable {
+        public var seed: UInt64
+        public var success: Bool
+        public var steps: Int
+        /// Largest progress in the episode (Push-T: coverage).
+        public var maxProgress: Double
+        public var finalProgress: Double
+        public var totalReward: Double
+        public var clippedActions: Int
+        /// Why the episode stopped early (a non-finite action, a diverged simulation), if it did.
+        public var failure: String?
+    }
+
+    public struct Report: Codable, Sendable {
+        public var task: String
+        public var policy: String
+        public var checkpoint: String?
+        public var solver: String?
+        public var solverSteps: Int?
+        public var evaluationsPerChunk: Int?
+        public var observationNoise: Float
+        public var episodes: Int
+        /// First and last seed.
+        public var seeds: [UInt64]
+        public var success: ProportionEstimate
+        /// Mean over episodes of the largest progress (Push-T: Diffusion Policy's score, mean max coverage).
+        public var meanMaxProgress: MeanEstimate
+        public var progressName: String
+        public var meanEpisodeLength: Double
+        public var clippedActions: Int
+        public var failedEpisodes: Int
+        /// One batched policy call (`meanBatch` chunks), in milliseconds.
+        public var inferenceLatencyMilliseconds: LatencySummary?
+        public var meanBatch: Double?
+        /// Environment steps per second on one core (time spent stepping), and over the whole run (wall clock).
+        public var environmentStepsPerSecondPerCore: Double
+        public var environmentStepsPerSecondOverall: Double
+        public var threads: Int
+        public var wallSeconds: Double
+        public var results: [EpisodeResult]
+    }
+
+    /// Evaluates `options.checkpointPath` (or the expert when it is nil).
+    public static func run(_ options: Options) throws -> Report {
+        let checkpoint = try options.checkpointPath.map { try Checkpoint(contentsOf: $0) }
+        return try run(options, checkpoint: checkpoint)
+    }
+
+    /// Evaluates `checkpoint` (or the expert when it is nil); `options.checkpointPath` only names it in messages.
+    public static func run(_ options: Options, checkpoint: Checkpoint?) throws -> Report {
+        guard options.episodes >= 1 else { throw FlowPolicyError.invalidConfiguration("--episodes must be at least 1") }
+        let common = try TaskRegistry.commonSettings(options.task)
+        let firstSeed = options.firstSeed ?? common.seeds.evaluation
+        let seeds = (0..<UInt64(options.episodes)).map { firstSeed + $0 }
+        let start = monotonicSeconds()
+        var report: Report
+        if let checkpoint {
+            let path = options.checkpointPath ?? "the checkpoint"
+            try checkSeeds(seeds, checkpoint: checkpoint, path: path)
+            report = try runPolicy(checkpoint: checkpoint, seeds: seeds, options: options)
+            report.checkpoint = options.checkpointPath
+        } else {
+            report = try runExpert(seeds: seeds, options: options)
+        }
+        report.wallSeconds = monotonicSeconds() - start
+        report.environmentStepsPerSecondOverall = Double(report.results.reduce(0) { $0 + $1.steps }) / report.wallSeconds
+        return report
+    }
+
+    /// Refuses evaluation seeds that the checkpoint's training data was collected with.
+    static func checkSeeds(_ seeds: [UInt64], checkpoint: Checkpoint, path: String) throws {
+        guard let text = checkpoint.provenance["dataset_seeds"], let range = SeedRanges(text) else { return }
+        if let overlap = seeds.first(where: { range.contains($0) }) {
+            throw FlowPolicyError.invalidConfiguration(
+                "evaluation seed \(overlap) is one the training data of \(path) was collected with (\(text)); "
+                    + "evaluate on other seeds (the task's evaluation seeds are the default)")
+        }
+    }
+
+    // MARK: Policy
+
+    static func runPolicy(checkpoint: Checkpoint, seeds: [UInt64], options: Options) throws -> Report {
+        let spec = checkpoint.spec
+        let probe = try TaskRegistry.makeEnvironment(options.task)
+        let environmentSpec = probe.specification
+        guard spec.observationDimensions == environmentSpec.observationDimensions,
+              spec.actionDimensions == environmentSpec.actionDimensions
+        else {
+            throw FlowPolicyError.incompatible(
+                path: options.checkpointPath ?? "",
+                message: "the checkpoint takes \(spec.observationDimensions)-D observations and gives "
+                    + "\(spec.actionDimensions)-D actions; task \(options.task) (\(environmentSpec.observationMode) "
+                    + "observations) has \(environmentSpec.observationDimensions)-D observations and "
+                    + "\(environmentSpec.actionDimensions)-D actions")
+        }
+        let (To, Ta, Do, Da) = (spec.observationSteps, spec.actionSteps, spec.observationDimensions, spec.actionDimensions)
+        let threads = max(1, options.threads)
+        let batchCapacity = min(seeds.count, 256)
+        let policy = Policy(checkpoint: checkpoint, capacity: batchCapacity, method: options.method,
+                            steps: options.steps, seed: options.policySeed, workers: threads)
+        let progress = options.showProgress ? ProgressBar(title: "eval", total: seeds.count, unit: "episode") : nil
+        var results: [EpisodeResult] = []
+        var latencies: [Double] = []
+        var batches: [Int] = []
+        var busySeconds = 0.0
+
+        // Waves of at most `batchCapacity` episodes in lock-step.
+        for waveStart in stride(from: 0, to: seeds.count, by: batchCapacity) {
+            let waveSeeds = Array(seeds[waveStart..<min(waveStart + batchCapacity, seeds.count)])
+            let episodes = try waveSeeds.map { seed in
+                try PolicyEpisode(seed: seed, environment: TaskRegistry.makeEnvironment(options.task),
+                                  observationSteps: To, noise: options.observationNoise, noiseSeed: options.policySeed)
+            }
+            busySeconds += parallelEpisodes(episodes, threads: threads) { try $0.start() }
+            let observations = FloatBuffer(count: episodes.count * To * Do)
+            let actions = FloatBuffer(count: episodes.count * Ta * Da)
+            while true {
+                let active = episodes.filter { !$0.finished }
+                if active.isEmpty { break }
+                for (row, episode) in active.enumerated() {
+                    episode.copyWindow(into: observations.pointer + row * To * Do)
+                }
+                let begin = monotonicSeconds()
+                policy.predictAction(observations: observations.pointer, batch: active.count, action: actions.pointer)
+                latencies.append((monotonicSeconds() - begin) * 1000)
+                batches.append(active.count)
+                for (row, episode) in active.enumerated() {
+                    episode.plan = Array(UnsafeBufferPointer(start: actions.pointer + row * Ta * Da, count: Ta * Da))
+                }
+                busySeconds += parallelEpisodes(active, threads: threads) { episode in
+                    for k in 0..<Ta where !episode.finished {
+                        try episode.step(Array(episode.plan[(k * Da)..<((k + 1) * Da)]))
+                    }
+                }
+                progress?.update(completed: results.count + episodes.filter(\.finished).count,
+                                 status: "success \(results.filter(\.success).count + episodes.filter { $0.result.success }.count)")
+            }
+            results += episodes.map(\.result)
+        }
+        progress?.finish(status: "success \(results.filter(\.success).count)/\(results.count)")
+        return makeReport(
+            options: options, results: results, policy: "checkpoint (\(checkpoint.method))",
+            latencies: latencies, batches: batches, busySeconds: busySeconds, threads: threads,
+            evaluationsPerChunk: policy.evaluationsPerChunk)
+    }
+
+    /// Runs `body` on every episode, the episodes split over `threads`; returns the summed busy time of the threads.
+    /// An error thrown for an episode ends that episode as a failure.
+    static func parallelEpisodes(
+        _ episodes: [PolicyEpisode], threads: Int, _ body: (PolicyEpisode) throws -> Void
+    ) -> Double {
+        let busy = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
+        busy.initialize(repeating: 0)
+        defer { busy.deallocate() }
+        parallelFor(min(threads, episodes.count)) { worker in
+            let begin = monotonicSeconds()
+            var index = worker
+            while index < episodes.count {
+                let episode = episodes[index]
+                do { try body(episode) } catch { episode.fail("\(error)") }
+                index += threads
+            }
+            busy[worker] = monotonicSeconds() - begin
+        }
+        return busy.reduce(0, +)
+    }
+
+    // MARK: Expert
+
+    static func runExpert(seeds: [UInt64], options: Options) throws -> Report {
+        let threads = max(1, min(options.threads, seeds.count))
+        let progress = options.showProgress ? ProgressBar(title: "eval expert", total: seeds.count, unit: "episode") : nil
+        let workers = try (0..<threads).map { _ in
+            let environment = try TaskRegistry.makeEnvironment(options.task)
+            return ExpertEpisodeRunner(environment: environment,
+                                       expert: try TaskRegistry.makeExpert(options.task, environment: environment))
+        }
+        let queue = WorkQueue(count: seeds.count)
+        var results = [EpisodeResult?](repeating: nil, count: seeds.count)
+        let busy = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
+        busy.initialize(repeating: 0)
+        defer { busy.deallocate() }
+        results.withUnsafeMutableBufferPointer { slots in
+            parallelFor(threads) { worker in
+                let begin = monotonicSeconds()
+                while let index = queue.next() {
+                    let result = workers[worker].run(seed: seeds[index])
+                    slots[index] = result
+                    queue.finished { completed, _ in
+                        progress?.update(completed: completed, status: "")
+                    }
+                }
+                busy[worker] = monotonicSeconds() - begin
+            }
+        }
+        let finished = results.compactMap { $0 }
+        progress?.finish(status: "success \(finished.filter(\.success).count)/\(finished.count)")
+        return makeReport(options: options, results: finished, policy: "scripted expert", latencies: [], batches: [],
+                          busySeconds: busy.reduce(0, +), threads: threads, evaluationsPerChunk: nil)
+    }
+
+    static func makeReport(
+        options: Options, results: [EpisodeResult], policy: String, latencies: [Double], batches: [Int],
+        busySeconds: Double, threads: Int, evaluationsPerChunk: Int?
+    ) -> Report {
+        let steps = results.reduce(0) { $0 + $1.steps }
+        let usesPolicy = evaluationsPerChunk != nil
+        return Report(
+            task: options.task, policy: policy, checkpoint: nil,
+            solver: usesPolicy ? options.method.rawValue : nil, solverSteps: usesPolicy ? options.steps : nil,
+            evaluationsPerChunk: evaluationsPerChunk, observationNoise: options.observationNoise,
+            episodes: results.count, seeds: [results.first?.seed ?? 0, results.last?.seed ?? 0],
+            success: ProportionEstimate(successes: results.filter(\.success).count, trials: results.count),
+            meanMaxProgress: MeanEstimate(results.map(\.maxProgress)),
+            progressName: options.task == "pusht" ? "max coverage" : "max progress",
+            meanEpisodeLength: Double(steps) / Double(max(results.count, 1)),
+            clippedActions: results.reduce(0) { $0 + $1.clippedActions },
+            failedEpisodes: results.filter { $0.failure != nil }.count,
+            inferenceLatencyMilliseconds: latencies.isEmpty ? nil : LatencySummary(latencies),
+            meanBatch: batches.isEmpty ? nil : Double(batches.reduce(0, +)) / Double(batches.count),
+            environmentStepsPerSecondPerCore: busySeconds > 0 ? Double(steps) / busySeconds : 0,
+            environmentStepsPerSecondOverall: 0, threads: threads, wallSeconds: 0, results: results)
+    }
+}
+
+/// A policy-driven episode: its environment, observation window and what happened so far.
+final class PolicyEpisode {
+    let environment: any Environment
+    var window: ObservationWindow
+    var result: EvaluationSession.EpisodeResult
+    var plan: [Float] = []
+    var finished = false
+    let noise: Float
+    var noiseSource: RandomSource
+    var observation: [Float]
+
+    init(seed: UInt64, environment: any Environment, observationSteps: Int, noise: Float, noiseSeed: UInt64) {
+        self.environment = environment
+        let dimensions = environment.specification.observationDimensions
+        window = ObservationWindow(steps: observationSteps, dimensions: dimensions)
+        result = .init(seed: seed, success: false, steps: 0, maxProgress: 0, finalProgress: 0, totalReward: 0,
+                       clippedActions: 0, failure: nil)
+        self.noise = noise
+        noiseSource = RandomSource(seed: noiseSeed, stream: seed)
+        observation = [Float](repeating: 0, count: dimensions)
+    }
+
+    func start() throws {
+        try observation.withUnsafeMutableBufferPointer { try environment.reset(seed: result.seed, observation: $0.baseAddress!) }
+        addNoise()
+        observation.withUnsafeBufferPointer { window.reset(to: $0.baseAddress!) }
+    }
+
+    func step(_ action: [Float]) throws {
+        let outcome = try action.withUnsafeBufferPointer { a in
+            try observation.withUnsafeMutableBufferPointer { try environment.step(action: a.baseAddress!, observation: $0.baseAddress!) }
+        }
+        addNoise()
+        observation.withUnsafeBufferPointer { window.push($0.baseAddress!) }
+        result.steps += 1
+        result.totalReward += outcome.reward
+        result.maxProgress = max(result.maxProgress, outcome.progress)
+        result.finalProgress = outcome.progress
+        result.success = result.success || outcome.success
+        if outcome.actionClipped { result.clippedActions += 1 }
+        if outcome.done { finished = true }
+    }
+
+    func copyWindow(into destination: UnsafeMutablePointer<Float>) {
+        window.values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: $0.count) }
+    }
+
+    func fail(_ reason: String) {
+        result.failure = reason
+        result.success = false
+        finished = true
+    }
+
+    private func addNoise() {
+        guard noise > 0 else { return }
+        for i in observation.indices { observation[i] += noise * noiseSource.nextGaussian() }
+    }
+}
+
+/// Runs whole expert episodes in one environment.
+final class ExpertEpisodeRunner {
+    let environment: any Environment
+    let expert: any Expert
+
+    init(environment: any Environment, expert: any Expert) {
+        self.environment = environment
+        self.expert = expert
+    }
+
+    func run(seed: UInt64) -> EvaluationSession.EpisodeResult {
+        var result = EvaluationSession.EpisodeResult(
+            seed: seed, success: false, steps: 0, maxProgress: 0, finalProgress: 0, totalReward: 0, clippedActions: 0,
+            failure: nil)
+        let specification = environment.specification
+        var observation = [Float](repeating: 0, count: specification.observationDimensions)
+        var action = [Float](repeating: 0, count: specification.actionDimensions)
+        do {
+            try observation.withUnsafeMutableBufferPointer { try environment.reset(seed: seed, observation: $0.baseAddress!) }
+            try expert.begin(episodeSeed: seed)
+            while true {
+                try action.withUnsafeMutableBufferPointer { try expert.act(action: $0.baseAddress!) }
+                let outcome = try action.withUnsafeBufferPointer { a in
+                    try observation.withUnsafeMutableBufferPointer {
+                        try environment.step(action: a.baseAddress!, observation: $0.baseAddress!)
+                    }
+                }
+                result.steps += 1
+                result.totalReward += outcome.reward
+                result.maxProgress = max(result.maxProgress, outcome.progress)
+                result.finalProgress = outcome.progress
+                result.success = result.success || outcome.success
+                if outcome.actionClipped { result.clippedActions += 1 }
+                if outcome.done { break }
+            }
+        } catch {
+            result.failure = "\(error)"
+            result.success = false
+        }
+        return result
+    }
+}
+
+/// Hands out indices 0 ..< count to threads, and counts finished work, under a lock.
+final class WorkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private let count: Int
+    private var nextIndex = 0
+    private var completed = 0
+
+    init(count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.withLock {
+            guard nextIndex < count else { return nil }
+            defer { nextIndex += 1 }
+            return nextIndex
+        }
+    }
+
+    /// Marks one item finished and calls `body` with the number finished so far, under the lock.
+    func finished(_ body: (Int, Int) -> Void) {
+        lock.withLock {
+            completed += 1
+            body(completed, count)
+        }
+    }
+}
+
+/// Seeds written as inclusive ranges, `first-last[,first-last...]`, as datasets record them.
+public struct SeedRanges: Sendable, Equatable {
+    public var ranges: [ClosedRange<UInt64>]
+
+    public init(_ ranges: [ClosedRange<UInt64>]) { self.ranges = ranges }
+
+    public init?(_ text: String) {
+        var ranges: [ClosedRange<UInt64>] = []
+        for part in text.split(separator: ",") {
+            let bounds = part.split(separator: "-")
+            guard bounds.count == 2, let first = UInt64(bounds[0]), let last = UInt64(bounds[1]), first <= last else {
+                return nil
+            }
+            ranges.append(first...last)
+        }
+        guard !ranges.isEmpty else { return nil }
+        self.ranges = ranges
+    }
+
+    public var text: String { ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",") }
+    public func contains(_ seed: UInt64) -> Bool { ranges.contains { $0.contains(seed) } }
+    public var last: UInt64? { ranges.map(\.upperBound).max() }
+
+    /// These ranges and `other`, merging a range that continues the last one.
+    public func adding(_ other: ClosedRange<UInt64>) -> SeedRanges {
+        var ranges = self.ranges
+        if let last = ranges.last, other.lowerBound == last.upperBound + 1 {
+            ranges[ranges.count - 1] = last.lowerBound...other.upperBound
+        } else {
+            ranges.append(other)
+        }
+        return SeedRanges(ranges)
+    }
+}
