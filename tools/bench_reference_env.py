@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Control steps per second of gym-pusht 0.1.8 on one core, with the action pattern of `flowpolicy bench env`
-(the target circles (256, 256) at radius 100, one revolution every 63 steps; reset with the next seed when an
+(target (256 + 100 sin(k/10), 256 + 100 sin(k/10 + pi/2)): a circle of radius 100, one revolution every 63 steps; reset with the next seed when an
 episode ends). Prints one JSON object. Called by `flowpolicy bench env --task pusht`."""
 import argparse
 import importlib.metadata
@@ -20,7 +20,7 @@ def main():
     env = gym.make("gym_pusht/PushT-v0", obs_type="state").unwrapped
     seed = 0
     env.reset(seed=seed)
-    targets = [np.array([256 + 100 * math.cos(k / 10), 256 + 100 * math.sin(k / 10)]) for k in range(args.steps)]
+    targets = [np.array([256 + 100 * math.sin(k / 10), 256 + 100 * math.sin(k / 10 + math.pi / 2)]) for k in range(args.steps)]
     start = time.perf_counter()
     for target in targets:
         _, _, terminated, _, _ = env.step(target)

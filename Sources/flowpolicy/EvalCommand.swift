@@ -70,6 +70,11 @@ struct EvalCommand: ParsableCommand {
                 "  episodes        \(r.episodes) (seeds \(r.seeds[0])-\(r.seeds[1]))",
                 "  success         \(r.success.text)",
                 "  \(r.progressName.padding(toLength: 15, withPad: " ", startingAt: 0)) \(r.meanMaxProgress.text) (mean over episodes)",
+            ]
+            for name in r.progressLevels.keys.sorted() {
+                lines.append("  \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(r.progressLevels[name]!.text)")
+            }
+            lines += [
                 String(format: "  episode length  %.1f steps", r.meanEpisodeLength),
                 "  clipped actions \(r.clippedActions); failed episodes \(r.failedEpisodes)",
             ]

@@ -18,29 +18,30 @@ public enum EnvironmentBenchmark {
         public var referenceNote: String?
     }
 
-    /// The action pattern both sides run: the target circles the field's centre at radius 100 (crossing the block,
-    /// so contacts happen), one revolution every 63 steps; episodes restart with the next seed when they end.
-    public static func target(step: Int) -> [Float] {
-        let phase = Double(step) / 10
-        return [Float(256 + 100 * cos(phase)), Float(256 + 100 * sin(phase))]
+    /// The action pattern: component d oscillates about the middle of its bounds with 39% of the half-range,
+    /// `sin(step / 10 + d π / 2)`. For Push-T that is a circle of radius 100 about the field's centre, crossing the
+    /// block, one revolution every 63 steps. Episodes restart with the next seed when they end.
+    public static func action(step: Int, low: [Float], high: [Float]) -> [Float] {
+        (0..<low.count).map { d in
+            let middle = Double(low[d] + high[d]) / 2
+            let half = Double(high[d] - low[d]) / 2
+            return Float(middle + 0.390625 * half * sin(Double(step) / 10 + Double(d) * Double.pi / 2))
+        }
     }
 
     public static func run(task: String, steps: Int, python: String?) throws -> Result {
         let environment = try TaskRegistry.makeEnvironment(task)
         let specification = environment.specification
-        guard specification.actionDimensions == 2 else {
-            throw FlowPolicyError.invalidConfiguration("bench env drives 2-D targets; \(task) is not supported yet")
-        }
+        let Da = specification.actionDimensions
         let observation = FloatBuffer(count: specification.observationDimensions)
-        let action = FloatBuffer(count: 2)
+        let action = FloatBuffer(count: Da)
         var seed: UInt64 = 0
         try environment.reset(seed: seed, observation: observation.pointer)
-        let targets = (0..<steps).map(target(step:))
+        let targets = (0..<steps).map { Self.action(step: $0, low: specification.actionLow, high: specification.actionHigh) }
         let allocationsBefore = fp_thread_allocation_count()
         let start = monotonicSeconds()
         for step in 0..<steps {
-            action[0] = targets[step][0]
-            action[1] = targets[step][1]
+            for d in 0..<Da { action[d] = targets[step][d] }
             let result = try environment.step(action: action.pointer, observation: observation.pointer)
             if result.done {
                 seed += 1

@@ -60,6 +60,8 @@ public enum EvaluationSession {
         /// Mean over episodes of the largest progress (Push-T: Diffusion Policy's score, mean max coverage).
         public var meanMaxProgress: MeanEstimate
         public var progressName: String
+        /// For tasks with progress levels (the kitchen's p1..p4): the share of episodes reaching each level.
+        public var progressLevels: [String: ProportionEstimate]
         public var meanEpisodeLength: Double
         public var clippedActions: Int
         public var failedEpisodes: Int
@@ -173,7 +175,8 @@ public enum EvaluationSession {
         }
         progress?.finish(status: "success \(results.filter(\.success).count)/\(results.count)")
         return makeReport(
-            options: options, results: results, policy: "checkpoint (\(checkpoint.method))",
+            options: options, specification: environmentSpec, results: results,
+            policy: "checkpoint (\(checkpoint.method))",
             latencies: latencies, batches: batches, busySeconds: busySeconds, threads: threads,
             evaluationsPerChunk: policy.evaluationsPerChunk)
     }
@@ -229,16 +232,23 @@ public enum EvaluationSession {
         }
         let finished = results.compactMap { $0 }
         progress?.finish(status: "success \(finished.filter(\.success).count)/\(finished.count)")
-        return makeReport(options: options, results: finished, policy: "scripted expert", latencies: [], batches: [],
+        return makeReport(options: options, specification: workers[0].environment.specification, results: finished,
+                          policy: "scripted expert", latencies: [], batches: [],
                           busySeconds: busy.reduce(0, +), threads: threads, evaluationsPerChunk: nil)
     }
 
     static func makeReport(
-        options: Options, results: [EpisodeResult], policy: String, latencies: [Double], batches: [Int],
+        options: Options, specification: EnvironmentSpecification, results: [EpisodeResult], policy: String,
+        latencies: [Double], batches: [Int],
         busySeconds: Double, threads: Int, evaluationsPerChunk: Int?
     ) -> Report {
         let steps = results.reduce(0) { $0 + $1.steps }
         let usesPolicy = evaluationsPerChunk != nil
+        var levels: [String: ProportionEstimate] = [:]
+        for (level, name) in zip(specification.progressLevels, specification.progressLevelNames) {
+            levels[name] = ProportionEstimate(successes: results.filter { $0.maxProgress >= level }.count,
+                                              trials: results.count)
+        }
         return Report(
             task: options.task, policy: policy, checkpoint: nil,
             solver: usesPolicy ? options.method.rawValue : nil, solverSteps: usesPolicy ? options.steps : nil,
@@ -246,7 +256,7 @@ public enum EvaluationSession {
             episodes: results.count, seeds: [results.first?.seed ?? 0, results.last?.seed ?? 0],
             success: ProportionEstimate(successes: results.filter(\.success).count, trials: results.count),
             meanMaxProgress: MeanEstimate(results.map(\.maxProgress)),
-            progressName: options.task == "pusht" ? "max coverage" : "max progress",
+            progressName: "max \(specification.progressName)", progressLevels: levels,
             meanEpisodeLength: Double(steps) / Double(max(results.count, 1)),
             clippedActions: results.reduce(0) { $0 + $1.clippedActions },
             failedEpisodes: results.filter { $0.failure != nil }.count,

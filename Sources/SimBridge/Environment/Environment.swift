@@ -16,10 +16,17 @@ public struct EnvironmentSpecification: Codable, Equatable, Sendable {
     public var substeps: Int
     /// `step` reports `truncated` at this many control steps.
     public var maximumSteps: Int
+    /// What `StepResult.progress` measures (e.g. `coverage`, `subtasks completed`).
+    public var progressName: String
+    /// Progress levels whose attainment evaluations report as proportions, with their names (the kitchen's
+    /// p1..p4 are `[1, 2, 3, 4]` subtasks). Empty for tasks measured by success alone.
+    public var progressLevels: [Double]
+    public var progressLevelNames: [String]
 
     public init(task: String, observationMode: String, observationDimensions: Int, actionDimensions: Int,
                 actionLow: [Float], actionHigh: [Float], controlRate: Double, physicsTimestep: Double,
-                substeps: Int, maximumSteps: Int) {
+                substeps: Int, maximumSteps: Int, progressName: String, progressLevels: [Double] = [],
+                progressLevelNames: [String] = []) {
         self.task = task
         self.observationMode = observationMode
         self.observationDimensions = observationDimensions
@@ -30,6 +37,9 @@ public struct EnvironmentSpecification: Codable, Equatable, Sendable {
         self.physicsTimestep = physicsTimestep
         self.substeps = substeps
         self.maximumSteps = maximumSteps
+        self.progressName = progressName
+        self.progressLevels = progressLevels
+        self.progressLevelNames = progressLevelNames
     }
 }
 

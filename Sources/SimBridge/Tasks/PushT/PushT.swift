@@ -92,7 +92,7 @@ public final class PushT: Environment {
             task: "pusht", observationMode: settings.observation, observationDimensions: observationDimensions,
             actionDimensions: 2, actionLow: settings.actionLow, actionHigh: settings.actionHigh,
             controlRate: settings.controlHz, physicsTimestep: timestep, substeps: substeps,
-            maximumSteps: settings.maxSteps)
+            maximumSteps: settings.maxSteps, progressName: "coverage")
     }
 
     // MARK: Episodes
