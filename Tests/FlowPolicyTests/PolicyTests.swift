@@ -65,6 +65,25 @@ private func trainedToyCheckpoint(seed: UInt64, threads: Int = 2, steps: Int = 5
         #expect(worst < 1e-4, "largest difference \(worst)")
     }
 
+    /// Continuation: the committed prefix comes back exactly (up to the normalizer's rounding), for every solver, and
+    /// the rest of the chunk is sampled.
+    @Test func committedPrefixIsKept() throws {
+        let checkpoint = try trainedToyCheckpoint(seed: 1)
+        for method in SolverMethod.allCases {
+            let policy = Policy(checkpoint: checkpoint, capacity: 2, method: method, steps: 3, seed: 4)
+            let observations = FloatBuffer(randomValues(2 * 2 * 3, seed: 7))
+            let committed = FloatBuffer(randomValues(2 * 2 * 2, scale: 0.8, seed: 8))  // [B=2, P=2, Da=2]
+            let action = FloatBuffer(count: 2 * 3 * 2)
+            let prediction = FloatBuffer(count: 2 * 6 * 2)
+            policy.predictAction(observations: observations.pointer, batch: 2, action: action.pointer,
+                                 actionPrediction: prediction.pointer, committed: committed.pointer, committedSteps: 2)
+            for row in 0..<2 {
+                for j in 0..<4 { #expect(abs(prediction[row * 12 + j] - committed[row * 4 + j]) < 1e-5, "\(method)") }
+            }
+            #expect((0..<24).allSatisfy { prediction[$0].isFinite })
+        }
+    }
+
     /// After a warm-up call, sampling a chunk allocates nothing on the heap, at batch 1 and batched, for every solver.
     @Test func predictActionAllocatesNothing() throws {
         let checkpoint = try trainedToyCheckpoint(seed: 1)

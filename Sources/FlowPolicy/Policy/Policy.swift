@@ -27,6 +27,9 @@ public final class Policy {
     private let window: FloatBuffer  // [B, To*Do] normalized
     private let state: FloatBuffer  // [B, Dx]
     private let times: FloatBuffer  // [B]
+    private let committedNoise: FloatBuffer  // [B, P*Da]: x0 of the committed prefix
+    private let committedTarget: FloatBuffer  // [B, P*Da]: the committed actions, normalized
+    private var committedSteps = 0
 
     public var spec: PolicySpec { checkpoint.spec }
     /// Velocity evaluations per chunk.
@@ -49,6 +52,8 @@ public final class Policy {
         window = FloatBuffer(count: capacity * configuration.observationDimensions)
         state = FloatBuffer(count: capacity * configuration.chunkDimensions)
         times = FloatBuffer(count: capacity)
+        committedNoise = FloatBuffer(count: capacity * configuration.chunkDimensions)
+        committedTarget = FloatBuffer(count: capacity * configuration.chunkDimensions)
         _ = BLAS.coreType
     }
 
@@ -59,13 +64,31 @@ public final class Policy {
 
     /// Samples one chunk per window. `observations [B, To, Do]` raw; writes `action [B, Ta, Da]` and, if given,
     /// `actionPrediction [B, Tp, Da]`, both raw (denormalized).
+    ///
+    /// Continuation (inpainting): with `committed [B, P, Da]` (raw actions, P = `committedSteps` <= Tp), the first P
+    /// steps of each chunk are held on their flow path `x_t = (1 - t) x0 + t a_committed` while the rest is sampled,
+    /// so the new chunk continues the actions already committed without a jump. The path is followed exactly by
+    /// giving those coordinates the constant velocity `a_committed - x0`, which every fixed-step method integrates
+    /// without error; the network sees them at their path values at every stage. The returned chunk starts with the
+    /// committed actions.
     public func predictAction(
         observations: UnsafePointer<Float>, batch B: Int, action: UnsafeMutablePointer<Float>,
-        actionPrediction: UnsafeMutablePointer<Float>? = nil
+        actionPrediction: UnsafeMutablePointer<Float>? = nil, committed: UnsafePointer<Float>? = nil,
+        committedSteps: Int = 0
     ) {
         precondition(B >= 1 && B <= capacity, "batch \(B) outside 1...\(capacity)")
+        precondition(committedSteps >= 0 && committedSteps <= spec.predictionSteps)
         let Dx = checkpoint.network.configuration.chunkDimensions
         generator.fillGaussian(state.pointer, count: B * Dx)
+        self.committedSteps = committed == nil ? 0 : committedSteps
+        if let committed, committedSteps > 0 {
+            let P = committedSteps * spec.actionDimensions
+            for row in 0..<B {
+                (committedNoise.pointer + row * P).update(from: state.pointer + row * Dx, count: P)
+                (committedTarget.pointer + row * P).update(from: committed + row * P, count: P)
+            }
+            checkpoint.actionNormalizer.normalize(committedTarget.pointer, rows: B * committedSteps)
+        }
         sampleChunks(observations: observations, batch: B)
         let (To, Ta, Tp, Da) = (spec.observationSteps, spec.actionSteps, spec.predictionSteps, spec.actionDimensions)
         checkpoint.actionNormalizer.denormalize(state.pointer, rows: B * Tp)
@@ -154,11 +177,17 @@ public final class Policy {
         let (first, count) = (rows.lowerBound, rows.count)
         let times = self.times.pointer + first
         let window = UnsafePointer(self.window.pointer + first * Do)
+        let P = committedSteps * spec.actionDimensions
+        let noise = UnsafePointer(committedNoise.pointer + first * P)
+        let target = UnsafePointer(committedTarget.pointer + first * P)
         solvers[worker].integrate(state.pointer + first * Dx, count: count * Dx, from: 0, to: 1, steps: steps, method: method) {
             t, x, v in
             times.update(repeating: t, count: count)
             network.forward(
                 x: x, t: times, observation: window, batch: count, parameters: parameters, cache: cache, output: v)
+            for row in 0..<count {
+                for j in 0..<P { v[row * Dx + j] = target[row * P + j] - noise[row * P + j] }
+            }
         }
     }
 }
