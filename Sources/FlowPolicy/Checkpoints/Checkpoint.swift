@@ -50,12 +50,14 @@ public struct PolicySpec: Codable, Equatable, Sendable {
 }
 
 /// A trained policy on disk: the velocity network's weights (the EMA weights), the normalizers, the horizons and
-/// where it came from.
+/// where it came from; for residual fine-tuned policies also the contracting residual head.
 ///
 /// File layout (safetensors): the network's tensors under PyTorch names (`inp.weight` ...), the normalizers as
-/// `normalizer.observation.min|max` `[Do]` and `normalizer.action.min|max` `[Da]`, and `__metadata__` with
-/// `format = flowpolicy`, `format_version`, `architecture`, `network` (JSON sizes), `To`, `Ta`, `Tp`, `obs_dim`,
-/// `action_dim`, `task`, `method` and `provenance` (JSON: dataset hash, steps, seed, ...).
+/// `normalizer.observation.min|max` `[Do]` and `normalizer.action.min|max` `[Da]`, the residual head's tensors as
+/// `residual.l1.weight` ... when there is one, and `__metadata__` with `format = flowpolicy`, `format_version`,
+/// `architecture`, `network` (JSON sizes), `To`, `Ta`, `Tp`, `obs_dim`, `action_dim`, `task`, `method` (`fm`,
+/// `mle` or `residual`), `residual` (JSON head sizes, only with a head) and `provenance` (JSON: dataset hash,
+/// steps, seed, ...).
 public final class Checkpoint {
     public static let formatName = "flowpolicy"
     public static let formatVersion = 1
@@ -67,23 +69,37 @@ public final class Checkpoint {
     public let parameters: FloatBuffer
     public let observationNormalizer: MinMaxNormalizer
     public let actionNormalizer: MinMaxNormalizer
-    /// How the weights were produced (`fm` for flow matching).
+    /// The contracting residual head and its parameters (residual fine-tuned checkpoints only).
+    public let head: ContractiveResidualHead?
+    public let headParameters: FloatBuffer?
+    /// How the weights were produced: `fm` (flow matching), `mle` or `residual` (seed 000 fine-tuning).
     public var method: String
     public var provenance: [String: String]
 
     public init(spec: PolicySpec, network: ResMLPFiLM, parameters: FloatBuffer,
                 observationNormalizer: MinMaxNormalizer, actionNormalizer: MinMaxNormalizer,
+                head: ContractiveResidualHead? = nil, headParameters: FloatBuffer? = nil,
                 method: String = "fm", provenance: [String: String] = [:]) {
         precondition(parameters.count == network.layout.count)
         precondition(observationNormalizer.dimensions == spec.observationDimensions)
         precondition(actionNormalizer.dimensions == spec.actionDimensions)
+        precondition((head == nil) == (headParameters == nil) && headParameters?.count ?? 0 == head?.layout.count ?? 0)
         self.spec = spec
         self.network = network
         self.parameters = parameters
         self.observationNormalizer = observationNormalizer
         self.actionNormalizer = actionNormalizer
+        self.head = head
+        self.headParameters = headParameters
         self.method = method
         self.provenance = provenance
+        field = VelocityField(network: network, head: head)
+    }
+
+    /// The field the policy samples (the network, plus the head if any).
+    public let field: VelocityField
+    public var fieldParameters: VelocityFieldParameters {
+        VelocityFieldParameters(network: parameters, head: headParameters)
     }
 
     public func write(to path: String) throws(FlowPolicyError) {
@@ -97,12 +113,19 @@ public final class Checkpoint {
                 float32: UnsafeBufferPointer(start: parameters.pointer + spec.offset, count: spec.count),
                 shape: spec.shape))
         }
+        if let head, let headParameters {
+            for spec in head.layout.tensors {
+                tensors.append((spec.name, StoredTensor(
+                    float32: UnsafeBufferPointer(start: headParameters.pointer + spec.offset, count: spec.count),
+                    shape: spec.shape)))
+            }
+        }
         for (name, normalizer) in [("observation", observationNormalizer), ("action", actionNormalizer)] {
             tensors.append(("normalizer.\(name).min", StoredTensor(float32: normalizer.minimum, shape: [normalizer.dimensions])))
             tensors.append(("normalizer.\(name).max", StoredTensor(float32: normalizer.maximum, shape: [normalizer.dimensions])))
         }
         let configuration = network.configuration
-        let metadata: [String: String] = [
+        var metadata: [String: String] = [
             "format": Self.formatName,
             "format_version": String(Self.formatVersion),
             "architecture": Self.architecture,
@@ -121,6 +144,13 @@ public final class Checkpoint {
             "method": method,
             "provenance": jsonObject(provenance),
         ]
+        if let head {
+            let c = head.configuration
+            metadata["residual"] = jsonObject([
+                "hidden": c.hidden, "rank": c.rank, "skew_rank": c.skewRank, "epsilon": Double(c.epsilon),
+                "time_embedding": c.timeEmbedding,
+            ])
+        }
         return SafeTensorsFile(metadata: metadata, tensors: tensors)
     }
 
@@ -159,23 +189,43 @@ public final class Checkpoint {
         let configuration = spec.networkConfiguration(hidden: hidden, blocks: blocks, timeEmbedding: timeEmbedding)
         let network: ResMLPFiLM
         do { network = try ResMLPFiLM(configuration) } catch { throw fail("\(error)") }
-        let parameters = FloatBuffer(count: network.layout.count)
-        for tensorSpec in network.layout.tensors {
-            guard let tensor = file[tensorSpec.name] else {
-                throw fail("tensor \(tensorSpec.name) is missing (expected shape \(tensorSpec.shape))")
+        func load(_ layout: ParameterLayout, described description: String) throws(FlowPolicyError) -> FloatBuffer {
+            let parameters = FloatBuffer(count: layout.count)
+            for tensorSpec in layout.tensors {
+                guard let tensor = file[tensorSpec.name] else {
+                    throw fail("tensor \(tensorSpec.name) is missing (expected shape \(tensorSpec.shape))")
+                }
+                guard tensor.dtype == .float32, tensor.shape == tensorSpec.shape else {
+                    throw fail("tensor \(tensorSpec.name) has \(tensor.dtype.rawValue) \(tensor.shape); expected F32 "
+                        + "\(tensorSpec.shape) for this network (\(description))")
+                }
+                tensor.bytes.withUnsafeBytes { raw in
+                    (parameters.pointer + tensorSpec.offset).update(
+                        from: raw.bindMemory(to: Float.self).baseAddress!, count: tensorSpec.count)
+                }
             }
-            guard tensor.dtype == .float32, tensor.shape == tensorSpec.shape else {
-                throw fail("tensor \(tensorSpec.name) has \(tensor.dtype.rawValue) \(tensor.shape); expected F32 "
-                    + "\(tensorSpec.shape) for this network (\(networkText))")
+            if let bad = parameters.buffer.firstIndex(where: { !$0.isFinite }),
+               let owner = layout.tensors.last(where: { $0.offset <= bad }) {
+                throw fail("tensor \(owner.name) holds a non-finite value; the checkpoint is corrupt")
             }
-            tensor.bytes.withUnsafeBytes { raw in
-                (parameters.pointer + tensorSpec.offset).update(
-                    from: raw.bindMemory(to: Float.self).baseAddress!, count: tensorSpec.count)
-            }
+            return parameters
         }
-        if let bad = parameters.buffer.firstIndex(where: { !$0.isFinite }),
-           let owner = network.layout.tensors.last(where: { $0.offset <= bad }) {
-            throw fail("tensor \(owner.name) holds a non-finite value; the checkpoint is corrupt")
+        let parameters = try load(network.layout, described: networkText)
+        var head: ContractiveResidualHead?
+        var headParameters: FloatBuffer?
+        if let residualText = metadata["residual"] {
+            guard let sizes = parseJSONObject(residualText) as? [String: Any], let hidden = sizes["hidden"] as? Int,
+                  let rank = sizes["rank"] as? Int, let skewRank = sizes["skew_rank"] as? Int,
+                  let epsilon = (sizes["epsilon"] as? NSNumber)?.floatValue,
+                  let timeEmbedding = sizes["time_embedding"] as? Int
+            else { throw fail("metadata residual must be a JSON object with hidden, rank, skew_rank, epsilon, time_embedding") }
+            do {
+                head = try ContractiveResidualHead(ResidualHeadConfiguration(
+                    chunkDimensions: configuration.chunkDimensions,
+                    observationDimensions: configuration.observationDimensions, hidden: hidden, rank: rank,
+                    skewRank: skewRank, epsilon: epsilon, timeEmbedding: timeEmbedding))
+            } catch { throw fail("\(error)") }
+            headParameters = try load(head!.layout, described: residualText)
         }
         func normalizer(_ name: String, dimensions: Int) throws(FlowPolicyError) -> MinMaxNormalizer {
             var bounds: [[Float]] = []
@@ -192,7 +242,7 @@ public final class Checkpoint {
             spec: spec, network: network, parameters: parameters,
             observationNormalizer: try normalizer("observation", dimensions: spec.observationDimensions),
             actionNormalizer: try normalizer("action", dimensions: spec.actionDimensions),
-            method: metadata["method"] ?? "fm",
+            head: head, headParameters: headParameters, method: metadata["method"] ?? "fm",
             provenance: (parseJSONObject(metadata["provenance"] ?? "{}") as? [String: String]) ?? [:])
     }
 }

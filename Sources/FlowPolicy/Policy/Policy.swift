@@ -23,7 +23,7 @@ public final class Policy {
     private var generator: RandomSource
 
     private let solvers: [ODESolver]
-    private let caches: [ResMLPFiLMCache]
+    private let caches: [VelocityFieldCache]
     private let window: FloatBuffer  // [B, To*Do] normalized
     private let state: FloatBuffer  // [B, Dx]
     private let times: FloatBuffer  // [B]
@@ -48,7 +48,7 @@ public final class Policy {
         // Any batch up to `capacity` splits into slices of at most ceil(capacity / workers) rows.
         let sliceCapacity = (capacity + self.workers - 1) / self.workers
         solvers = (0..<self.workers).map { _ in ODESolver(capacity: sliceCapacity * configuration.chunkDimensions) }
-        caches = (0..<self.workers).map { _ in ResMLPFiLMCache(network: checkpoint.network, capacity: sliceCapacity) }
+        caches = (0..<self.workers).map { _ in VelocityFieldCache(field: checkpoint.field, capacity: sliceCapacity) }
         window = FloatBuffer(count: capacity * configuration.observationDimensions)
         state = FloatBuffer(count: capacity * configuration.chunkDimensions)
         times = FloatBuffer(count: capacity)
@@ -127,9 +127,8 @@ public final class Policy {
         generator.fillGaussian(state.pointer, count: B * Dx)
         for i in 0..<(B * Do) { window[i] = observations[i] }
         checkpoint.observationNormalizer.normalize(window.pointer, rows: B * spec.observationSteps)
-        let (network, parameters, window, times, cache) = (
-            checkpoint.network, UnsafePointer(checkpoint.parameters.pointer), self.window.pointer, self.times.pointer,
-            caches[0]
+        let (field, parameters, window, times, cache) = (
+            checkpoint.field, checkpoint.fieldParameters, self.window.pointer, self.times.pointer, caches[0]
         )
         let solver = ODESolver(capacity: B * Dx)
         let statistics = try solver.integrateAdaptive(
@@ -140,8 +139,8 @@ public final class Policy {
             while offset < B {
                 let rows = min(cache.capacity, B - offset)
                 times.update(repeating: t, count: rows)
-                network.forward(x: x + offset * Dx, t: times, observation: window + offset * Do, batch: rows,
-                                parameters: parameters, cache: cache, output: v + offset * Dx)
+                field.forward(x: x + offset * Dx, t: times, observation: window + offset * Do, batch: rows,
+                              parameters: parameters, cache: cache, output: v + offset * Dx)
                 offset += rows
             }
         }
@@ -173,7 +172,7 @@ public final class Policy {
     private func integrateSlice(worker: Int, rows: Range<Int>) {
         let configuration = checkpoint.network.configuration
         let (Do, Dx) = (configuration.observationDimensions, configuration.chunkDimensions)
-        let (network, parameters, cache) = (checkpoint.network, UnsafePointer(checkpoint.parameters.pointer), caches[worker])
+        let (field, parameters, cache) = (checkpoint.field, checkpoint.fieldParameters, caches[worker])
         let (first, count) = (rows.lowerBound, rows.count)
         let times = self.times.pointer + first
         let window = UnsafePointer(self.window.pointer + first * Do)
@@ -183,7 +182,7 @@ public final class Policy {
         solvers[worker].integrate(state.pointer + first * Dx, count: count * Dx, from: 0, to: 1, steps: steps, method: method) {
             t, x, v in
             times.update(repeating: t, count: count)
-            network.forward(
+            field.forward(
                 x: x, t: times, observation: window, batch: count, parameters: parameters, cache: cache, output: v)
             for row in 0..<count {
                 for j in 0..<P { v[row * Dx + j] = target[row * P + j] - noise[row * P + j] }
