@@ -9,7 +9,8 @@ struct FlowPolicyCommand: ParsableCommand {
         commandName: "flowpolicy",
         abstract: "Flow-matching robot policies: collect demonstrations, train, evaluate, sample, inspect, benchmark.",
         subcommands: [
-            CollectCommand.self, TrainCommand.self, FineTuneCommand.self, EvalCommand.self, CertifyCommand.self,
+            CollectCommand.self, TrainCommand.self, FineTuneCommand.self, DistillCommand.self, EvalCommand.self,
+            CertifyCommand.self,
             SampleCommand.self, InspectCommand.self,
             ReplayCommand.self,
             BenchCommand.self,

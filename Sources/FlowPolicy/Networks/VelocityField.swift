@@ -46,8 +46,9 @@ public final class VelocityField: Sendable {
     }
 }
 
-/// The parameters of a `VelocityField`: the network's flat buffer and, with a head, the head's.
-public struct VelocityFieldParameters {
+/// The parameters of a `VelocityField`: the network's flat buffer and, with a head, the head's. Sendable in the
+/// sense that matters here: checkpoints share them read-only between threads; trainers own theirs.
+public struct VelocityFieldParameters: @unchecked Sendable {
     public let network: FloatBuffer
     public let head: FloatBuffer?
 
