@@ -68,6 +68,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Worker threads (the batch is split across them). Results are reproducible for a given count.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .customLong("save-every"), help: "FM: also save the EMA weights every N steps (out.stepN.safetensors).")
+    var saveEvery: Int?
+
     @Option(help: "Also write the summary as JSON to this path.")
     var json: String?
 
@@ -78,6 +81,7 @@ struct TrainCommand: ParsableCommand {
             options.actionSteps = actionSteps
             options.predictionSteps = predictionSteps
             options.method = method
+            options.saveEvery = saveEvery
             options.chainBlocks = blocks
             let ou = try parseNumbers(ouStep, name: "--ou-step")
             guard ou.count == 2 else { throw ValidationError("--ou-step takes two numbers, c,ρ") }

@@ -27,6 +27,8 @@ public enum TrainingSession {
         public var depth = 4
         public var timeEmbedding = 64
         public var training = TrainingConfiguration()
+        /// FM: also write the EMA weights every this many steps, to `<out>.step<N>.safetensors` (learning curves).
+        public var saveEvery: Int?
         public var command = ""
 
         public init(datasetPath: String, outputPath: String) {
@@ -99,7 +101,14 @@ public enum TrainingSession {
         case .fm:
             let trainer = try FlowMatchingTrainer(
                 spec: spec, network: network, dataset: dataset, configuration: options.training)
-            for _ in 0..<steps { record(try trainer.trainStep()) }
+            for step in 1...steps {
+                record(try trainer.trainStep())
+                if let every = options.saveEvery, step % every == 0, step < steps {
+                    provenance["train_seconds"] = String(format: "%.1f", monotonicSeconds() - start)
+                    try trainer.checkpoint(provenance: provenance).write(
+                        to: intermediatePath(options.outputPath, step: step))
+                }
+            }
             provenance["train_seconds"] = String(format: "%.1f", monotonicSeconds() - start)
             trained = (trainer.checkpoint(provenance: provenance), trainer.source.pairCount, nil)
         case .lfm:
@@ -135,6 +144,14 @@ public enum TrainingSession {
             batchSize: options.training.batchSize, seed: options.training.seed, threads: options.training.threads,
             firstLoss: firstLoss, finalLoss: recent.reduce(0, +) / Float(max(recent.count, 1)), seconds: seconds,
             samplesPerSecond: Double(steps * options.training.batchSize) / seconds)
+    }
+
+    /// `policy.safetensors` → `policy.step5000.safetensors`.
+    public static func intermediatePath(_ path: String, step: Int) -> String {
+        let url = URL(fileURLWithPath: path)
+        let stem = url.deletingPathExtension().lastPathComponent
+        let ext = url.pathExtension.isEmpty ? "safetensors" : url.pathExtension
+        return url.deletingLastPathComponent().appendingPathComponent("\(stem).step\(step).\(ext)").path
     }
 
     /// Fails before hours of training if the checkpoint could not be written at the end.
