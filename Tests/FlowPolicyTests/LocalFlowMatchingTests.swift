@@ -24,6 +24,26 @@ nonisolated(unsafe) private let toyChain: (trainer: LocalFlowMatchingTrainer, ch
     return (trainer, trainer.checkpoint(), dataset)
 }()
 
+/// One Euler step of a stage from s = 1 to 0, for every state (`windows`: one condition per state).
+private func oneEulerStep(of stage: FlowStage, from states: [Float], windows: [Float]) -> [Float] {
+    let count = windows.count
+    let Dx = states.count / count
+    var x = states
+    let solver = ODESolver(capacity: states.count)
+    let cache = VelocityFieldCache(field: stage.field, capacity: count)
+    let times = FloatBuffer(count: count)
+    x.withUnsafeMutableBufferPointer { x in
+        windows.withUnsafeBufferPointer { o in
+            solver.integrate(x.baseAddress!, count: count * Dx, from: 1, to: 0, steps: 1, method: .euler) { t, state, v in
+                times.pointer.update(repeating: t, count: count)
+                stage.field.forward(x: state, t: times.pointer, observation: o.baseAddress!, batch: count,
+                                    parameters: stage.parameters, cache: cache, output: v)
+            }
+        }
+    }
+    return x
+}
+
 @Suite struct LocalFlowMatchingTests {
     /// `x1 = e^{-γ} x0 + sqrt(1 - e^{-2γ}) z`: mean e^{-γ} x0, variance 1 - e^{-2γ} per coordinate.
     @Test func ornsteinUhlenbeckStepHasTheRightMoments() {
@@ -141,35 +161,10 @@ nonisolated(unsafe) private let toyChain: (trainer: LocalFlowMatchingTrainer, ch
             let starts = states
             try integrateBatch(states: &states, windows: windows, field: teacher.field, parameters: teacher.parameters,
                                from: 1, to: 0, solver: .adaptive(tolerance: 1e-5))
-            var oneStep = starts
-            let solver = ODESolver(capacity: 2 * samples)
-            let cache = VelocityFieldCache(field: student.field, capacity: samples)
-            let times = FloatBuffer(count: samples)
-            oneStep.withUnsafeMutableBufferPointer { x in
-                windows.withUnsafeBufferPointer { o in
-                    solver.integrate(x.baseAddress!, count: 2 * samples, from: 1, to: 0, steps: 1, method: .euler) {
-                        t, state, v in
-                        times.pointer.update(repeating: t, count: samples)
-                        student.field.forward(x: state, t: times.pointer, observation: o.baseAddress!, batch: samples,
-                                              parameters: student.parameters, cache: cache, output: v)
-                    }
-                }
-            }
-            let error = zip(oneStep, states).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
-            let moved = zip(starts, states).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
-            var euler = starts
-            let teacherCache = VelocityFieldCache(field: teacher.field, capacity: samples)
-            euler.withUnsafeMutableBufferPointer { x in
-                windows.withUnsafeBufferPointer { o in
-                    solver.integrate(x.baseAddress!, count: 2 * samples, from: 1, to: 0, steps: 1, method: .euler) {
-                        t, state, v in
-                        times.pointer.update(repeating: t, count: samples)
-                        teacher.field.forward(x: state, t: times.pointer, observation: o.baseAddress!, batch: samples,
-                                              parameters: teacher.parameters, cache: teacherCache, output: v)
-                    }
-                }
-            }
-            let eulerError = zip(euler, states).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+            let oneStep = oneEulerStep(of: student, from: starts, windows: windows)
+            let euler = oneEulerStep(of: teacher, from: starts, windows: windows)
+            let distance = { (a: [Float], b: [Float]) in zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() }
+            let (error, moved, eulerError) = (distance(oneStep, states), distance(starts, states), distance(euler, states))
             #expect(error < 0.5 * moved && error < 0.3 * eulerError,
                     "student error \(error), teacher displacement \(moved), one Euler step's error \(eulerError)")
         }
