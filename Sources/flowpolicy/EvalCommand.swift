@@ -35,6 +35,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Fixed-step solver: euler, midpoint or rk4.")
     var solver: SolverMethod = .euler
 
+    @Option(name: .customLong("action-steps"), help: "Actions executed per chunk (default: the checkpoint's Ta).")
+    var actionSteps: Int?
+
     @Option(name: .customLong("observation-noise"), help: "Std. dev. of Gaussian noise on the policy's observations.")
     var observationNoise: Float = 0
 
@@ -57,13 +60,15 @@ struct EvalCommand: ParsableCommand {
             options.firstSeed = seed
             options.steps = steps
             options.method = solver
+            options.actionSteps = actionSteps
             options.observationNoise = observationNoise
             options.policySeed = policySeed
             options.threads = threads
             let r = try EvaluationSession.run(options)
             var lines = ["\(r.task): \(r.policy)\(r.checkpoint.map { " \($0)" } ?? "")"]
             if let solver = r.solver, let k = r.solverSteps, let evaluations = r.evaluationsPerChunk {
-                lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk)")
+                lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk), "
+                    + "\(r.actionSteps ?? 0) actions executed per chunk")
             }
             if r.observationNoise > 0 { lines.append("  observation noise  σ = \(r.observationNoise)") }
             lines += [

@@ -19,6 +19,8 @@ public enum EvaluationSession {
         public var firstSeed: UInt64?
         public var method = SolverMethod.euler
         public var steps = 10
+        /// Actions executed per chunk; nil means the checkpoint's Ta. Fewer replan more often.
+        public var actionSteps: Int?
         /// Standard deviation of Gaussian noise added to the observations the policy sees (task units).
         public var observationNoise: Float = 0
         /// Seed of the policy's sampling noise (and of the observation noise).
@@ -72,6 +74,8 @@ public enum EvaluationSession {
         public var solver: String?
         public var solverSteps: Int?
         public var evaluationsPerChunk: Int?
+        /// Actions executed per chunk (Ta).
+        public var actionSteps: Int?
         public var observationNoise: Float
         public var episodes: Int
         /// First and last seed.
@@ -149,7 +153,12 @@ public enum EvaluationSession {
                     + "observations) has \(environmentSpec.observationDimensions)-D observations and "
                     + "\(environmentSpec.actionDimensions)-D actions")
         }
-        let (To, Ta, Do, Da) = (spec.observationSteps, spec.actionSteps, spec.observationDimensions, spec.actionDimensions)
+        let (To, Tp, Do, Da) = (spec.observationSteps, spec.predictionSteps, spec.observationDimensions, spec.actionDimensions)
+        let Ta = options.actionSteps ?? spec.actionSteps
+        guard Ta >= 1, To - 1 + Ta <= Tp else {
+            throw FlowPolicyError.invalidConfiguration(
+                "--action-steps must be between 1 and Tp - To + 1 = \(Tp - To + 1) for this checkpoint, got \(Ta)")
+        }
         let threads = max(1, options.threads)
         let batchCapacity = min(seeds.count, 256)
         let policy = Policy(checkpoint: checkpoint, capacity: batchCapacity, method: options.method,
@@ -169,7 +178,8 @@ public enum EvaluationSession {
             }
             busySeconds += parallelEpisodes(episodes, threads: threads) { try $0.start() }
             let observations = FloatBuffer(count: episodes.count * To * Do)
-            let actions = FloatBuffer(count: episodes.count * Ta * Da)
+            let actions = FloatBuffer(count: episodes.count * spec.actionSteps * Da)
+            let chunks = FloatBuffer(count: episodes.count * Tp * Da)
             while true {
                 let active = episodes.filter { !$0.finished }
                 if active.isEmpty { break }
@@ -177,11 +187,14 @@ public enum EvaluationSession {
                     episode.copyWindow(into: observations.pointer + row * To * Do)
                 }
                 let begin = monotonicSeconds()
-                policy.predictAction(observations: observations.pointer, batch: active.count, action: actions.pointer)
+                policy.predictAction(observations: observations.pointer, batch: active.count, action: actions.pointer,
+                                     actionPrediction: chunks.pointer)
                 latencies.append((monotonicSeconds() - begin) * 1000)
                 batches.append(active.count)
                 for (row, episode) in active.enumerated() {
-                    episode.plan = Array(UnsafeBufferPointer(start: actions.pointer + row * Ta * Da, count: Ta * Da))
+                    // The executed steps To - 1 ..< To - 1 + Ta of the chunk.
+                    let first = chunks.pointer + (row * Tp + To - 1) * Da
+                    episode.plan = Array(UnsafeBufferPointer(start: first, count: Ta * Da))
                 }
                 busySeconds += parallelEpisodes(active, threads: threads) { episode in
                     for k in 0..<Ta where !episode.finished {
@@ -194,11 +207,13 @@ public enum EvaluationSession {
             results += episodes.map(\.result)
         }
         progress?.finish(status: "success \(results.filter(\.success).count)/\(results.count)")
-        return makeReport(
+        var report = makeReport(
             options: options, specification: environmentSpec, results: results,
             policy: "checkpoint (\(checkpoint.method))",
             latencies: latencies, batches: batches, busySeconds: busySeconds, threads: threads,
             evaluationsPerChunk: policy.evaluationsPerChunk)
+        report.actionSteps = Ta
+        return report
     }
 
     /// Runs `body` on every episode, the episodes split over `threads`; returns the summed busy time of the threads.
@@ -272,7 +287,7 @@ public enum EvaluationSession {
         return Report(
             task: options.task, policy: policy, checkpoint: nil,
             solver: usesPolicy ? options.method.rawValue : nil, solverSteps: usesPolicy ? options.steps : nil,
-            evaluationsPerChunk: evaluationsPerChunk, observationNoise: options.observationNoise,
+            evaluationsPerChunk: evaluationsPerChunk, actionSteps: nil, observationNoise: options.observationNoise,
             episodes: results.count, seeds: [results.first?.seed ?? 0, results.last?.seed ?? 0],
             success: ProportionEstimate(successes: results.filter(\.success).count, trials: results.count),
             meanMaxProgress: MeanEstimate(results.map(\.maxProgress)),
