@@ -25,6 +25,9 @@ public enum EvaluationSession {
         public var policySeed: UInt64 = 0
         public var threads = ProcessInfo.processInfo.activeProcessorCount
         public var showProgress = true
+        /// Evaluate the policy served at this endpoint (`flowpolicy serve`) instead of a checkpoint; see
+        /// `RemoteEvaluation.swift` for how it reproduces in-process results.
+        public var remote: String?
 
         public init(task: String, checkpointPath: String?) {
             self.task = task
@@ -78,6 +81,7 @@ public enum EvaluationSession {
 
     /// Evaluates `options.checkpointPath` (or the expert when it is nil).
     public static func run(_ options: Options) throws -> Report {
+        if let remote = options.remote { return try runRemote(options, endpoint: remote) }
         let checkpoint = try options.checkpointPath.map { try Checkpoint(contentsOf: $0) }
         return try run(options, checkpoint: checkpoint)
     }
@@ -116,7 +120,21 @@ public enum EvaluationSession {
     // MARK: Policy
 
     static func runPolicy(checkpoint: Checkpoint, seeds: [UInt64], options: Options) throws -> Report {
-        let spec = checkpoint.spec
+        let policy = Policy(checkpoint: checkpoint, capacity: min(seeds.count, 256), method: options.method,
+                            steps: options.steps, seed: options.policySeed, workers: max(1, options.threads))
+        return try runLockStep(spec: checkpoint.spec, seeds: seeds, options: options,
+                               policy: "checkpoint (\(checkpoint.method))",
+                               evaluationsPerChunk: policy.evaluationsPerChunk) { observations, batch, actions in
+            policy.predictAction(observations: observations, batch: batch, action: actions)
+        }
+    }
+
+    /// The lock-step batched rollouts: `sample(observations [B, To, Do], B, action [B, Ta, Da])` gives the actions
+    /// of every unfinished episode, in seed order, at once.
+    static func runLockStep(
+        spec: PolicySpec, seeds: [UInt64], options: Options, policy name: String, evaluationsPerChunk: Int,
+        sample: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) throws -> Void
+    ) throws -> Report {
         let probe = try TaskRegistry.makeEnvironment(options.task)
         let environmentSpec = probe.specification
         guard spec.observationDimensions == environmentSpec.observationDimensions,
@@ -132,8 +150,6 @@ public enum EvaluationSession {
         let (To, Ta, Do, Da) = (spec.observationSteps, spec.actionSteps, spec.observationDimensions, spec.actionDimensions)
         let threads = max(1, options.threads)
         let batchCapacity = min(seeds.count, 256)
-        let policy = Policy(checkpoint: checkpoint, capacity: batchCapacity, method: options.method,
-                            steps: options.steps, seed: options.policySeed, workers: threads)
         let progress = options.showProgress ? ProgressBar(title: "eval", total: seeds.count, unit: "episode") : nil
         var results: [EpisodeResult] = []
         var latencies: [Double] = []
@@ -157,7 +173,7 @@ public enum EvaluationSession {
                     episode.copyWindow(into: observations.pointer + row * To * Do)
                 }
                 let begin = monotonicSeconds()
-                policy.predictAction(observations: observations.pointer, batch: active.count, action: actions.pointer)
+                try sample(observations.pointer, active.count, actions.pointer)
                 latencies.append((monotonicSeconds() - begin) * 1000)
                 batches.append(active.count)
                 for (row, episode) in active.enumerated() {
@@ -176,9 +192,9 @@ public enum EvaluationSession {
         progress?.finish(status: "success \(results.filter(\.success).count)/\(results.count)")
         return makeReport(
             options: options, specification: environmentSpec, results: results,
-            policy: "checkpoint (\(checkpoint.method))",
+            policy: name,
             latencies: latencies, batches: batches, busySeconds: busySeconds, threads: threads,
-            evaluationsPerChunk: policy.evaluationsPerChunk)
+            evaluationsPerChunk: evaluationsPerChunk)
     }
 
     /// Runs `body` on every episode, the episodes split over `threads`; returns the summed busy time of the threads.
