@@ -11,6 +11,7 @@ struct FlowPolicyCommand: ParsableCommand {
         subcommands: [
             CollectCommand.self, TrainCommand.self, EvalCommand.self, SampleCommand.self, InspectCommand.self,
             ReplayCommand.self,
+            ServeCommand.self, RobotCommand.self, RunCommand.self,
             BenchCommand.self,
         ])
 }

@@ -27,6 +27,8 @@ public final class SimulatedRobot {
         public var episodes: Int?
         /// Lock-step: re-publish the waiting state this often (late subscribers, lost messages).
         public var republishMilliseconds = 20
+        /// Real time: periods per second; nil means the task's control rate.
+        public var rate: Double?
 
         public init(task: String, stateEndpoint: String) {
             self.task = task
@@ -62,6 +64,7 @@ public final class SimulatedRobot {
     private var seed: UInt64
     private var summary: Summary
     private var maxProgress = 0.0
+    private let poller = ZMQPoller(capacity: 1)
 
     public init(options: Options, context: ZMQContext) throws {
         self.options = options
@@ -83,6 +86,7 @@ public final class SimulatedRobot {
         }
         try commandSocket.bind(commandEndpoint)
         self.commandEndpoint = try commandSocket.lastEndpoint ?? commandEndpoint
+        _ = try poller.register(commandSocket)
         observation = .allocate(capacity: specification.observationDimensions)
         observation.initialize(repeating: 0, count: specification.observationDimensions)
         action = .allocate(capacity: specification.actionDimensions)
@@ -165,8 +169,6 @@ public final class SimulatedRobot {
 
     /// The next command on the socket, waiting at most `timeout`.
     private func receiveCommand(timeout: ZMQTimeout) throws -> (command: Wire.ActionCommand, sequence: UInt64)? {
-        let poller = ZMQPoller(capacity: 1)
-        _ = try poller.register(commandSocket)
         while true {
             if let frame = try commandSocket.receive(flags: .dontWait) {
                 guard let envelope = try? Wire.decode(frame), case .actionCommand(let command) = envelope.body else {
@@ -208,7 +210,7 @@ public final class SimulatedRobot {
 
     private func runRealTime(shouldStop: () -> Bool) throws {
         let clock = MonotonicClock()
-        let period = UInt64((1e9 / specification.controlRate).rounded())
+        let period = UInt64((1e9 / (options.rate ?? specification.controlRate)).rounded())
         let start = clock.now()
         var k: UInt64 = 0
         try publishState()

@@ -17,7 +17,9 @@ import SimBridge
 ///
 /// Bad input — a frame that is not an envelope, another protocol version, wrong sizes, NaN observations, a message
 /// the server does not take — gets an `Error` reply naming the problem; the server goes on serving everyone.
-public final class PolicyServer {
+///
+/// `run()` uses the socket and the policies from one thread; `stop()` and `statistics` may be called from any.
+public final class PolicyServer: @unchecked Sendable {
     public struct Options: Sendable {
         public var endpoint: String
         public var method = SolverMethod.euler
