@@ -9,6 +9,13 @@ public struct InferenceResult: Equatable, Sendable {
     public var generation: Int
     public var latencyNanoseconds: UInt64
     public var solverSteps: Int
+
+    public init(tag: Int, generation: Int, latencyNanoseconds: UInt64, solverSteps: Int) {
+        self.tag = tag
+        self.generation = generation
+        self.latencyNanoseconds = latencyNanoseconds
+        self.solverSteps = solverSteps
+    }
 }
 
 /// Samples action chunks for the control loop without ever making it wait: `submit` copies the inputs and returns,
