@@ -64,6 +64,7 @@ public final class PolicyServer: @unchecked Sendable {
     public let endpoint: String
 
     private let policy: Policy
+    private let poller = ZMQPoller(capacity: 1)
     private let lock = NSLock()
     private var stopRequested = false
     private var statisticsStore = Statistics()
@@ -121,6 +122,7 @@ public final class PolicyServer: @unchecked Sendable {
         try socket.setOption(.receiveHighWaterMark, 10_000)
         try socket.bind(options.endpoint)
         endpoint = try socket.lastEndpoint ?? options.endpoint
+        _ = try poller.register(socket)
     }
 
     static func makeMetadata(checkpoint: Checkpoint, options: Options) throws -> Wire.Metadata {
@@ -168,16 +170,13 @@ public final class PolicyServer: @unchecked Sendable {
 
     /// Serves until `stop()`.
     public func run() throws {
-        let poller = ZMQPoller(capacity: 1)
-        _ = try poller.register(socket)
-        while !shouldStop {
-            guard try poller.poll(timeout: .milliseconds(20)) > 0 else { continue }
-            try serveAvailable()
-        }
+        while !shouldStop { try serve(timeout: .milliseconds(20)) }
     }
 
-    /// Takes every request waiting on the socket, answers the quick ones and samples the rest (batched).
-    func serveAvailable() throws {
+    /// Waits up to `timeout` for requests, then takes every request waiting on the socket, answers the quick ones
+    /// and samples the rest (batched). `run()` calls it in a loop; tests call it directly.
+    public func serve(timeout: ZMQTimeout) throws {
+        guard try poller.poll(timeout: timeout) > 0 else { return }
         var pending: [PendingInfer] = []
         while let frames = try socket.receiveMultipart(flags: .dontWait) {
             count { $0.requests += 1 }
@@ -338,9 +337,10 @@ public final class PolicyServer: @unchecked Sendable {
             $0.windows += row
             $0.largestCall = max($0.largestCall, row)
         }
+        let callBatch = row
         row = 0
         for request in group {
-            replyChunk(request, rows: row, started: started, finished: finished, callBatch: group.reduce(0) { $0 + $1.batch },
+            replyChunk(request, rows: row, started: started, finished: finished, callBatch: callBatch,
                        steps: policy.steps)
             row += request.batch
         }
