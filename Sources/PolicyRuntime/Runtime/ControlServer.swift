@@ -68,7 +68,10 @@ public final class ControlServer: @unchecked Sendable {
             // A stop or resume takes effect at the loop's next tick; report what was requested.
             var status = Self.wireStatus(control.status)
             if request.command == .stop { status.state = .stopped }
-            if request.command == .resume && status.state == .stopped { status.state = .starting }
+            if request.command == .resume && status.state == .stopped {
+                status.state = .starting
+                status.reason = ""
+            }
             return Wire.envelope(sequence: sequence, .status(status))
         } catch let error as WireError {
             return Wire.errorEnvelope(sequence: error.sequence != 0 ? error.sequence : sequence, error)
