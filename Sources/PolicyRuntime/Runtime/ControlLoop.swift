@@ -166,11 +166,10 @@ public final class ControlLoop {
             lastState = info
             if info.done { episodesEnded += 1 }
         }
-        if let state = lastState, status.state != .stopped,
+        if lastState != nil, status.state != .stopped,
            Double(wake - lastStateTime) > configuration.watchdogPeriods * Double(period) {
             staleStateStops += 1
             stop("robot state older than the watchdog limit")
-            _ = state
         }
 
         // Inference: hand over a finished chunk, start the next one if due, check the deadline.

@@ -106,8 +106,11 @@ public enum RunSession {
         configuration.ensembleDecay = options.ensembleDecay
         configuration.watchdogPeriods = options.watchdogPeriods
         configuration.policySeed = options.policySeed
-        let planner = options.deadlineMilliseconds.map {
-            SolverStepPlanner(deadlineNanoseconds: UInt64($0 * 1e6), maximumSteps: options.steps)
+        // The planner starts from the warm-up's measurement, so the first chunk already uses the picked K.
+        let planner = options.deadlineMilliseconds.map { deadline in
+            var planner = SolverStepPlanner(deadlineNanoseconds: UInt64(deadline * 1e6), maximumSteps: options.steps)
+            planner.record(latencyNanoseconds: UInt64(calibration.p99Nanoseconds), solverSteps: calibration.steps)
+            return planner
         }
         let inference = ThreadedInference(policy: policy, planner: planner)
         defer { inference.stop() }
