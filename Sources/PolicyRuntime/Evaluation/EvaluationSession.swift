@@ -46,6 +46,26 @@ public enum EvaluationSession {
         public var clippedActions: Int
         /// Why the episode stopped early (a non-finite action, a diverged simulation), if it did.
         public var failure: String?
+
+        init(seed: UInt64) {
+            self.seed = seed
+            success = false
+            steps = 0
+            maxProgress = 0
+            finalProgress = 0
+            totalReward = 0
+            clippedActions = 0
+        }
+
+        /// Counts one control step's outcome.
+        mutating func record(_ outcome: StepResult) {
+            steps += 1
+            totalReward += outcome.reward
+            maxProgress = max(maxProgress, outcome.progress)
+            finalProgress = outcome.progress
+            success = success || outcome.success
+            if outcome.actionClipped { clippedActions += 1 }
+        }
     }
 
     public struct Report: Codable, Sendable {
@@ -298,8 +318,7 @@ final class PolicyEpisode {
         self.environment = environment
         let dimensions = environment.specification.observationDimensions
         window = ObservationWindow(steps: observationSteps, dimensions: dimensions)
-        result = .init(seed: seed, success: false, steps: 0, maxProgress: 0, finalProgress: 0, totalReward: 0,
-                       clippedActions: 0, failure: nil)
+        result = .init(seed: seed)
         self.noise = noise
         noiseSource = RandomSource(seed: noiseSeed, stream: seed)
         observation = [Float](repeating: 0, count: dimensions)
@@ -317,12 +336,7 @@ final class PolicyEpisode {
         }
         addNoise()
         observation.withUnsafeBufferPointer { window.push($0.baseAddress!) }
-        result.steps += 1
-        result.totalReward += outcome.reward
-        result.maxProgress = max(result.maxProgress, outcome.progress)
-        result.finalProgress = outcome.progress
-        result.success = result.success || outcome.success
-        if outcome.actionClipped { result.clippedActions += 1 }
+        result.record(outcome)
         if outcome.done { finished = true }
     }
 
@@ -353,9 +367,7 @@ final class ExpertEpisodeRunner {
     }
 
     func run(seed: UInt64) -> EvaluationSession.EpisodeResult {
-        var result = EvaluationSession.EpisodeResult(
-            seed: seed, success: false, steps: 0, maxProgress: 0, finalProgress: 0, totalReward: 0, clippedActions: 0,
-            failure: nil)
+        var result = EvaluationSession.EpisodeResult(seed: seed)
         let specification = environment.specification
         var observation = [Float](repeating: 0, count: specification.observationDimensions)
         var action = [Float](repeating: 0, count: specification.actionDimensions)
@@ -369,12 +381,7 @@ final class ExpertEpisodeRunner {
                         try environment.step(action: a.baseAddress!, observation: $0.baseAddress!)
                     }
                 }
-                result.steps += 1
-                result.totalReward += outcome.reward
-                result.maxProgress = max(result.maxProgress, outcome.progress)
-                result.finalProgress = outcome.progress
-                result.success = result.success || outcome.success
-                if outcome.actionClipped { result.clippedActions += 1 }
+                result.record(outcome)
                 if outcome.done { break }
             }
         } catch {
