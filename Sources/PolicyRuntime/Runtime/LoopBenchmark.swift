@@ -86,7 +86,8 @@ public enum LoopBenchmark {
         defer { inference.stop() }
         let loop = try ControlLoop(spec: spec, robot: robot, inference: inference, safety: SafetyLimits.forTask(task),
                                    clock: clock, configuration: configuration)
-        let scheduling = settings.realTimeScheduling ? requestRealTimeScheduling() : nil
+        let slack = minimizeTimerSlack() ? "timer slack 1 ns" : "default timer slack"
+        let scheduling = settings.realTimeScheduling ? "\(requestRealTimeScheduling()), \(slack)" : slack
         let before = loadAverage()
         Interrupt.install()
         let ticks = Int((settings.seconds * settings.rate).rounded())

@@ -120,8 +120,9 @@ public enum RunSession {
         defer { controlServer?.stop() }
         if let controlServer { log("control socket: \(controlServer.endpoint) (Control STOP / RESUME / STATUS)") }
         log("robot: \(robotName); \(String(format: "%.1f", rate)) Hz, hand-over \(options.handOver.rawValue)")
-        let scheduling = options.realTimeScheduling ? requestRealTimeScheduling() : nil
-        if let scheduling { log("scheduling: \(scheduling)") }
+        let slack = minimizeTimerSlack() ? "timer slack 1 ns" : "default timer slack"
+        let scheduling = options.realTimeScheduling ? "\(requestRealTimeScheduling()), \(slack)" : slack
+        log("scheduling: \(scheduling)")
 
         Interrupt.install()
         let maximumTicks = options.durationSeconds.map { Int(($0 * rate).rounded()) }
