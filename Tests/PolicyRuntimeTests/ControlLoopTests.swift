@@ -21,6 +21,7 @@ final class ScriptedRobot: RobotLink {
         self.actionDimensions = actionDimensions
         self.clock = clock
         commands.reserveCapacity(10_000)
+        steps.reserveCapacity(10_000)
     }
 
     func receiveLatest(observation: UnsafeMutablePointer<Float>) throws -> RobotStateInfo? {
@@ -32,8 +33,16 @@ final class ScriptedRobot: RobotLink {
                               sequence: UInt64(published))
     }
 
+    /// Command `stall.command` takes `stall.nanoseconds` (of a manual clock) to send.
+    var stall: (command: Int, nanoseconds: UInt64)?
+    private(set) var steps: [Int] = []
+
     func send(_ mode: CommandMode, action: UnsafePointer<Float>, answering: RobotStateInfo?, step: Int) throws {
+        if let stall, stall.command == commands.count, let clock = clock as? ManualClock {
+            clock.advance(by: stall.nanoseconds)
+        }
         commands.append((mode, mode == .act ? Array(UnsafeBufferPointer(start: action, count: actionDimensions)) : []))
+        steps.append(step)
     }
 
     var modes: [CommandMode] { commands.map(\.mode) }
@@ -222,6 +231,20 @@ private func loop(robot: any RobotLink, inference: any ChunkInference, clock: Co
         }
         #expect(message.code == .malformed)
         #expect(try send(.status, sequence: 6).state == .running)
+    }
+
+    @Test func aStalledPeriodIsAMissedDeadlineAndThePeriodsItOverranAreSkipped() throws {
+        let clock = ManualClock()
+        let spec = try randomPushTCheckpoint().spec
+        let robot = ScriptedRobot(observationDimensions: 20, actionDimensions: 2, clock: clock)
+        robot.stall = (command: 5, nanoseconds: period * 5 / 2)  // the command of tick 5 is sent 2.5 periods late
+        let control = try loop(robot: robot, inference: FixedInference(spec: spec, value: 256), clock: clock)
+        control.run(maximumTicks: 20)
+        // Tick 5 overran tick 6's deadline and tick 7's: tick 6 is skipped, tick 7 runs half a period late.
+        #expect(robot.steps == Array(0...5) + Array(7..<20))
+        #expect(control.missedLoopDeadlines == 2)
+        #expect(control.wakeJitter.histogram.maxRecorded >= period / 2 - 1000)
+        #expect(control.report.actCommands == 19 && control.report.stops.isEmpty)
     }
 
     @Test func threadedInferenceGivesTheSameChunksAsInlineSampling() throws {

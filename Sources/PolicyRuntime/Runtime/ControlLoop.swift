@@ -12,6 +12,8 @@ import Foundation
 /// stops the loop (it goes on commanding HOLD until `control.resume()`). Every action passes the `SafetyFilter`; a
 /// rejected one is commanded as HOLD and counted. Each tick allocates nothing.
 ///
+/// A tick that overruns the next deadline counts as a missed deadline; periods that are over by then are skipped.
+///
 /// Per tick: wake → take stop/resume requests → newest state (window; a new episode resets the window, the
 /// scheduler and the noise) → watchdog → collect a finished chunk → request one if due → deadline check → action →
 /// safety filter → command → histograms.
@@ -221,6 +223,12 @@ public final class ControlLoop {
             observationToAction.record(nanoseconds: sent - info.timestampNanoseconds)
         }
         if sent > deadline + period { missedLoopDeadlines += 1 }
+        // After a stall, periods that are already over are skipped (their commands would be stale), not run back to
+        // back; the step counter keeps real time, so the chunks stay aligned.
+        while startTime + UInt64(tickCount + 1) * period <= sent {
+            tickCount += 1
+            missedLoopDeadlines += 1
+        }
         status.rejectedActions = safety.rejected
         status.missedDeadlines = missedInferenceDeadlines + missedLoopDeadlines
         status.solverSteps = inference.solverSteps
