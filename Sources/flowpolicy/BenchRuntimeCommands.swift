@@ -53,9 +53,14 @@ struct BenchServeCommand: ParsableCommand {
             for c in r.results {
                 lines.append(String(
                     format: "  %d client%@ round trip  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  %.0f requests/s  "
-                        + "(mean server batch %.2f; p99 - inference p99 = %+.3f ms)",
-                    c.clients, c.clients == 1 ? " " : "s", c.roundTripMilliseconds.p50, c.roundTripMilliseconds.p99,
-                    c.roundTripMilliseconds.p999, c.requestsPerSecond, c.meanServerBatch, c.p99OverheadMilliseconds))
+                        + "(mean server batch %.2f)", c.clients, c.clients == 1 ? " " : "s",
+                    c.roundTripMilliseconds.p50, c.roundTripMilliseconds.p99, c.roundTripMilliseconds.p999,
+                    c.requestsPerSecond, c.meanServerBatch))
+                lines.append(String(
+                    format: "            server sampling p50 %.3f ms  p99 %.3f ms; round-trip p99 - sampling p99 = %+.3f ms; "
+                        + "transport per request p50 %.3f ms  p99 %.3f ms",
+                    c.serverInferenceMilliseconds.p50, c.serverInferenceMilliseconds.p99, c.p99OverheadMilliseconds,
+                    c.transportMilliseconds.p50, c.transportMilliseconds.p99))
             }
             lines.append("  load average (1, 5, 15 min) after: \(r.loadAverage)")
             print(lines.joined(separator: "\n"))

@@ -7,7 +7,8 @@ import SimBridge
 ///
 /// The server runs in this process on a thread of its own (one worker); each client is a thread with its own
 /// DEALER socket sending full windows back to back (closed loop), so with several clients the server batches what
-/// arrives while it samples.
+/// arrives while it samples. Each reply's own timing (the server's sampling time for that request) is set against its
+/// round trip, so the overhead figures do not depend on the load changing between measurements.
 public enum ServeBenchmark {
     public struct Settings: Sendable {
         public var method = SolverMethod.euler
@@ -24,10 +25,14 @@ public enum ServeBenchmark {
     public struct ClientFigures: Codable, Sendable {
         public var clients: Int
         public var roundTripMilliseconds: LatencySummary
+        /// The server's own sampling time for the same requests (`Timing.inference_ms` of each reply).
+        public var serverInferenceMilliseconds: LatencySummary
+        /// Per request: round trip minus the server's sampling and queueing time (transport, encoding, waking up).
+        public var transportMilliseconds: LatencySummary
         public var requestsPerSecond: Double
         /// Windows per batched call on the server.
         public var meanServerBatch: Double
-        /// Round-trip p99 minus in-process inference p99.
+        /// Round-trip p99 minus the p99 of the server's sampling time for the same requests.
         public var p99OverheadMilliseconds: Double
     }
 
@@ -77,7 +82,7 @@ public enum ServeBenchmark {
         var results: [ClientFigures] = []
         for clients in settings.clientCounts {
             let before = server.statistics
-            let collected = ResultBox<[Double]>(count: clients)
+            let collected = ResultBox<[(roundTrip: Double, inference: Double, queue: Double)]>(count: clients)
             let start = monotonicNanoseconds()
             let threads = (0..<clients).map { index in
                 BackgroundThread(name: "bench client \(index)") {
@@ -87,12 +92,13 @@ public enum ServeBenchmark {
                     infer.observationSteps = UInt32(spec.observationSteps)
                     infer.episodeID = UInt64(index)
                     _ = try client.infer(infer)  // connection set up and first-use costs outside the figures
-                    var times: [Double] = []
+                    var times: [(roundTrip: Double, inference: Double, queue: Double)] = []
                     times.reserveCapacity(settings.requests)
                     for _ in 0..<settings.requests {
                         let begin = monotonicNanoseconds()
-                        _ = try client.infer(infer)
-                        times.append(Double(monotonicNanoseconds() - begin) / 1e6)
+                        let chunk = try client.infer(infer)
+                        times.append((Double(monotonicNanoseconds() - begin) / 1e6, chunk.timing.inferenceMs,
+                                      chunk.timing.queueMs))
                     }
                     collected.set(index, times)
                 }
@@ -101,11 +107,14 @@ public enum ServeBenchmark {
             let seconds = Double(monotonicNanoseconds() - start) / 1e9
             let all = collected.values.flatMap { $0 ?? [] }
             let after = server.statistics
-            let summary = LatencySummary(all)
+            let summary = LatencySummary(all.map(\.roundTrip))
+            let server = LatencySummary(all.map(\.inference))
             let figures = ClientFigures(
-                clients: clients, roundTripMilliseconds: summary, requestsPerSecond: Double(all.count) / seconds,
+                clients: clients, roundTripMilliseconds: summary, serverInferenceMilliseconds: server,
+                transportMilliseconds: LatencySummary(all.map { $0.roundTrip - $0.inference - $0.queue }),
+                requestsPerSecond: Double(all.count) / seconds,
                 meanServerBatch: Double(after.windows - before.windows) / Double(max(after.calls - before.calls, 1)),
-                p99OverheadMilliseconds: summary.p99 - inferenceSummary.p99)
+                p99OverheadMilliseconds: summary.p99 - server.p99)
             log(String(format: "%d client%@: round trip p50 %.3f ms, p99 %.3f ms, %.0f requests/s, mean batch %.2f",
                        clients, clients == 1 ? "" : "s", summary.p50, summary.p99, figures.requestsPerSecond,
                        figures.meanServerBatch))
