@@ -29,6 +29,8 @@ public final class SimulatedRobot {
         public var republishMilliseconds = 20
         /// Real time: periods per second; nil means the task's control rate.
         public var rate: Double?
+        /// Real time: when (`CLOCK_MONOTONIC` ns) the first period begins; nil means at once.
+        public var start: UInt64?
 
         public init(task: String, stateEndpoint: String) {
             self.task = task
@@ -211,8 +213,9 @@ public final class SimulatedRobot {
     private func runRealTime(shouldStop: () -> Bool) throws {
         let clock = MonotonicClock()
         let period = UInt64((1e9 / (options.rate ?? specification.controlRate)).rounded())
-        let start = clock.now()
+        let start = options.start ?? clock.now()
         var k: UInt64 = 0
+        clock.sleep(until: start)
         try publishState()
         while !finished && !shouldStop() {
             k += 1

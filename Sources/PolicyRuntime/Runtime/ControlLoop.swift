@@ -118,9 +118,10 @@ public final class ControlLoop {
         policySeed ^ (episode &* 0x9E37_79B9_7F4A_7C15)
     }
 
-    /// Runs ticks until `maximumTicks`, `control.end()` or `shouldEnd()` (checked every tick), then reports.
-    public func run(maximumTicks: Int? = nil, shouldEnd: () -> Bool = { false }) {
-        startTime = clock.now()
+    /// Runs ticks until `maximumTicks`, `control.end()` or `shouldEnd()` (checked every tick). The first tick is at
+    /// `start` (default: now).
+    public func run(maximumTicks: Int? = nil, start: UInt64? = nil, shouldEnd: () -> Bool = { false }) {
+        startTime = start ?? clock.now()
         while maximumTicks.map({ tickCount < $0 }) ?? true {
             if tick() || shouldEnd() { break }
         }

@@ -58,9 +58,13 @@ public enum LoopBenchmark {
         let robotName: String
         var robotThread: BackgroundThread?
         let stopRobot = StopFlag()
+        // The robot publishes half a millisecond before each of the loop's periods, as a robot whose state stream is
+        // in phase with its controller would, so that observation-to-action measures the path rather than the phase.
+        let start = monotonicNanoseconds() + 500_000_000
         if settings.zeroMQ {
             var options = SimulatedRobot.Options(task: task, stateEndpoint: "tcp://127.0.0.1:*")
             options.rate = settings.rate
+            options.start = start - 500_000
             let simulated = Unchecked(try SimulatedRobot(options: options, context: context))
             robotName = "simulated \(task) robot over ZeroMQ (\(simulated.value.stateEndpoint))"
             robot = try ZMQRobotLink(context: context, stateEndpoint: simulated.value.stateEndpoint,
@@ -94,7 +98,7 @@ public enum LoopBenchmark {
         let ticks = Int((settings.seconds * settings.rate).rounded())
         let allocationsBefore = fp_thread_allocation_count()
         // The benchmark covers the whole time: after a watchdog stop (counted in the report) it resumes.
-        loop.run(maximumTicks: ticks) {
+        loop.run(maximumTicks: ticks, start: start) {
             if loop.status.state == .stopped { loop.control.resume() }
             return Interrupt.requested
         }
