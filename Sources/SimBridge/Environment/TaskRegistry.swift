@@ -13,6 +13,7 @@ public enum TaskRegistry {
     /// The scripted expert of `task`, acting in `environment` (which must be that task's environment).
     public static func makeExpert(_ task: String, environment: any Environment) throws -> any Expert {
         switch (task, environment) {
+        case ("pusht", let pushT as PushT): return try PushTExpert(environment: pushT)
         default: throw EnvironmentError.unknownTask("\(task) (no scripted expert)", known: [])
         }
     }
