@@ -44,7 +44,10 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Worker threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Evaluate the policy served at this endpoint (flowpolicy serve), e.g. tcp://host:5555.")
+    @Option(help: ArgumentHelp(
+        "Evaluate the policy served at this endpoint (flowpolicy serve), e.g. tcp://host:5555.",
+        discussion: "The server's solver and K are used; the outcomes equal the in-process evaluation of the same "
+            + "checkpoint with the same seeds, --policy-seed and --threads."))
     var remote: String?
 
     @Option(help: "Write the report, with every episode's result, as JSON to this path.")
