@@ -92,11 +92,14 @@ private final class RobotDriver {
         options.lockStep = true
         options.firstSeed = 5
         options.episodes = 2
+        options.republishMilliseconds = 1
         let robot = Handed(try SimulatedRobot(options: options, context: context))
         let driver = try RobotDriver(context, state: robot.value.stateEndpoint, command: robot.value.commandEndpoint)
         let running = Peer { try robot.value.run() }
         var (state, sequence) = try driver.state(after: 0)
         let first = state.observation
+        // The waiting state is re-published meanwhile, under the same sequence number: the answer still counts.
+        usleep(20_000)
         try driver.command(.hold, [], answering: sequence)
         (state, sequence) = try driver.state(after: sequence)
         #expect(state.observation == first && state.step == 0 && !state.episodeStart)

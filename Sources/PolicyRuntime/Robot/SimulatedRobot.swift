@@ -135,8 +135,10 @@ public final class SimulatedRobot {
         if !finished { try startEpisode() }
     }
 
-    private func publishState() throws {
-        sequence += 1
+    /// Publishes the current state; `again` re-sends the state that waits for its command, under the same sequence
+    /// number (so a command answering the first copy still answers it).
+    private func publishState(again: Bool = false) throws {
+        if !again { sequence += 1 }
         try stateSocket.send(Wire.encode(Wire.envelope(sequence: sequence, .robotState(state))), flags: .dontWait)
         summary.statesPublished += 1
     }
@@ -189,7 +191,7 @@ public final class SimulatedRobot {
             guard let (command, commandSequence) = try receiveCommand(
                 timeout: .milliseconds(options.republishMilliseconds))
             else {
-                try publishState()  // nobody answered yet: say it again
+                try publishState(again: true)  // nobody answered yet: say it again
                 continue
             }
             guard command.stateSequence == sequence else {
