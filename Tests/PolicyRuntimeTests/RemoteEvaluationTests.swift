@@ -1,7 +1,15 @@
 import FlowPolicy
 import Foundation
 import PolicyRuntime
+import SimBridge
 import Testing
+
+/// The shipped Push-T policy, when it is in the repository.
+private let shippedPushTPolicy: String? = {
+    guard let folder = try? TaskFolder(task: "pusht") else { return nil }
+    let path = folder.path("policy.safetensors")
+    return FileManager.default.fileExists(atPath: path) ? path : nil
+}()
 
 /// `flowpolicy eval --remote`: the lock-step evaluation through a policy server over TCP loopback gives exactly the
 /// per-episode outcomes of the in-process evaluation with the same seeds, for any checkpoint (here a random one of
@@ -9,7 +17,15 @@ import Testing
 @Suite struct RemoteEvaluationTests {
     @Test(arguments: [1, 2])
     func remoteLockStepEvaluationReproducesInProcessOutcomes(threads: Int) throws {
-        let checkpoint = try randomPushTCheckpoint(seed: 3)
+        try expectRemoteEqualsInProcess(checkpoint: randomPushTCheckpoint(seed: 3), threads: threads)
+    }
+
+    @Test(.enabled(if: shippedPushTPolicy != nil, "the shipped Push-T policy is not in tasks/pusht yet"))
+    func remoteEvaluationOfTheShippedPushTPolicyReproducesInProcessOutcomes() throws {
+        try expectRemoteEqualsInProcess(checkpoint: Checkpoint(contentsOf: #require(shippedPushTPolicy)), threads: 2)
+    }
+
+    private func expectRemoteEqualsInProcess(checkpoint: Checkpoint, threads: Int) throws {
         let context = try ZMQContext()
         let server = try RunningServer(checkpoint: checkpoint, context: context) { $0.steps = 3 }
         defer { try? server.stop() }
