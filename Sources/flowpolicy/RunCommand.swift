@@ -133,7 +133,16 @@ func loopSummary(_ r: ControlLoopReport) -> String {
             + (steps.deadlineMilliseconds.map { String(format: " for a %.2f ms deadline", $0) } ?? "")
             + (steps.changes > 0 ? ", re-picked \(steps.changes) times (\(steps.smallest)...\(steps.largest))" : ""))
     }
-    if !r.stops.isEmpty { lines.append("  stops                 \(r.stops.joined(separator: "; "))") }
+    if !r.stops.isEmpty {
+        // Reasons in order of first occurrence, with how often each stopped the loop.
+        var reasons: [String] = []
+        for reason in r.stops where !reasons.contains(reason) { reasons.append(reason) }
+        let counted = reasons.map { reason in
+            let count = r.stops.filter { $0 == reason }.count
+            return count == 1 ? reason : "\(reason) (\(count)x)"
+        }
+        lines.append("  stops                 \(counted.joined(separator: "; "))")
+    }
     if let scheduling = r.scheduling { lines.append("  scheduling            \(scheduling)") }
     return lines.joined(separator: "\n")
 }
