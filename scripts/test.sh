@@ -40,9 +40,11 @@ start() {
     cat "$log" >&2
     exit 1
 }
-start "$work/serve.log" ' on tcp://' "$flowpolicy" serve --checkpoint "$work/policy.safetensors" --bind 'tcp://127.0.0.1:*'
+start "$work/serve.log" ' on tcp://' \
+    "$flowpolicy" serve --checkpoint "$work/policy.safetensors" --bind 'tcp://127.0.0.1:*'
 server="$(grep -oE 'on tcp://[0-9.]+:[0-9]+' "$work/serve.log" | head -1 | cut -c4-)"
-start "$work/robot.log" 'commands tcp://' "$flowpolicy" robot --task pusht --lock-step --episodes 1 --bind 'tcp://127.0.0.1:*'
+start "$work/robot.log" 'commands tcp://' \
+    "$flowpolicy" robot --task pusht --lock-step --episodes 1 --bind 'tcp://127.0.0.1:*'
 robot_state="$(grep -oE 'state tcp://[0-9.]+:[0-9]+' "$work/robot.log" | head -1 | cut -c7-)"
 robot_commands="$(grep -oE 'commands tcp://[0-9.]+:[0-9]+' "$work/robot.log" | head -1 | cut -c10-)"
 PYTHONPATH="clients/python${PYTHONPATH:+:$PYTHONPATH}" "$python" -m pytest clients/python/tests -q -p no:cacheprovider \

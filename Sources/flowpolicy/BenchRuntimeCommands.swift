@@ -46,7 +46,8 @@ struct BenchServeCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("bench: \($0)\n".utf8))
             }
             var lines = [
-                "policy server on \(r.endpoint): \(r.checkpoint), \(r.solver) K=\(r.steps), batching \(r.batching ? "on" : "off")",
+                "policy server on \(r.endpoint): \(r.checkpoint), \(r.solver) K=\(r.steps), "
+                    + "batching \(r.batching ? "on" : "off")",
                 String(format: "  in-process inference    p50 %.3f ms  p99 %.3f ms", r.inferenceMilliseconds.p50,
                        r.inferenceMilliseconds.p99),
             ]
@@ -57,8 +58,8 @@ struct BenchServeCommand: ParsableCommand {
                     c.roundTripMilliseconds.p50, c.roundTripMilliseconds.p99, c.roundTripMilliseconds.p999,
                     c.requestsPerSecond, c.meanServerBatch))
                 lines.append(String(
-                    format: "            server sampling p50 %.3f ms  p99 %.3f ms; round-trip p99 - sampling p99 = %+.3f ms; "
-                        + "transport per request p50 %.3f ms  p99 %.3f ms",
+                    format: "            server sampling p50 %.3f ms  p99 %.3f ms; "
+                        + "round-trip p99 - sampling p99 = %+.3f ms; transport per request p50 %.3f ms  p99 %.3f ms",
                     c.serverInferenceMilliseconds.p50, c.serverInferenceMilliseconds.p99, c.p99OverheadMilliseconds,
                     c.transportMilliseconds.p50, c.transportMilliseconds.p99))
             }

@@ -60,7 +60,9 @@ struct EvalCommand: ParsableCommand {
                 throw ValidationError("--remote evaluates the served policy; do not give --checkpoint or --expert")
             }
             var path = checkpoint
-            if !expert && path == nil && remote == nil { path = try TaskFolder(task: task).requireFile("policy.safetensors") }
+            if !expert && path == nil && remote == nil {
+                path = try TaskFolder(task: task).requireFile("policy.safetensors")
+            }
             var options = EvaluationSession.Options(task: task, checkpointPath: expert ? nil : path)
             options.episodes = episodes
             options.firstSeed = seed

@@ -124,7 +124,8 @@ func loopSummary(_ r: ControlLoopReport) -> String {
         "  commands              \(r.actCommands) ACT, \(r.holdCommands) HOLD; rejected \(r.rejectedActions) "
             + "(non-finite \(r.rejectedNonFinite), out of bounds \(r.rejectedOutOfBounds), step change "
             + "\(r.rejectedStepChange))",
-        String(format: "  chunk boundaries      %d, largest jump %.2f, mean %.2f (within chunks: largest %.2f, mean %.2f)",
+        String(format: "  chunk boundaries      %d, largest jump %.2f, mean %.2f "
+                   + "(within chunks: largest %.2f, mean %.2f)",
                r.boundaries, r.largestBoundaryJump, r.meanBoundaryJump, r.largestInteriorChange,
                r.meanInteriorChange),
     ]

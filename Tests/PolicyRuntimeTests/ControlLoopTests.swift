@@ -86,7 +86,9 @@ final class FixedInference: ChunkInference {
 private let period: UInt64 = 10_000_000
 
 private func loop(robot: any RobotLink, inference: any ChunkInference, clock: ControlClock,
-                  handOver: ChunkHandOver = .receding, lead: Int = 1, limits: SafetyLimits? = nil) throws -> ControlLoop {
+                  handOver: ChunkHandOver = .receding, lead: Int = 1, limits: SafetyLimits? = nil) throws
+    -> ControlLoop
+{
     var configuration = ControlLoop.Configuration(periodNanoseconds: period)
     configuration.handOver = handOver
     configuration.lead = lead
@@ -257,7 +259,8 @@ private func loop(robot: any RobotLink, inference: any ChunkInference, clock: Co
         var fromThread = [Float](repeating: 0, count: 32), fromInline = fromThread
         func submit(_ inference: any ChunkInference, prefix: Int, tag: Int) -> Bool {
             prefix > 0
-                ? inference.submit(window: window, committed: committed, committedSteps: prefix, tag: tag, generation: 0)
+                ? inference.submit(window: window, committed: committed, committedSteps: prefix, tag: tag,
+                                   generation: 0)
                 : inference.submit(window: window, committed: nil, committedSteps: 0, tag: tag, generation: 0)
         }
         for (round, prefix) in [0, 2, 0].enumerated() {

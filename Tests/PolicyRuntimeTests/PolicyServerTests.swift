@@ -196,7 +196,8 @@ private func infer(_ windows: [[Float]], seed: UInt64? = nil, reset: Bool = fals
                 var message = frames
                 if round % 10 == 0 {
                     var envelope = Wire.envelope(sequence: UInt64(round), .infer(infer([pushTWindow(seed: 1)])))
-                    envelope.infer.observations[generator.nextIndex(below: 40)] = [Float.nan, .infinity, 1e30][round % 3]
+                    let index = generator.nextIndex(below: 40)
+                    envelope.infer.observations[index] = [Float.nan, .infinity, 1e30][round % 3]
                     message = [Wire.encode(envelope)]
                 }
                 try socket.sendMultipart(message)

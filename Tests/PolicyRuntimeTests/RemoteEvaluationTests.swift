@@ -49,7 +49,8 @@ private let shippedPushTPolicy: String? = {
         }
         #expect(remote.policy.contains("served by") && remote.solverSteps == 3 && remote.meanBatch == local.meanBatch)
 
-        // The outcomes do depend on the noise: another policy seed changes them (so the equality above means something).
+        // The outcomes do depend on the noise: another policy seed changes them (so the equality above means
+        // something).
         options.policySeed = 13
         let other = try EvaluationSession.run(options)
         #expect(other.results.map(\.totalReward) != remote.results.map(\.totalReward))

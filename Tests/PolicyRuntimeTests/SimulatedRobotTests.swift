@@ -83,7 +83,8 @@ private final class RobotDriver {
         try driver.command(.hold, [], answering: sequence)
         let summary = try running.join()
         #expect(summary.episodes.count == 1 && summary.episodes[0].steps == 300 && summary.episodes[0].seed == 100_007)
-        #expect(summary.appliedCommands == 300 && summary.refusedCommands == 1 && summary.staleCommands == 1, "\(summary)")
+        #expect(summary.appliedCommands == 300 && summary.refusedCommands == 1 && summary.staleCommands == 1,
+                "\(summary)")
     }
 
     @Test func holdBeforeAnyActionLeavesTheSimulationWhereItIsAndEpisodesFollowEachOther() throws {

@@ -64,11 +64,13 @@ public final class ActionChunkScheduler {
     public init(spec: PolicySpec, mode: ChunkHandOver, lead: Int, replanInterval: Int? = nil,
                 ensembleDecay: Float = 0.01) throws(FlowPolicyError) {
         let (To, Ta, Tp) = (spec.observationSteps, spec.actionSteps, spec.predictionSteps)
-        guard lead >= 0, To - 1 + lead + (mode == .ensemble ? 1 : Ta) <= Tp else {
+        // The last action a chunk is used for must lie inside it: To - 1 + lead + (Ta, or 1 when ensembling) <= Tp.
+        let largestLead = Tp - To + 1 - (mode == .ensemble ? 1 : Ta)
+        guard lead >= 0, lead <= largestLead else {
             throw .invalidConfiguration(
-                "inference needs \(lead) control steps of lead, but a chunk of Tp = \(Tp) with To = \(To) and Ta = \(Ta) "
-                    + "allows at most \(Tp - To + 1 - (mode == .ensemble ? 1 : Ta)); use fewer solver steps, "
-                    + "a lower control rate or a policy with a longer chunk")
+                "inference needs \(lead) control steps of lead, but a chunk of Tp = \(Tp) with To = \(To) and "
+                    + "Ta = \(Ta) allows at most \(largestLead); use fewer solver steps, a lower control rate or a "
+                    + "policy with a longer chunk")
         }
         self.spec = spec
         self.mode = mode

@@ -15,8 +15,8 @@ import Foundation
 /// A tick that overruns the next deadline counts as a missed deadline; periods that are over by then are skipped.
 ///
 /// Per tick: wake → take stop/resume requests → newest state (window; a new episode resets the window, the
-/// scheduler and the noise) → watchdog → collect a finished chunk → request one if due → deadline check → action →
-/// safety filter → command → histograms.
+/// scheduler and the noise) → watchdog → collect a finished chunk → request one if due → deadline check →
+/// action → safety filter → command → histograms.
 public final class ControlLoop {
     public struct Configuration: Sendable {
         public var periodNanoseconds: UInt64

@@ -57,10 +57,12 @@ public final class ControlServer: @unchecked Sendable {
             let envelope = try Wire.decode(frame)
             sequence = envelope.sequence
             guard case .control(let request) = envelope.body else {
-                throw WireError(.unexpectedMessage, "the control socket takes Control, not \(Wire.name(of: envelope.body))")
+                throw WireError(
+                    .unexpectedMessage, "the control socket takes Control, not \(Wire.name(of: envelope.body))")
             }
             switch request.command {
-            case .stop: control.stop(reason: request.reason.isEmpty ? "Control STOP" : "Control STOP: \(request.reason)")
+            case .stop:
+                control.stop(reason: request.reason.isEmpty ? "Control STOP" : "Control STOP: \(request.reason)")
             case .resume: control.resume()
             case .status: break
             default: throw WireError(.invalidArgument, "Control needs a command: STOP, RESUME or STATUS")

@@ -39,7 +39,9 @@ public enum LoopBenchmark {
         public var loadAverageAfter: String
     }
 
-    public static func run(checkpointPath: String, settings: Settings, log: (String) -> Void = { _ in }) throws -> Report {
+    public static func run(checkpointPath: String, settings: Settings, log: (String) -> Void = { _ in }) throws
+        -> Report
+    {
         let checkpoint = try Checkpoint(contentsOf: checkpointPath)
         let spec = checkpoint.spec
         let task = spec.task

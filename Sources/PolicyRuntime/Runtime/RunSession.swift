@@ -65,12 +65,15 @@ public enum RunSession {
         }
         let environment = try TaskRegistry.makeEnvironment(task)
         let rate = options.rate ?? environment.specification.controlRate
-        guard rate > 0, rate <= 10_000 else { throw FlowPolicyError.invalidConfiguration("--rate must be in (0, 10000] Hz") }
+        guard rate > 0, rate <= 10_000 else {
+            throw FlowPolicyError.invalidConfiguration("--rate must be in (0, 10000] Hz")
+        }
         let period = UInt64((1e9 / rate).rounded())
         let limits = try SafetyLimits.forTask(task)
         let policy = Policy(checkpoint: checkpoint, capacity: 1, method: options.method, steps: options.steps,
                             seed: options.policySeed)
-        let calibration = try InferenceCalibration.measure(policy: policy, deadlineMilliseconds: options.deadlineMilliseconds)
+        let calibration = try InferenceCalibration.measure(
+            policy: policy, deadlineMilliseconds: options.deadlineMilliseconds)
         policy.steps = calibration.steps
         let lead = max(1, Int((calibration.budgetNanoseconds / Double(period)).rounded(.up)))
         log("inference: \(options.method.rawValue) K=\(calibration.steps), p99 "
@@ -84,7 +87,8 @@ public enum RunSession {
         let robotName: String
         var inProcess: EnvironmentRobot?
         if let endpoint = options.robot {
-            guard let commands = options.robotCommands ?? RobotEndpoints.defaultCommandEndpoint(forState: endpoint) else {
+            guard let commands = options.robotCommands ?? RobotEndpoints.defaultCommandEndpoint(forState: endpoint)
+            else {
                 throw FlowPolicyError.invalidConfiguration("give --robot-commands for \(endpoint)")
             }
             robot = try ZMQRobotLink(context: context, stateEndpoint: endpoint, commandEndpoint: commands,
@@ -116,7 +120,9 @@ public enum RunSession {
         defer { inference.stop() }
         let loop = try ControlLoop(spec: spec, robot: robot, inference: inference, safety: limits, clock: clock,
                                    configuration: configuration)
-        let controlServer = try options.control.map { try ControlServer(context: context, endpoint: $0, control: loop.control) }
+        let controlServer = try options.control.map {
+            try ControlServer(context: context, endpoint: $0, control: loop.control)
+        }
         defer { controlServer?.stop() }
         if let controlServer { log("control socket: \(controlServer.endpoint) (Control STOP / RESUME / STATUS)") }
         log("robot: \(robotName); \(String(format: "%.1f", rate)) Hz, hand-over \(options.handOver.rawValue)")
@@ -133,7 +139,8 @@ public enum RunSession {
         if let planner = inference.plannerState {
             report.solverSteps = SolverStepsReport(
                 deadlineMilliseconds: options.deadlineMilliseconds, initial: calibration.steps,
-                smallest: min(planner.smallestSteps, calibration.steps), largest: max(planner.largestSteps, calibration.steps),
+                smallest: min(planner.smallestSteps, calibration.steps),
+                largest: max(planner.largestSteps, calibration.steps),
                 changes: planner.changes)
         } else {
             report.solverSteps = SolverStepsReport(deadlineMilliseconds: nil, initial: calibration.steps,

@@ -17,10 +17,12 @@ public struct SafetyLimits: Codable, Equatable, Sendable {
         }
         for d in low.indices {
             guard low[d].isFinite, high[d].isFinite, low[d] <= high[d] else {
-                throw .invalidConfiguration("action bounds of dimension \(d) are not an interval: [\(low[d]), \(high[d])]")
+                throw .invalidConfiguration(
+                    "action bounds of dimension \(d) are not an interval: [\(low[d]), \(high[d])]")
             }
             guard maximumStepChange[d] > 0, !maximumStepChange[d].isNaN else {
-                throw .invalidConfiguration("safety.max_step_change[\(d)] must be positive (got \(maximumStepChange[d]))")
+                throw .invalidConfiguration(
+                    "safety.max_step_change[\(d)] must be positive (got \(maximumStepChange[d]))")
             }
         }
         self.low = low
@@ -50,7 +52,7 @@ public enum SafetyRejection: String, Codable, Sendable, CaseIterable {
 /// HOLD (the robot keeps its last applied action) and the rejection is counted by reason. Allocates nothing.
 public struct SafetyFilter: Sendable {
     public let limits: SafetyLimits
-    /// Rejections so far, by reason (indexed like `SafetyRejection.allCases`).
+    /// Rejections so far, by reason, and accepted actions.
     public private(set) var rejectedNonFinite = 0
     public private(set) var rejectedOutOfBounds = 0
     public private(set) var rejectedStepChange = 0

@@ -259,8 +259,8 @@ public final class PolicyServer: @unchecked Sendable {
                 + "observation, batch 1); got \(steps) with batch \(batch)")
         }
         guard infer.observations.count == batch * steps * Do else {
-            throw WireError(.invalidArgument, "expected \(batch) x \(steps) x \(Do) = \(batch * steps * Do) observation "
-                + "numbers (batch x observation_steps x Do), got \(infer.observations.count)")
+            throw WireError(.invalidArgument, "expected \(batch) x \(steps) x \(Do) = \(batch * steps * Do) "
+                + "observation numbers (batch x observation_steps x Do), got \(infer.observations.count)")
         }
         if let bad = infer.observations.firstIndex(where: { !$0.isFinite }) {
             throw WireError(.nonFinite, "observation number \(bad) is \(infer.observations[bad]); observations must "
@@ -286,7 +286,8 @@ public final class PolicyServer: @unchecked Sendable {
             windows: full, committed: infer.committed, committedSteps: committedSteps,
             noiseSeed: infer.hasNoiseSeed ? infer.noiseSeed : nil, reset: infer.reset, workers: workers,
             received: monotonicNanoseconds(),
-            observationTimestamp: infer.observationTimestampNs != 0 ? infer.observationTimestampNs : envelope.timestampNs)
+            observationTimestamp: infer.observationTimestampNs != 0
+                ? infer.observationTimestampNs : envelope.timestampNs)
     }
 
     /// Appends `observation` to the window kept for `key` (starting it, filled, on reset or first use) and returns

@@ -66,7 +66,8 @@ extension EvaluationSession {
         }
         report.checkpoint = metadata.checkpoint.isEmpty ? nil : metadata.checkpoint
         report.wallSeconds = monotonicSeconds() - start
-        report.environmentStepsPerSecondOverall = Double(report.results.reduce(0) { $0 + $1.steps }) / report.wallSeconds
+        let steps = report.results.reduce(0) { $0 + $1.steps }
+        report.environmentStepsPerSecondOverall = Double(steps) / report.wallSeconds
         return report
     }
 }

@@ -47,7 +47,9 @@ public enum ServeBenchmark {
         public var loadAverage: String
     }
 
-    public static func run(checkpointPath: String, settings: Settings, log: (String) -> Void = { _ in }) throws -> Report {
+    public static func run(checkpointPath: String, settings: Settings, log: (String) -> Void = { _ in }) throws
+        -> Report
+    {
         let checkpoint = try Checkpoint(contentsOf: checkpointPath)
         let spec = checkpoint.spec
         let window = sampleWindow(checkpoint)

@@ -57,8 +57,8 @@ def main():
     parser.add_argument("--robot-commands", help="robot command endpoint (default: the next port)")
     parser.add_argument("--episodes", type=int, default=1)
     args = parser.parse_args()
-    for episode, steps, success, progress in drive(args.server, args.robot, args.robot_commands or next_port(args.robot),
-                                                   args.episodes):
+    commands = args.robot_commands or next_port(args.robot)
+    for episode, steps, success, progress in drive(args.server, args.robot, commands, args.episodes):
         print(f"episode {episode}: {steps} steps, {'success' if success else 'no success'}, progress {progress:.3f}")
 
 
