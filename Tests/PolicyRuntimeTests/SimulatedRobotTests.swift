@@ -9,6 +9,7 @@ private final class RobotDriver {
     let states: ZMQSocket
     let commands: ZMQSocket
     private var sequence: UInt64 = 0
+    private var lastCommand: [UInt8]?
 
     init(_ context: ZMQContext, state: String, command: String) throws {
         states = try makeSocket(.subscribe, context)
@@ -18,22 +19,30 @@ private final class RobotDriver {
         try commands.connect(command)
     }
 
-    /// The next state whose sequence is newer than `after` (lock-step robots re-publish the one waiting).
+    /// The next state whose sequence is newer than `after`. A lock-step robot re-publishes the state that waits for
+    /// its command; seeing the answered state again means the answer was lost (a connection still being made), so it
+    /// is sent again.
     func state(after: UInt64) throws -> (state: Wire.RobotState, sequence: UInt64) {
         while true {
             let envelope = try Wire.decode(try #require(try states.receive()))
             guard case .robotState(let state) = envelope.body else { throw WireError(.unexpectedMessage, "") }
             if envelope.sequence > after { return (state, envelope.sequence) }
+            if envelope.sequence == after, let lastCommand { try commands.send(lastCommand) }
         }
     }
 
-    func command(_ mode: Wire.ActionCommand.Mode, _ values: [Float], answering: UInt64) throws {
+    /// Sends a command answering the state `answering`; `remember: false` keeps it from being re-sent.
+    func command(_ mode: Wire.ActionCommand.Mode, _ values: [Float], answering: UInt64, remember: Bool = true)
+        throws
+    {
         var command = Wire.ActionCommand()
         command.mode = mode
         command.values = values
         command.stateSequence = answering
         sequence += 1
-        try commands.send(Wire.encode(Wire.envelope(sequence: sequence, .actionCommand(command))))
+        let frame = Wire.encode(Wire.envelope(sequence: sequence, .actionCommand(command)))
+        if remember { lastCommand = frame }
+        try commands.send(frame)
     }
 }
 
@@ -68,7 +77,7 @@ private final class RobotDriver {
             if step == 22 { values[1] = .nan }
             if mode == .act && step != 22 { last = values }
             // A command answering an older state is ignored.
-            if step == 5 { try driver.command(.act, [0, 0], answering: sequence - 1) }
+            if step == 5 { try driver.command(.act, [0, 0], answering: sequence - 1, remember: false) }
             try driver.command(mode, values, answering: sequence)
             let result: StepResult
             (expected, result) = try reference.step(last)
@@ -83,7 +92,8 @@ private final class RobotDriver {
         try driver.command(.hold, [], answering: sequence)
         let summary = try running.join()
         #expect(summary.episodes.count == 1 && summary.episodes[0].steps == 300 && summary.episodes[0].seed == 100_007)
-        #expect(summary.appliedCommands == 300 && summary.refusedCommands == 1 && summary.staleCommands == 1,
+        // One stale command sent on purpose (re-sent answers that crossed a re-publication may add more).
+        #expect(summary.appliedCommands == 300 && summary.refusedCommands == 1 && summary.staleCommands >= 1,
                 "\(summary)")
     }
 

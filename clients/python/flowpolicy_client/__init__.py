@@ -272,6 +272,8 @@ class RobotLink:
         self._commands.setsockopt(zmq.LINGER, 0)
         self._commands.connect(command_address)
         self._sequence = 0
+        self._last_command: Optional[bytes] = None
+        self._last_answered = -1
 
     def __enter__(self) -> "RobotLink":
         return self
@@ -284,8 +286,10 @@ class RobotLink:
         self._commands.close(linger=0)
 
     def receive_state(self, after: int = 0, timeout: float = 10.0) -> RobotState:
-        """The next state whose sequence number is above `after` (a lock-step robot re-publishes the state that waits
-        for its command). Raises PolicyTimeout."""
+        """The next state whose sequence number is above `after`. Raises PolicyTimeout.
+
+        A lock-step robot re-publishes the state that waits for its command; seeing the state last answered again
+        means the command was lost (a connection still being made), so it is sent again."""
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -294,6 +298,8 @@ class RobotLink:
             envelope = pb.Envelope()
             envelope.ParseFromString(self._states.recv())
             if envelope.WhichOneof("body") != "robot_state" or envelope.sequence <= after:
+                if envelope.sequence == self._last_answered and self._last_command is not None:
+                    self._commands.send(self._last_command)
                 continue
             s = envelope.robot_state
             return RobotState(sequence=envelope.sequence, timestamp_ns=envelope.timestamp_ns, episode_id=s.episode_id,
@@ -312,4 +318,6 @@ class RobotLink:
         command = pb.ActionCommand(mode=mode, values=_flatten(values, "values"), state_sequence=answering.sequence,
                                    state_timestamp_ns=answering.timestamp_ns, episode_id=answering.episode_id,
                                    step=answering.step)
-        self._commands.send(_envelope(self._sequence, action_command=command))
+        self._last_command = _envelope(self._sequence, action_command=command)
+        self._last_answered = answering.sequence
+        self._commands.send(self._last_command)
