@@ -47,14 +47,25 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Worker threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: ArgumentHelp(
+        "Evaluate the policy served at this endpoint (flowpolicy serve), e.g. tcp://host:5555.",
+        discussion: "The server's solver and K are used; the outcomes equal the in-process evaluation of the same "
+            + "checkpoint with the same seeds, --policy-seed and --threads."))
+    var remote: String?
+
     @Option(help: "Write the report, with every episode's result, as JSON to this path.")
     var json: String?
 
     func run() throws {
         try reportingErrors {
             if expert && checkpoint != nil { throw ValidationError("give --checkpoint or --expert, not both") }
+            if remote != nil && (expert || checkpoint != nil) {
+                throw ValidationError("--remote evaluates the served policy; do not give --checkpoint or --expert")
+            }
             var path = checkpoint
-            if !expert && path == nil { path = try TaskFolder(task: task).requireFile("policy.safetensors") }
+            if !expert && path == nil && remote == nil {
+                path = try TaskFolder(task: task).requireFile("policy.safetensors")
+            }
             var options = EvaluationSession.Options(task: task, checkpointPath: expert ? nil : path)
             options.episodes = episodes
             options.firstSeed = seed
@@ -64,6 +75,7 @@ struct EvalCommand: ParsableCommand {
             options.observationNoise = observationNoise
             options.policySeed = policySeed
             options.threads = threads
+            options.remote = remote
             let r = try EvaluationSession.run(options)
             var lines = ["\(r.task): \(r.policy)\(r.checkpoint.map { " \($0)" } ?? "")"]
             if let solver = r.solver, let k = r.solverSteps, let evaluations = r.evaluationsPerChunk {

@@ -13,6 +13,7 @@ struct FlowPolicyCommand: ParsableCommand {
             CertifyCommand.self,
             SampleCommand.self, InspectCommand.self,
             ReplayCommand.self,
+            ServeCommand.self, RobotCommand.self, RunCommand.self,
             BenchCommand.self,
         ])
 }

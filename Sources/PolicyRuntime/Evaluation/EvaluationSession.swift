@@ -27,6 +27,9 @@ public enum EvaluationSession {
         public var policySeed: UInt64 = 0
         public var threads = ProcessInfo.processInfo.activeProcessorCount
         public var showProgress = true
+        /// Evaluate the policy served at this endpoint (`flowpolicy serve`) instead of a checkpoint; see
+        /// `RemoteEvaluation.swift` for how it reproduces in-process results.
+        public var remote: String?
 
         public init(task: String, checkpointPath: String?) {
             self.task = task
@@ -102,6 +105,7 @@ public enum EvaluationSession {
 
     /// Evaluates `options.checkpointPath` (or the expert when it is nil).
     public static func run(_ options: Options) throws -> Report {
+        if let remote = options.remote { return try runRemote(options, endpoint: remote) }
         let checkpoint = try options.checkpointPath.map { try Checkpoint(contentsOf: $0) }
         return try run(options, checkpoint: checkpoint)
     }
@@ -140,7 +144,25 @@ public enum EvaluationSession {
     // MARK: Policy
 
     static func runPolicy(checkpoint: Checkpoint, seeds: [UInt64], options: Options) throws -> Report {
+        let capacity = min(seeds.count, 256)
+        let policy = Policy(checkpoint: checkpoint, capacity: capacity, method: options.method,
+                            steps: options.steps, seed: options.policySeed, workers: max(1, options.threads))
         let spec = checkpoint.spec
+        let actions = FloatBuffer(count: capacity * spec.actionSteps * spec.actionDimensions)
+        return try runLockStep(spec: spec, seeds: seeds, options: options,
+                               policy: "checkpoint (\(checkpoint.method))",
+                               evaluationsPerChunk: policy.evaluationsPerChunk) { observations, batch, chunks in
+            policy.predictAction(observations: observations, batch: batch, action: actions.pointer,
+                                 actionPrediction: chunks)
+        }
+    }
+
+    /// The lock-step batched rollouts: `sample(observations [B, To, Do], B, chunks [B, Tp, Da])` gives the chunks of
+    /// every unfinished episode, in seed order, at once; each episode executes steps To - 1 ..< To - 1 + Ta.
+    static func runLockStep(
+        spec: PolicySpec, seeds: [UInt64], options: Options, policy name: String, evaluationsPerChunk: Int,
+        sample: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) throws -> Void
+    ) throws -> Report {
         let probe = try TaskRegistry.makeEnvironment(options.task)
         let environmentSpec = probe.specification
         guard spec.observationDimensions == environmentSpec.observationDimensions,
@@ -161,8 +183,6 @@ public enum EvaluationSession {
         }
         let threads = max(1, options.threads)
         let batchCapacity = min(seeds.count, 256)
-        let policy = Policy(checkpoint: checkpoint, capacity: batchCapacity, method: options.method,
-                            steps: options.steps, seed: options.policySeed, workers: threads)
         let progress = options.showProgress ? ProgressBar(title: "eval", total: seeds.count, unit: "episode") : nil
         var results: [EpisodeResult] = []
         var latencies: [Double] = []
@@ -178,7 +198,6 @@ public enum EvaluationSession {
             }
             busySeconds += parallelEpisodes(episodes, threads: threads) { try $0.start() }
             let observations = FloatBuffer(count: episodes.count * To * Do)
-            let actions = FloatBuffer(count: episodes.count * spec.actionSteps * Da)
             let chunks = FloatBuffer(count: episodes.count * Tp * Da)
             while true {
                 let active = episodes.filter { !$0.finished }
@@ -187,8 +206,7 @@ public enum EvaluationSession {
                     episode.copyWindow(into: observations.pointer + row * To * Do)
                 }
                 let begin = monotonicSeconds()
-                policy.predictAction(observations: observations.pointer, batch: active.count, action: actions.pointer,
-                                     actionPrediction: chunks.pointer)
+                try sample(observations.pointer, active.count, chunks.pointer)
                 latencies.append((monotonicSeconds() - begin) * 1000)
                 batches.append(active.count)
                 for (row, episode) in active.enumerated() {
@@ -209,9 +227,9 @@ public enum EvaluationSession {
         progress?.finish(status: "success \(results.filter(\.success).count)/\(results.count)")
         var report = makeReport(
             options: options, specification: environmentSpec, results: results,
-            policy: "checkpoint (\(checkpoint.method))",
+            policy: name,
             latencies: latencies, batches: batches, busySeconds: busySeconds, threads: threads,
-            evaluationsPerChunk: policy.evaluationsPerChunk)
+            evaluationsPerChunk: evaluationsPerChunk)
         report.actionSteps = Ta
         return report
     }
