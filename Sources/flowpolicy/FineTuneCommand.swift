@@ -65,6 +65,10 @@ struct FineTuneCommand: ParsableCommand {
     @Option(name: .customLong("head-epsilon"), help: "ε: the head's guaranteed contraction rate.")
     var headEpsilon: Float = 0.1
 
+    @Option(name: .customLong("encode-steps"),
+            help: "RK4 steps encoding the reconstruction latents (the summary reports the round-trip error).")
+    var encodeSteps: Int = 16
+
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
@@ -94,12 +98,14 @@ struct FineTuneCommand: ParsableCommand {
             c.headRank = headRank
             c.headEpsilon = headEpsilon
             options.configuration = c
+            options.encodingSteps = encodeSteps
             options.command = commandLine
             let s = try FineTuneSession.run(options)
             print("""
                 fine-tuned (\(s.mode), \(s.coupling) coupling) through \(s.solver): σ \(s.sigma), λ_FM \(s.lambdaFM), \
                 λ_prox \(s.lambdaProx), \(s.steps) steps on \(s.trainingPairs) pairs\
                 \(s.latentsFromCache ? " (latents from cache)" : "")
+                  latent encoding round-trip error \(String(format: "%.2e", s.encodingRoundTripError)) (held out, RK4)
                   held-out reconstruction error \(String(format: "%.5f", s.heldOutErrorBefore)) -> \
                 \(String(format: "%.5f", s.heldOutErrorAfter)) (\(s.heldOutPairs) pairs, normalized units)
                   time \(formatDuration(s.seconds))

@@ -5,16 +5,17 @@ import Foundation
 /// sampler's reconstructions, straightforward or with the contracting residual head).
 ///
 /// Every 20th episode of the dataset is held out; the summary reports the deployed sampler's reconstruction error
-/// on the held-out pairs before and after. Reconstruction latents are encoded once (RK4, 64 steps, backwards
-/// through the frozen pre-trained field) and cached under `$FLOWPOLICY_CACHE/latents/`, keyed by the checkpoint's
-/// bytes, the dataset's content and the step count.
+/// on the held-out pairs before and after. Reconstruction latents are encoded once (RK4, 16 steps by default,
+/// backwards through the frozen pre-trained field) and cached under `$FLOWPOLICY_CACHE/latents/`, keyed by the
+/// checkpoint's bytes, the dataset's content and the step count. The summary gives the encoding's round-trip error
+/// (held-out latents decoded forward with the same RK4), which shows whether the step count is enough.
 public enum FineTuneSession {
     public struct Options: Sendable {
         public var checkpointPath: String
         public var datasetPath: String
         public var outputPath: String
         public var configuration = FineTuningConfiguration()
-        public var encodingSteps = 64
+        public var encodingSteps = 16
         public var heldOutEvery = 20
         public var command = ""
 
@@ -39,6 +40,8 @@ public enum FineTuneSession {
         public var trainingPairs: Int
         public var heldOutPairs: Int
         public var latentsFromCache: Bool
+        /// Mean squared error of held-out latents decoded forward by the encoding's RK4 (normalized units).
+        public var encodingRoundTripError: Float
         /// Mean squared reconstruction error of the deployed sampler on held-out pairs (normalized units).
         public var heldOutErrorBefore: Float
         public var heldOutErrorAfter: Float
@@ -75,6 +78,8 @@ public enum FineTuneSession {
             checkpoint: checkpoint, checkpointPath: options.checkpointPath, dataset: dataset, train: trainPairs,
             heldOut: heldOutPairs, steps: options.encodingSteps, threads: options.configuration.training.threads)
 
+        let roundTrip = reconstructionError(checkpoint: checkpoint, pairs: heldOutPairs, latents: latents.heldOut,
+                                            method: .rk4, steps: options.encodingSteps)
         let configuration = options.configuration
         let before = reconstructionError(checkpoint: checkpoint, pairs: heldOutPairs, latents: latents.heldOut,
                                          method: configuration.method, steps: configuration.steps)
@@ -103,6 +108,7 @@ public enum FineTuneSession {
             solver: "\(configuration.method.rawValue) K=\(configuration.steps)", sigma: configuration.sigma,
             lambdaFM: configuration.lambdaFM, lambdaProx: configuration.lambdaProx, steps: total,
             trainingPairs: trainPairs.count, heldOutPairs: heldOutPairs.count, latentsFromCache: cached,
+            encodingRoundTripError: roundTrip,
             heldOutErrorBefore: before, heldOutErrorAfter: after, finalLoss: smoothed,
             seconds: monotonicSeconds() - start)
     }
