@@ -250,7 +250,7 @@ enum KitchenSkills {
         var hold = SIMD3<Double>(repeating: 0)
         return [
             JointMove("\(label): posture", .open) { e in (knob(e) + [0, -0.12, 0], r) },
-            CartesianMove("\(label): approach", .open, tolerance: 0.015, rotationTolerance: 0.08) { e in
+            CartesianMove("\(label): approach", .open, tolerance: 0.006, rotationTolerance: 0.03, maxSteps: 20) { e in
                 (knob(e) + [0, -0.12, 0], r)
             },
             CartesianMove("\(label): reach", .open, speed: 0.3) { e in (knob(e) + [0, -0.03, 0], r) },
@@ -314,7 +314,13 @@ enum KitchenSkills {
                 (e.kettleStart + travel, r)
             },
             Hold("kettle: release", .open, steps: 8),
-            retreat("kettle: retreat", .open),
+            // Back off along the handle's normal until the hand is clear of the kettle's front edge, then up.
+            CartesianMove("kettle: retreat", .open, tolerance: 0.03, rotationTolerance: 0.2) { e in
+                (e.pose.0 - 0.25 * forward, r)
+            },
+            CartesianMove("kettle: clear", .open, tolerance: 0.03, rotationTolerance: 0.2) { e in
+                (e.pose.0 + 0.08 * up, r)
+            },
         ]
     }
 }
