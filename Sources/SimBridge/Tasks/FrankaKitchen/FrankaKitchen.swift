@@ -83,18 +83,14 @@ public final class FrankaKitchen: Environment {
                     + KitchenSubtask.allCases.map(\.rawValue).joined(separator: ", "))
         }
         guard settings.frameSkip >= 1, settings.maxSteps >= 1 else {
-            throw EnvironmentError.invalidTaskFile(path: "task.yaml", message: "frame_skip and max_steps must be positive")
+            throw EnvironmentError.invalidTaskFile(
+                path: "task.yaml", message: "frame_skip and max_steps must be positive")
         }
         self.settings = settings
         let scenePath = try AssetCache.path(settings.assets + "/" + settings.scene, task: "franka_kitchen")
         let configPath = try AssetCache.path(settings.assets + "/" + settings.robotConfig, task: "franka_kitchen")
-        let model = try Self.loadScene(path: scenePath, exclude: settings.collision.exclude)
         if settings.collision.boxPrefilter { _ = Self.boxPrefilter }
-        if settings.collision.skipVisualGeoms {
-            guard model.removeVisualGeomsFromCollisionLoops() else {
-                throw EnvironmentError.invalidTaskFile(path: scenePath, message: "the scene's geoms are not grouped by body")
-            }
-        }
+        let model = try Self.scenes.model(path: scenePath, collision: settings.collision)
         guard model.nq == 30, model.nv == 29, model.nu == Self.robotDimensions else {
             throw EnvironmentError.invalidTaskFile(
                 path: scenePath, message: "expected the kitchen scene (nq 30, nv 29, nu 9), got nq \(model.nq), "
@@ -142,26 +138,73 @@ public final class FrankaKitchen: Environment {
     /// file's copy.
     static let boxPrefilter: Void = fp_install_box_prefilter()
 
-    /// Loads the scene file as it is, with `<contact><exclude/>` elements for `exclude` added around it (through an
-    /// in-memory wrapper beside the scene that includes it, so that its relative paths resolve as usual).
-    static func loadScene(path: String, exclude: [[String]]) throws -> Model {
-        if exclude.isEmpty { return try Model(path: path) }
-        for pair in exclude where pair.count != 2 {
-            throw EnvironmentError.invalidTaskFile(
-                path: "task.yaml", message: "collision.exclude entries are pairs of body names, got \(pair)")
+    /// Compiled scenes, shared by the environments of the process: compiling the kitchen takes seconds (most of it
+    /// decoding its textures) and 35 MB, and MuJoCo only reads a model while stepping.
+    static let scenes = SceneCache()
+
+    final class SceneCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var models: [String: Model] = [:]
+
+        func model(path: String, collision: FrankaKitchenSettings.Collision) throws -> Model {
+            let key = "\(path)|\(collision.skipVisualGeoms)|\(collision.maxConstraintRows)|\(collision.maxContacts)|"
+                + collision.exclude.map { $0.joined(separator: ",") }.joined(separator: ";")
+            return try lock.withLock {
+                if let model = models[key] { return model }
+                let model = try FrankaKitchen.loadScene(path: path, collision: collision)
+                models[key] = model
+                return model
+            }
         }
-        let scene = URL(fileURLWithPath: path)
-        let wrapper = scene.deletingLastPathComponent().appendingPathComponent("flowpolicy_franka_kitchen.xml").path
-        let exclusions = exclude.map { "    <exclude body1=\"\($0[0])\" body2=\"\($0[1])\"/>" }.joined(separator: "\n")
-        let xml = """
-            <mujoco model="franka_kitchen">
-              <include file="\(scene.lastPathComponent)"/>
-              <contact>
-            \(exclusions)
-              </contact>
-            </mujoco>
-            """
-        return try Model(xml: xml, asIfAt: wrapper)
+    }
+
+    /// Loads the scene file as it is, with `<contact><exclude/>` elements for `collision.exclude` added around it
+    /// (through an in-memory wrapper beside the scene that includes it, so that its relative paths resolve as
+    /// usual), then applies the rest of the collision settings to the compiled model.
+    static func loadScene(path: String, collision: FrankaKitchenSettings.Collision) throws -> Model {
+        let model: Model
+        if collision.exclude.isEmpty {
+            model = try Model(path: path)
+        } else {
+            for pair in collision.exclude where pair.count != 2 {
+                throw EnvironmentError.invalidTaskFile(
+                    path: "task.yaml", message: "collision.exclude entries are pairs of body names, got \(pair)")
+            }
+            let scene = URL(fileURLWithPath: path)
+            let wrapper = scene.deletingLastPathComponent().appendingPathComponent("flowpolicy_franka_kitchen.xml").path
+            let exclusions = collision.exclude.map { "    <exclude body1=\"\($0[0])\" body2=\"\($0[1])\"/>" }
+                .joined(separator: "\n")
+            let xml = """
+                <mujoco model="franka_kitchen">
+                  <include file="\(scene.lastPathComponent)"/>
+                  <contact>
+                \(exclusions)
+                  </contact>
+                </mujoco>
+                """
+            model = try Model(xml: xml, asIfAt: wrapper)
+        }
+        if collision.skipVisualGeoms {
+            guard model.removeVisualGeomsFromCollisionLoops() else {
+                throw EnvironmentError.invalidTaskFile(path: path, message: "the scene's geoms are not grouped by body")
+            }
+        }
+        // The scene reserves room for 1000 constraint rows and 1000 contacts, which MuJoCo 2.2.2 turns into 56 MB per
+        // simulation state (the stack grows with the square of njmax). The buffers only bound what a step may use;
+        // `step` throws if a step ever needs more, so smaller ones change nothing but memory. The stack size follows
+        // MuJoCo's own rule (user_model.cc) for the new njmax.
+        let m = model.pointer
+        if let rows = collision.maxConstraintRows {
+            m.pointee.njmax = Int32(rows)
+            let side = Int(m.pointee.njmax) + Int(m.pointee.neq) + Int(m.pointee.nv)
+            let sizes: [Int32] = [m.pointee.nq, m.pointee.nv, m.pointee.nu, m.pointee.na, m.pointee.nbody,
+                                  m.pointee.njnt, m.pointee.ngeom, m.pointee.nsite, m.pointee.neq, m.pointee.ntendon,
+                                  m.pointee.nwrap]
+            let objects = sizes.reduce(0) { $0 + Int($1) }
+            m.pointee.nstack = Int32(max(1000, 5 * side * side + 20 * objects))
+        }
+        if let contacts = collision.maxContacts { m.pointee.nconmax = Int32(contacts) }
+        return model
     }
 
     // MARK: Episodes
@@ -174,6 +217,12 @@ public final class FrankaKitchen: Environment {
             for i in 0..<nq { qpos[i] = Self.initialQpos[i] }
         }
         try data.forward()
+        // MuJoCo 2.2.2's forward pass normalizes the free joint's quaternion in qpos (the kettle's, |q| = 1.0062 in
+        // init_qpos); MuJoCo 3, under the reference, leaves qpos as set. Put it back so that the first observation is
+        // the reference's; every later step normalizes it in both.
+        data.withQpos { qpos in
+            for i in 0..<nq { qpos[i] = Self.initialQpos[i] }
+        }
         noise = NoiseStream(seed: seed)
         for i in completed.indices { completed[i] = false }
         stepCount = 0
@@ -194,6 +243,12 @@ public final class FrankaKitchen: Environment {
             }
         }
         for _ in 0..<settings.frameSkip { try data.step() }
+        if data.warningCount(.constraintFull) > 0 || data.warningCount(.contactFull) > 0 {
+            throw EnvironmentError.invalidState(
+                "the step needed more than the \(model.pointer.pointee.njmax) constraint rows or "
+                    + "\(model.pointer.pointee.nconmax) contacts reserved (task.yaml collision.max_constraint_rows, "
+                    + "max_contacts); raise them")
+        }
         stepCount += 1
         observe(observation)
 

@@ -68,7 +68,10 @@ public final class FrankaKitchenExpert: Expert {
     }
 
     public func begin(episodeSeed: UInt64) throws {
-        program = environment.settings.tasks.flatMap { KitchenSkills.phases(for: $0, expert: self) }
+        var random = SeededRandom(seed: episodeSeed ^ 0x6578_7065_7274)  // "expert": not the noise's stream
+        program = environment.settings.tasks.flatMap { subtask in
+            KitchenSkills.phases(for: subtask, expert: self, variation: .init(&random))
+        }
         phaseIndex = 0
         phaseSteps = 0
         phaseStarted = false

@@ -12,16 +12,24 @@ public struct FrankaKitchenSettings: Codable, Sendable {
         public var boxPrefilter: Bool
         /// Body pairs that can never touch, added to the scene as `<contact><exclude/>` (by body name).
         public var exclude: [[String]]
+        /// Room for constraint rows and contacts per simulation state (MuJoCo 2.2.2's njmax and nconmax; nil keeps
+        /// the scene's 1000 and 1000). A step that needs more throws.
+        public var maxConstraintRows: Int?
+        public var maxContacts: Int?
 
-        public init(skipVisualGeoms: Bool, boxPrefilter: Bool, exclude: [[String]]) {
+        public init(skipVisualGeoms: Bool, boxPrefilter: Bool, exclude: [[String]], maxConstraintRows: Int? = nil,
+                    maxContacts: Int? = nil) {
             self.skipVisualGeoms = skipVisualGeoms
             self.boxPrefilter = boxPrefilter
             self.exclude = exclude
+            self.maxConstraintRows = maxConstraintRows
+            self.maxContacts = maxContacts
         }
 
         enum CodingKeys: String, CodingKey {
             case exclude
             case skipVisualGeoms = "skip_visual_geoms", boxPrefilter = "box_prefilter"
+            case maxConstraintRows = "max_constraint_rows", maxContacts = "max_contacts"
         }
     }
 
@@ -110,7 +118,8 @@ public struct FrankaRobotConfig: Sendable, Equatable {
             }
             let parsed = value.split(separator: " ").compactMap { Double($0) }
             guard parsed.count == expected else {
-                throw .invalidTaskFile(path: source, message: "qpos\(index) \(key)='\(value)': expected \(expected) numbers")
+                throw .invalidTaskFile(
+                    path: source, message: "qpos\(index) \(key)='\(value)': expected \(expected) numbers")
             }
             return parsed
         }

@@ -72,17 +72,23 @@ final class JointMove: KitchenPhase {
     let gripper: FrankaKitchenExpert.Gripper
     let speed = 0.9
     let tolerance = 0.04
+    /// Added to the solved posture (the Cartesian move that follows corrects the pose), to vary the transit.
+    let jitter: [Double]
     var posture: [Double] = []
 
-    init(_ name: String, _ gripper: FrankaKitchenExpert.Gripper, to target: @escaping PoseTarget) {
+    init(_ name: String, _ gripper: FrankaKitchenExpert.Gripper, jitter: [Double], to target: @escaping PoseTarget) {
         self.name = name
         self.gripper = gripper
+        self.jitter = jitter
         self.target = target
     }
 
     func start(_ expert: FrankaKitchenExpert) throws {
         let (x, r) = target(expert)
         posture = try expert.solvePosture(x, r)
+        for k in posture.indices {
+            posture[k] = min(max(posture[k] + jitter[k], expert.lower[k]), expert.upper[k])
+        }
     }
 
     func step(_ expert: FrankaKitchenExpert) throws -> KitchenCommand {
@@ -127,7 +133,8 @@ final class Track: KitchenPhase {
     let finished: (FrankaKitchenExpert) -> Bool
 
     init(_ name: String, _ gripper: FrankaKitchenExpert.Gripper, speed: Double, maxSteps: Int,
-         begin: @escaping (FrankaKitchenExpert) -> Void = { _ in }, until finished: @escaping (FrankaKitchenExpert) -> Bool,
+         begin: @escaping (FrankaKitchenExpert) -> Void = { _ in },
+         until finished: @escaping (FrankaKitchenExpert) -> Bool,
          to target: @escaping PoseTarget) {
         self.name = name
         self.gripper = gripper
@@ -156,20 +163,46 @@ enum KitchenSkills {
     static let up = SIMD3<Double>(0, 0, 1)
     static let forward = SIMD3<Double>(0, 1, 0)
 
-    static func phases(for subtask: KitchenSubtask, expert: FrankaKitchenExpert) -> [KitchenPhase] {
+    /// Per-subtask variation drawn from the episode's seed, so that demonstrations cover more than one path: the
+    /// pre-grasp pose moves by up to `offset` m per axis and the transit posture by up to `posture` rad per joint.
+    struct Variation {
+        static let offset = 0.02
+        static let posture = 0.08
+        var offset: SIMD3<Double>
+        var jitter: [Double]
+
+        init(_ random: inout SeededRandom) {
+            func uniform(_ limit: Double) -> Double { (2 * random.uniform() - 1) * limit }
+            offset = [uniform(Self.offset), uniform(Self.offset), uniform(Self.offset)]
+            jitter = (0..<FrankaKitchenExpert.arm).map { _ in uniform(Self.posture) }
+        }
+
+        static let none = Variation(offset: .zero, jitter: Array(repeating: 0, count: FrankaKitchenExpert.arm))
+
+        init(offset: SIMD3<Double>, jitter: [Double]) {
+            self.offset = offset
+            self.jitter = jitter
+        }
+    }
+
+    static func phases(
+        for subtask: KitchenSubtask, expert: FrankaKitchenExpert, variation v: Variation
+    ) -> [KitchenPhase] {
         switch subtask {
-        case .microwave: microwave(expert)
-        case .kettle: kettle(expert)
-        case .lightSwitch: lightSwitch()
-        case .slideCabinet: slideCabinet()
-        case .hingeCabinet: hingeCabinet(expert)
-        case .bottomBurner: knob(site: "knob2_site", qpos: 11, label: "bottom burner", pitch: -0.35)
-        case .topBurner: knob(site: "knob4_site", qpos: 15, label: "top burner", pitch: 0)
+        case .microwave: microwave(expert, v)
+        case .kettle: kettle(expert, v)
+        case .lightSwitch: lightSwitch(v)
+        case .slideCabinet: slideCabinet(v)
+        case .hingeCabinet: hingeCabinet(expert, v)
+        case .bottomBurner: knob(site: "knob2_site", qpos: 11, label: "bottom burner", pitch: -0.35, v)
+        case .topBurner: knob(site: "knob4_site", qpos: 15, label: "top burner", pitch: 0, v)
         }
     }
 
     /// Back off along the gripper's approach axis.
-    static func retreat(_ name: String, _ gripper: FrankaKitchenExpert.Gripper, distance: Double = 0.12) -> KitchenPhase {
+    static func retreat(
+        _ name: String, _ gripper: FrankaKitchenExpert.Gripper, distance: Double = 0.12
+    ) -> KitchenPhase {
         CartesianMove(name, gripper, tolerance: 0.03, rotationTolerance: 0.2) { e in
             let (x, r) = e.pose
             return (x - r.z * distance, r)
@@ -185,7 +218,7 @@ enum KitchenSkills {
     }
 
     /// Pinch the vertical handle, pull it along the door's arc (door angle decreasing) to -0.85 rad.
-    static func microwave(_ expert: FrankaKitchenExpert) -> [KitchenPhase] {
+    static func microwave(_ expert: FrankaKitchenExpert, _ v: Variation) -> [KitchenPhase] {
         // The microwave stands turned 0.3 rad about z (its body's euler in the scene): approach square to the door.
         let r = Rotation3.about(up, angle: 0.3) * front
         let joint = (try? expert.model.requireId(of: .joint, named: "microwave")) ?? 22
@@ -193,9 +226,9 @@ enum KitchenSkills {
         var start = SIMD3<Double>(repeating: 0)
         var startAngle = 0.0
         return [
-            JointMove("microwave: posture", .open) { e in (handle(e) - 0.12 * r.z, r) },
+            JointMove("microwave: posture", .open, jitter: v.jitter) { e in (handle(e) - 0.12 * r.z + v.offset, r) },
             CartesianMove("microwave: pre-grasp", .open, tolerance: 0.015, rotationTolerance: 0.08) { e in
-                (handle(e) - 0.12 * r.z, r)
+                (handle(e) - 0.12 * r.z + v.offset, r)
             },
             CartesianMove("microwave: reach", .open, speed: 0.3) { e in (handle(e), r) },
             Hold("microwave: close", .closed, steps: 5),
@@ -210,12 +243,14 @@ enum KitchenSkills {
     }
 
     /// Push the handle of the sliding door to the right (+x).
-    static func slideCabinet() -> [KitchenPhase] {
+    static func slideCabinet(_ v: Variation) -> [KitchenPhase] {
         let handle: (FrankaKitchenExpert) -> SIMD3<Double> = { $0.site("slide_site") }
         return [
-            JointMove("slide cabinet: posture", .closed) { e in (handle(e) + [-0.07, -0.12, 0], front) },
+            JointMove("slide cabinet: posture", .closed, jitter: v.jitter) { e in
+                (handle(e) + [-0.07, -0.12, 0] + v.offset, front)
+            },
             CartesianMove("slide cabinet: approach", .closed, tolerance: 0.015, rotationTolerance: 0.08) { e in
-                (handle(e) + [-0.07, -0.12, 0], front)
+                (handle(e) + [-0.07, -0.12, 0] + v.offset, front)
             },
             CartesianMove("slide cabinet: reach", .closed, speed: 0.3) { e in (handle(e) + [-0.06, 0, 0], front) },
             CartesianMove("slide cabinet: push", .closed, speed: 0.4, maxSteps: 40) { e in
@@ -226,13 +261,15 @@ enum KitchenSkills {
     }
 
     /// Push the switch's lever to the left (-x).
-    static func lightSwitch() -> [KitchenPhase] {
+    static func lightSwitch(_ v: Variation) -> [KitchenPhase] {
         let lever: (FrankaKitchenExpert) -> SIMD3<Double> = { $0.site("light_site") }
         var start = SIMD3<Double>(repeating: 0)
         return [
-            JointMove("light switch: posture", .closed) { e in (lever(e) + [0.06, -0.12, 0], front) },
+            JointMove("light switch: posture", .closed, jitter: v.jitter) { e in
+                (lever(e) + [0.06, -0.12, 0] + v.offset, front)
+            },
             CartesianMove("light switch: approach", .closed, tolerance: 0.015, rotationTolerance: 0.08) { e in
-                (lever(e) + [0.06, -0.12, 0], front)
+                (lever(e) + [0.06, -0.12, 0] + v.offset, front)
             },
             CartesianMove("light switch: reach", .closed, speed: 0.3) { e in (lever(e) + [0.05, 0, 0], front) },
             Track("light switch: push", .closed, speed: 0.3, maxSteps: 30,
@@ -244,14 +281,14 @@ enum KitchenSkills {
     }
 
     /// Pinch the knob's bar from the front and twist it (about the knob's axis, -y) past -0.75 rad.
-    static func knob(site: String, qpos: Int, label: String, pitch: Double) -> [KitchenPhase] {
+    static func knob(site: String, qpos: Int, label: String, pitch: Double, _ v: Variation) -> [KitchenPhase] {
         let r = Rotation3.about([1, 0, 0], angle: pitch) * front
         let knob: (FrankaKitchenExpert) -> SIMD3<Double> = { $0.site(site) }
         var hold = SIMD3<Double>(repeating: 0)
         return [
-            JointMove("\(label): posture", .open) { e in (knob(e) + [0, -0.12, 0], r) },
+            JointMove("\(label): posture", .open, jitter: v.jitter) { e in (knob(e) + [0, -0.12, 0] + v.offset, r) },
             CartesianMove("\(label): approach", .open, tolerance: 0.006, rotationTolerance: 0.03, maxSteps: 20) { e in
-                (knob(e) + [0, -0.12, 0], r)
+                (knob(e) + [0, -0.12, 0] + v.offset, r)
             },
             CartesianMove("\(label): reach", .open, speed: 0.3) { e in (knob(e) + [0, -0.03, 0], r) },
             Hold("\(label): close", .closed, steps: 5),
@@ -265,15 +302,17 @@ enum KitchenSkills {
     }
 
     /// Pinch the right door's handle and pull it along the door's arc (angle increasing) past 1.35 rad.
-    static func hingeCabinet(_ expert: FrankaKitchenExpert) -> [KitchenPhase] {
+    static func hingeCabinet(_ expert: FrankaKitchenExpert, _ v: Variation) -> [KitchenPhase] {
         let joint = (try? expert.model.requireId(of: .joint, named: "right_hinge_cabinet")) ?? 21
         let handle: (FrankaKitchenExpert) -> SIMD3<Double> = { $0.site("hinge_site2") }
         var start = SIMD3<Double>(repeating: 0)
         var startAngle = 0.0
         return [
-            JointMove("hinge cabinet: posture", .open) { e in (handle(e) + [0, -0.12, 0], front) },
+            JointMove("hinge cabinet: posture", .open, jitter: v.jitter) { e in
+                (handle(e) + [0, -0.12, 0] + v.offset, front)
+            },
             CartesianMove("hinge cabinet: pre-grasp", .open, tolerance: 0.015, rotationTolerance: 0.08) { e in
-                (handle(e) + [0, -0.12, 0], front)
+                (handle(e) + [0, -0.12, 0] + v.offset, front)
             },
             CartesianMove("hinge cabinet: reach", .open, speed: 0.3) { e in (handle(e), front) },
             Hold("hinge cabinet: close", .closed, steps: 5),
@@ -288,7 +327,7 @@ enum KitchenSkills {
     }
 
     /// Pinch the handle bar from above and below, lift it, carry it back toward the goal burner, set it down.
-    static func kettle(_ expert: FrankaKitchenExpert) -> [KitchenPhase] {
+    static func kettle(_ expert: FrankaKitchenExpert, _ v: Variation) -> [KitchenPhase] {
         let r = Rotation3.about(forward, angle: -Double.pi / 2) * front
         let handle: (FrankaKitchenExpert) -> SIMD3<Double> = { $0.site("kettle_site") }
         // The goal moves the kettle 0.04 m right and 0.4 m back; stopping 0.06 m short is well inside the threshold.
@@ -297,9 +336,9 @@ enum KitchenSkills {
         let travel = SIMD3<Double>(goal[0] - initial[23], goal[1] - initial[24] - 0.06, 0)
         let lift = SIMD3<Double>(0, 0, 0.08)
         return [
-            JointMove("kettle: posture", .open) { e in (handle(e) - 0.12 * forward, r) },
+            JointMove("kettle: posture", .open, jitter: v.jitter) { e in (handle(e) - 0.12 * forward + v.offset, r) },
             CartesianMove("kettle: pre-grasp", .open, tolerance: 0.015, rotationTolerance: 0.08) { e in
-                (handle(e) - 0.12 * forward, r)
+                (handle(e) - 0.12 * forward + v.offset, r)
             },
             CartesianMove("kettle: reach", .open, speed: 0.3) { e in (handle(e), r) },
             Hold("kettle: close", .closed, steps: 6),
