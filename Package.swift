@@ -15,6 +15,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Reads the task files (`tasks/<name>/task.yaml`) with line-numbered errors.
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // The wire protocol (`proto/flowpolicy/v1/flowpolicy.proto`; the generated Swift code is committed).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
+        // HDR histograms of loop jitter and latencies.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // C libraries from Debian packages (see README: libopenblas-dev, libmujoco-dev, libzmq3-dev).
@@ -28,7 +32,11 @@ let package = Package(
         .target(name: "SimBridge", dependencies: ["CMuJoCo", "Yams"], exclude: ["CMuJoCo"]),
         .target(
             name: "PolicyRuntime",
-            dependencies: ["FlowPolicy", "SimBridge", "CZeroMQ", "CAllocationCounter"],
+            dependencies: [
+                "FlowPolicy", "SimBridge", "CZeroMQ", "CAllocationCounter",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             exclude: ["CZeroMQ"]),
         .executableTarget(
             name: "flowpolicy",

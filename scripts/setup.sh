@@ -33,7 +33,9 @@ else
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Python virtual environment for cross-checks (the tests read checkpoints back with the safetensors package).
+# Python virtual environment for cross-checks (the tests read checkpoints back with the safetensors package), and the
+# Python client (clients/python: pyzmq and protobuf) with pytest for its tests.
+root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$cache/venv"
 requirements=(safetensors numpy)
 if [ ! -x "$venv/bin/python" ]; then
@@ -46,6 +48,18 @@ if "$venv/bin/python" -c 'import safetensors, numpy' 2>/dev/null; then
 else
     say "installing Python packages into $venv: ${requirements[*]}"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
+fi
+client="$root/clients/python"
+if "$venv/bin/python" - "$client" 2>/dev/null <<'PYTHON'
+import os, sys
+import google.protobuf, pytest, zmq, flowpolicy_client
+sys.exit(0 if os.path.realpath(flowpolicy_client.__file__).startswith(os.path.realpath(sys.argv[1]) + os.sep) else 1)
+PYTHON
+then
+    say "Python client present in $venv (clients/python, editable)"
+else
+    say "installing the Python client (clients/python: pyzmq, protobuf) and pytest into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$client[test]"
 fi
 
 # Third-party task assets (tasks/*/assets.json: e.g. Gymnasium-Robotics' Franka Kitchen scene) into the asset cache,

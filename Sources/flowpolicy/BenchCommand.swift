@@ -6,7 +6,7 @@ import PolicyRuntime
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure speed; prints figures, asserts nothing.",
-        subcommands: [BenchInferCommand.self, BenchEnvCommand.self])
+        subcommands: [BenchInferCommand.self, BenchEnvCommand.self, BenchServeCommand.self, BenchLoopCommand.self])
 }
 
 struct BenchInferCommand: ParsableCommand {

@@ -35,6 +35,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Fixed-step solver: euler, midpoint or rk4.")
     var solver: SolverMethod = .euler
 
+    @Option(name: .customLong("action-steps"), help: "Actions executed per chunk (default: the checkpoint's Ta).")
+    var actionSteps: Int?
+
     @Option(name: .customLong("observation-noise"), help: "Std. dev. of Gaussian noise on the policy's observations.")
     var observationNoise: Float = 0
 
@@ -44,26 +47,40 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Worker threads.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: ArgumentHelp(
+        "Evaluate the policy served at this endpoint (flowpolicy serve), e.g. tcp://host:5555.",
+        discussion: "The server's solver and K are used; the outcomes equal the in-process evaluation of the same "
+            + "checkpoint with the same seeds, --policy-seed and --threads."))
+    var remote: String?
+
     @Option(help: "Write the report, with every episode's result, as JSON to this path.")
     var json: String?
 
     func run() throws {
         try reportingErrors {
             if expert && checkpoint != nil { throw ValidationError("give --checkpoint or --expert, not both") }
+            if remote != nil && (expert || checkpoint != nil) {
+                throw ValidationError("--remote evaluates the served policy; do not give --checkpoint or --expert")
+            }
             var path = checkpoint
-            if !expert && path == nil { path = try TaskFolder(task: task).requireFile("policy.safetensors") }
+            if !expert && path == nil && remote == nil {
+                path = try TaskFolder(task: task).requireFile("policy.safetensors")
+            }
             var options = EvaluationSession.Options(task: task, checkpointPath: expert ? nil : path)
             options.episodes = episodes
             options.firstSeed = seed
             options.steps = steps
             options.method = solver
+            options.actionSteps = actionSteps
             options.observationNoise = observationNoise
             options.policySeed = policySeed
             options.threads = threads
+            options.remote = remote
             let r = try EvaluationSession.run(options)
             var lines = ["\(r.task): \(r.policy)\(r.checkpoint.map { " \($0)" } ?? "")"]
             if let solver = r.solver, let k = r.solverSteps, let evaluations = r.evaluationsPerChunk {
-                lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk)")
+                lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk), "
+                    + "\(r.actionSteps ?? 0) actions executed per chunk")
             }
             if r.observationNoise > 0 { lines.append("  observation noise  σ = \(r.observationNoise)") }
             lines += [

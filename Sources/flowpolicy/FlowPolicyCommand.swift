@@ -9,8 +9,11 @@ struct FlowPolicyCommand: ParsableCommand {
         commandName: "flowpolicy",
         abstract: "Flow-matching robot policies: collect demonstrations, train, evaluate, sample, inspect, benchmark.",
         subcommands: [
-            CollectCommand.self, TrainCommand.self, EvalCommand.self, SampleCommand.self, InspectCommand.self,
+            CollectCommand.self, TrainCommand.self, FineTuneCommand.self, DistillCommand.self, EvalCommand.self,
+            CertifyCommand.self,
+            SampleCommand.self, InspectCommand.self,
             ReplayCommand.self,
+            ServeCommand.self, RobotCommand.self, RunCommand.self,
             BenchCommand.self,
         ])
 }

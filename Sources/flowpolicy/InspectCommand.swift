@@ -16,7 +16,10 @@ struct InspectCommand: ParsableCommand {
         try reportingErrors {
             let s = try InspectSession.run(path: path)
             print("\(s.path): \(s.kind), \(s.bytes) bytes")
-            if let count = s.parameterCount { print("  parameters  \(count)") }
+            if let count = s.parameterCount {
+                print("  parameters  \(count)\(s.metadata["method"].map { ", method \($0)" } ?? "")"
+                    + ((s.stages ?? 1) > 1 ? ", a chain of \(s.stages!) flows" : ""))
+            }
             if let episodes = s.episodes, let steps = s.steps, let lengths = s.episodeLength {
                 print("  episodes    \(episodes), \(steps) steps, length min/mean/max \(lengths[0])/\(lengths[1])/\(lengths[2])")
             }

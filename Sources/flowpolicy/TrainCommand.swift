@@ -8,9 +8,20 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a conditional flow-matching policy on a dataset and write its checkpoint.",
         discussion: """
-            Horizons default to the dataset's task (Diffusion Policy's To=2, Ta=8, Tp=16; 1/1/1 for toy-mixture). \
-            The checkpoint holds the EMA weights and is written only when training finishes, atomically.
+            Horizons default to the dataset's task (its task.yaml; 1/1/1 for toy-mixture). The checkpoint holds the \
+            EMA weights and is written only when training finishes, atomically. --method lfm trains a Local Flow \
+            Matching chain of --blocks blocks whose total parameter count matches the FM network given by --hidden \
+            and --depth; --steps is then the total over all blocks.
             """)
+
+    @Option(help: "fm (flow matching) or lfm (Local Flow Matching chain).")
+    var method: TrainingSession.Method = .fm
+
+    @Option(help: "LFM: blocks in the chain (the last is the free block to N(0, I)).")
+    var blocks: Int = 4
+
+    @Option(name: .customLong("ou-step"), help: "LFM: OU step sizes γ_n = c ρ^(n-1), given as c,ρ.")
+    var ouStep: String = "0.1,1.5"
 
     @Option(help: "Dataset file (from `flowpolicy collect`, or any file in the same layout).")
     var dataset: String
@@ -33,11 +44,11 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("weight-decay"), help: "AdamW weight decay.")
     var weightDecay: Float = 1e-6
 
-    @Option(help: "Hidden width H of the ResMLP-FiLM network.")
+    @Option(help: "Hidden width H of the ResMLP-FiLM network (LFM: of the FM network the chain's size matches).")
     var hidden: Int = 256
 
-    @Option(help: "Residual blocks.")
-    var blocks: Int = 4
+    @Option(help: "Residual blocks per network.")
+    var depth: Int = 4
 
     @Option(name: .customLong("time-embedding"), help: "Size of the sinusoidal time embedding.")
     var timeEmbedding: Int = 64
@@ -57,6 +68,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Worker threads (the batch is split across them). Results are reproducible for a given count.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .customLong("save-every"), help: "FM: also save the EMA weights every N steps (out.stepN.safetensors).")
+    var saveEvery: Int?
+
     @Option(help: "Also write the summary as JSON to this path.")
     var json: String?
 
@@ -66,8 +80,14 @@ struct TrainCommand: ParsableCommand {
             options.observationSteps = observationSteps
             options.actionSteps = actionSteps
             options.predictionSteps = predictionSteps
+            options.method = method
+            options.saveEvery = saveEvery
+            options.chainBlocks = blocks
+            let ou = try parseNumbers(ouStep, name: "--ou-step")
+            guard ou.count == 2 else { throw ValidationError("--ou-step takes two numbers, c,ρ") }
+            (options.ouStepScale, options.ouStepGrowth) = (ou[0], ou[1])
             options.hidden = hidden
-            options.blocks = blocks
+            options.depth = depth
             options.timeEmbedding = timeEmbedding
             options.training.steps = steps
             options.training.batchSize = batchSize
@@ -78,9 +98,10 @@ struct TrainCommand: ParsableCommand {
             options.training.threads = threads
             options.command = commandLine
             let s = try TrainingSession.run(options)
+            let chain = s.chainBlocks.map { ", a chain of \($0) blocks of width \(s.blockHidden ?? 0)" } ?? ""
             print("""
-                trained \(s.task) policy: \(s.parameters) parameters, To=\(s.observationSteps) Ta=\(s.actionSteps) \
-                Tp=\(s.predictionSteps)
+                trained \(s.task) \(s.method) policy\(chain): \(s.parameters) parameters, To=\(s.observationSteps) \
+                Ta=\(s.actionSteps) Tp=\(s.predictionSteps)
                   data      \(s.episodes) episodes, \(s.trainingPairs) training pairs (\(s.datasetHash))
                   steps     \(s.steps) x batch \(s.batchSize), seed \(s.seed), \(s.threads) threads
                   loss      \(String(format: "%.4f", s.firstLoss)) -> \(String(format: "%.4f", s.finalLoss))
@@ -91,3 +112,5 @@ struct TrainCommand: ParsableCommand {
         }
     }
 }
+
+extension TrainingSession.Method: ExpressibleByArgument {}

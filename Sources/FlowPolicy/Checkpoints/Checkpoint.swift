@@ -49,41 +49,106 @@ public struct PolicySpec: Codable, Equatable, Sendable {
     }
 }
 
-/// A trained policy on disk: the velocity network's weights (the EMA weights), the normalizers, the horizons and
-/// where it came from.
+/// One flow a policy integrates when it samples: a velocity field and its parameters, integrated in the field's own
+/// time from `start` to `end`. A flow-matching policy has one stage, 0 → 1 (noise to data). A Local Flow Matching
+/// chain has one per block, run in reverse: the last (free) block first, each from 1 → 0. A distilled block is a
+/// one-step student: `fixedSteps` = 1, whatever solver steps the policy is asked for.
+public struct FlowStage: Sendable {
+    public let field: VelocityField
+    public let parameters: VelocityFieldParameters
+    public let start: Float
+    public let end: Float
+    public let fixedSteps: Int?
+
+    public init(field: VelocityField, parameters: VelocityFieldParameters, start: Float = 0, end: Float = 1,
+                fixedSteps: Int? = nil) {
+        self.field = field
+        self.parameters = parameters
+        self.start = start
+        self.end = end
+        self.fixedSteps = fixedSteps
+    }
+
+    /// Steps this stage takes when the policy asks for `steps`.
+    public func steps(requested steps: Int) -> Int { fixedSteps ?? steps }
+}
+
+/// A trained policy on disk: its flow stages' weights (the EMA weights), the normalizers, the horizons and where it
+/// came from.
 ///
-/// File layout (safetensors): the network's tensors under PyTorch names (`inp.weight` ...), the normalizers as
-/// `normalizer.observation.min|max` `[Do]` and `normalizer.action.min|max` `[Da]`, and `__metadata__` with
-/// `format = flowpolicy`, `format_version`, `architecture`, `network` (JSON sizes), `To`, `Ta`, `Tp`, `obs_dim`,
-/// `action_dim`, `task`, `method` and `provenance` (JSON: dataset hash, steps, seed, ...).
+/// File layout (safetensors). A single-stage policy (flow matching, and its MLE or residual fine-tunings) stores the
+/// network's tensors under PyTorch names (`inp.weight` ...), the residual head's (if any) as `residual.l1.weight`
+/// ..., and metadata `network` (JSON sizes) and `residual` (JSON head sizes, only with a head). A chain (Local Flow
+/// Matching) stores stage i's tensors as `chain.{i}.inp.weight` ... and metadata `chain` (JSON list of stage sizes,
+/// intervals and fixed step counts, in sampling order). Both store the normalizers as `normalizer.observation.min|max`
+/// `[Do]` and `normalizer.action.min|max` `[Da]`, and `__metadata__` with `format = flowpolicy`, `format_version`,
+/// `architecture`, `To`, `Ta`, `Tp`, `obs_dim`, `action_dim`, `task`, `method` (`fm`, `mle`, `residual`, `lfm`,
+/// `lfm-distilled`) and `provenance` (JSON: dataset hash, steps, seed, ...).
 public final class Checkpoint {
     public static let formatName = "flowpolicy"
     public static let formatVersion = 1
     public static let architecture = "ResMLPFiLM"
 
     public let spec: PolicySpec
-    public let network: ResMLPFiLM
-    /// In `network.layout`.
-    public let parameters: FloatBuffer
+    /// The flows sampling runs, in order.
+    public let stages: [FlowStage]
     public let observationNormalizer: MinMaxNormalizer
     public let actionNormalizer: MinMaxNormalizer
-    /// How the weights were produced (`fm` for flow matching).
+    /// How the weights were produced.
     public var method: String
     public var provenance: [String: String]
 
-    public init(spec: PolicySpec, network: ResMLPFiLM, parameters: FloatBuffer,
-                observationNormalizer: MinMaxNormalizer, actionNormalizer: MinMaxNormalizer,
-                method: String = "fm", provenance: [String: String] = [:]) {
+    /// A single-stage policy: the network (and, for residual fine-tuning, the contracting head), 0 → 1.
+    public convenience init(spec: PolicySpec, network: ResMLPFiLM, parameters: FloatBuffer,
+                            observationNormalizer: MinMaxNormalizer, actionNormalizer: MinMaxNormalizer,
+                            head: ContractiveResidualHead? = nil, headParameters: FloatBuffer? = nil,
+                            method: String = "fm", provenance: [String: String] = [:]) {
         precondition(parameters.count == network.layout.count)
+        precondition((head == nil) == (headParameters == nil) && headParameters?.count ?? 0 == head?.layout.count ?? 0)
+        let stage = FlowStage(field: VelocityField(network: network, head: head),
+                              parameters: VelocityFieldParameters(network: parameters, head: headParameters))
+        self.init(spec: spec, stages: [stage], observationNormalizer: observationNormalizer,
+                  actionNormalizer: actionNormalizer, method: method, provenance: provenance)
+    }
+
+    public init(spec: PolicySpec, stages: [FlowStage], observationNormalizer: MinMaxNormalizer,
+                actionNormalizer: MinMaxNormalizer, method: String, provenance: [String: String] = [:]) {
+        precondition(!stages.isEmpty)
         precondition(observationNormalizer.dimensions == spec.observationDimensions)
         precondition(actionNormalizer.dimensions == spec.actionDimensions)
+        precondition(stages.allSatisfy {
+            $0.field.network.configuration.chunkDimensions == spec.predictionSteps * spec.actionDimensions
+                && $0.field.network.configuration.observationDimensions == spec.observationSteps * spec.observationDimensions
+        })
         self.spec = spec
-        self.network = network
-        self.parameters = parameters
+        self.stages = stages
         self.observationNormalizer = observationNormalizer
         self.actionNormalizer = actionNormalizer
         self.method = method
         self.provenance = provenance
+    }
+
+    /// Whether sampling runs several flows (a Local Flow Matching chain).
+    public var isChain: Bool { stages.count > 1 || stages[0].start != 0 || stages[0].end != 1 }
+
+    // The single stage of a flow-matching policy (for a chain: its first stage).
+    public var field: VelocityField { stages[0].field }
+    public var fieldParameters: VelocityFieldParameters { stages[0].parameters }
+    public var network: ResMLPFiLM { stages[0].field.network }
+    public var parameters: FloatBuffer { stages[0].parameters.network }
+    public var head: ContractiveResidualHead? { stages[0].field.head }
+    public var headParameters: FloatBuffer? { stages[0].parameters.head }
+
+    /// Trainable numbers over all stages.
+    public var parameterCount: Int {
+        stages.reduce(0) { $0 + $1.field.network.layout.parameterCount + ($1.field.head?.layout.parameterCount ?? 0) }
+    }
+
+    /// Network evaluations to sample one chunk with `steps` steps of `method` per stage.
+    public func evaluations(steps: Int, method: SolverMethod) -> Int {
+        stages.reduce(0) { total, stage in
+            total + (stage.fixedSteps.map { $0 } ?? steps * method.evaluationsPerStep)
+        }
     }
 
     public func write(to path: String) throws(FlowPolicyError) {
@@ -91,27 +156,29 @@ public final class Checkpoint {
     }
 
     public func safeTensors() -> SafeTensorsFile {
-        var tensors: [(name: String, tensor: StoredTensor)] = network.layout.tensors.map { spec in
-            (spec.name,
-             StoredTensor(
-                float32: UnsafeBufferPointer(start: parameters.pointer + spec.offset, count: spec.count),
-                shape: spec.shape))
+        var tensors: [(name: String, tensor: StoredTensor)] = []
+        func append(_ layout: ParameterLayout, _ values: FloatBuffer, prefix: String) {
+            for spec in layout.tensors {
+                tensors.append((prefix + spec.name, StoredTensor(
+                    float32: UnsafeBufferPointer(start: values.pointer + spec.offset, count: spec.count),
+                    shape: spec.shape)))
+            }
+        }
+        for (index, stage) in stages.enumerated() {
+            let prefix = isChain ? "chain.\(index)." : ""
+            append(stage.field.network.layout, stage.parameters.network, prefix: prefix)
+            if let head = stage.field.head, let headParameters = stage.parameters.head {
+                append(head.layout, headParameters, prefix: prefix)
+            }
         }
         for (name, normalizer) in [("observation", observationNormalizer), ("action", actionNormalizer)] {
             tensors.append(("normalizer.\(name).min", StoredTensor(float32: normalizer.minimum, shape: [normalizer.dimensions])))
             tensors.append(("normalizer.\(name).max", StoredTensor(float32: normalizer.maximum, shape: [normalizer.dimensions])))
         }
-        let configuration = network.configuration
-        let metadata: [String: String] = [
+        var metadata: [String: String] = [
             "format": Self.formatName,
             "format_version": String(Self.formatVersion),
             "architecture": Self.architecture,
-            "network": jsonObject([
-                "hidden": configuration.hidden, "blocks": configuration.blocks,
-                "time_embedding": configuration.timeEmbedding,
-                "chunk_dimensions": configuration.chunkDimensions,
-                "observation_dimensions": configuration.observationDimensions,
-            ]),
             "To": String(spec.observationSteps),
             "Ta": String(spec.actionSteps),
             "Tp": String(spec.predictionSteps),
@@ -121,6 +188,30 @@ public final class Checkpoint {
             "method": method,
             "provenance": jsonObject(provenance),
         ]
+        func sizes(_ configuration: ResMLPFiLMConfiguration) -> [String: Any] {
+            ["hidden": configuration.hidden, "blocks": configuration.blocks,
+             "time_embedding": configuration.timeEmbedding, "chunk_dimensions": configuration.chunkDimensions,
+             "observation_dimensions": configuration.observationDimensions]
+        }
+        if isChain {
+            let list: [[String: Any]] = stages.map { stage in
+                var entry = sizes(stage.field.network.configuration)
+                entry["start"] = Double(stage.start)
+                entry["end"] = Double(stage.end)
+                if let fixed = stage.fixedSteps { entry["fixed_steps"] = fixed }
+                return entry
+            }
+            metadata["chain"] = jsonArray(list)
+        } else {
+            metadata["network"] = jsonObject(sizes(network.configuration))
+            if let head {
+                let c = head.configuration
+                metadata["residual"] = jsonObject([
+                    "hidden": c.hidden, "rank": c.rank, "skew_rank": c.skewRank, "epsilon": Double(c.epsilon),
+                    "time_embedding": c.timeEmbedding,
+                ])
+            }
+        }
         return SafeTensorsFile(metadata: metadata, tensors: tensors)
     }
 
@@ -153,29 +244,79 @@ public final class Checkpoint {
             predictionSteps: try integer("Tp"), observationDimensions: try integer("obs_dim"),
             actionDimensions: try integer("action_dim"))
         do { try spec.validate() } catch { throw fail("\(error)") }
-        guard let networkText = metadata["network"], let sizes = parseJSONObject(networkText) as? [String: Int],
-            let hidden = sizes["hidden"], let blocks = sizes["blocks"], let timeEmbedding = sizes["time_embedding"]
-        else { throw fail("metadata network must be a JSON object with hidden, blocks and time_embedding") }
-        let configuration = spec.networkConfiguration(hidden: hidden, blocks: blocks, timeEmbedding: timeEmbedding)
-        let network: ResMLPFiLM
-        do { network = try ResMLPFiLM(configuration) } catch { throw fail("\(error)") }
-        let parameters = FloatBuffer(count: network.layout.count)
-        for tensorSpec in network.layout.tensors {
-            guard let tensor = file[tensorSpec.name] else {
-                throw fail("tensor \(tensorSpec.name) is missing (expected shape \(tensorSpec.shape))")
+
+        func load(_ layout: ParameterLayout, prefix: String, described description: String) throws(FlowPolicyError)
+            -> FloatBuffer
+        {
+            let parameters = FloatBuffer(count: layout.count)
+            for tensorSpec in layout.tensors {
+                let name = prefix + tensorSpec.name
+                guard let tensor = file[name] else {
+                    throw fail("tensor \(name) is missing (expected shape \(tensorSpec.shape))")
+                }
+                guard tensor.dtype == .float32, tensor.shape == tensorSpec.shape else {
+                    throw fail("tensor \(name) has \(tensor.dtype.rawValue) \(tensor.shape); expected F32 "
+                        + "\(tensorSpec.shape) for this network (\(description))")
+                }
+                tensor.bytes.withUnsafeBytes { raw in
+                    (parameters.pointer + tensorSpec.offset).update(
+                        from: raw.bindMemory(to: Float.self).baseAddress!, count: tensorSpec.count)
+                }
             }
-            guard tensor.dtype == .float32, tensor.shape == tensorSpec.shape else {
-                throw fail("tensor \(tensorSpec.name) has \(tensor.dtype.rawValue) \(tensor.shape); expected F32 "
-                    + "\(tensorSpec.shape) for this network (\(networkText))")
+            if let bad = parameters.buffer.firstIndex(where: { !$0.isFinite }),
+               let owner = layout.tensors.last(where: { $0.offset <= bad }) {
+                throw fail("tensor \(prefix + owner.name) holds a non-finite value; the checkpoint is corrupt")
             }
-            tensor.bytes.withUnsafeBytes { raw in
-                (parameters.pointer + tensorSpec.offset).update(
-                    from: raw.bindMemory(to: Float.self).baseAddress!, count: tensorSpec.count)
-            }
+            return parameters
         }
-        if let bad = parameters.buffer.firstIndex(where: { !$0.isFinite }),
-           let owner = network.layout.tensors.last(where: { $0.offset <= bad }) {
-            throw fail("tensor \(owner.name) holds a non-finite value; the checkpoint is corrupt")
+        func network(_ sizes: [String: Any], described description: String) throws(FlowPolicyError) -> ResMLPFiLM {
+            guard let hidden = sizes["hidden"] as? Int, let blocks = sizes["blocks"] as? Int,
+                  let timeEmbedding = sizes["time_embedding"] as? Int
+            else { throw fail("network sizes must give hidden, blocks and time_embedding (\(description))") }
+            do {
+                return try ResMLPFiLM(spec.networkConfiguration(hidden: hidden, blocks: blocks, timeEmbedding: timeEmbedding))
+            } catch { throw fail("\(error)") }
+        }
+
+        var stages: [FlowStage] = []
+        if let chainText = metadata["chain"] {
+            guard let list = parseJSONObject(chainText) as? [[String: Any]], !list.isEmpty else {
+                throw fail("metadata chain must be a non-empty JSON list of stages")
+            }
+            for (index, entry) in list.enumerated() {
+                let stageNetwork = try network(entry, described: "chain stage \(index)")
+                let parameters = try load(stageNetwork.layout, prefix: "chain.\(index).", described: "chain stage \(index)")
+                guard let start = (entry["start"] as? NSNumber)?.floatValue, let end = (entry["end"] as? NSNumber)?.floatValue
+                else { throw fail("chain stage \(index) lacks start and end") }
+                stages.append(FlowStage(
+                    field: VelocityField(network: stageNetwork, head: nil),
+                    parameters: VelocityFieldParameters(network: parameters, head: nil), start: start, end: end,
+                    fixedSteps: entry["fixed_steps"] as? Int))
+            }
+        } else {
+            guard let networkText = metadata["network"], let sizes = parseJSONObject(networkText) as? [String: Any] else {
+                throw fail("metadata network must be a JSON object with hidden, blocks and time_embedding")
+            }
+            let baseNetwork = try network(sizes, described: networkText)
+            let parameters = try load(baseNetwork.layout, prefix: "", described: networkText)
+            var head: ContractiveResidualHead?
+            var headParameters: FloatBuffer?
+            if let residualText = metadata["residual"] {
+                guard let sizes = parseJSONObject(residualText) as? [String: Any], let hidden = sizes["hidden"] as? Int,
+                      let rank = sizes["rank"] as? Int, let skewRank = sizes["skew_rank"] as? Int,
+                      let epsilon = (sizes["epsilon"] as? NSNumber)?.floatValue,
+                      let timeEmbedding = sizes["time_embedding"] as? Int
+                else { throw fail("metadata residual must be a JSON object with hidden, rank, skew_rank, epsilon, time_embedding") }
+                do {
+                    head = try ContractiveResidualHead(ResidualHeadConfiguration(
+                        chunkDimensions: baseNetwork.configuration.chunkDimensions,
+                        observationDimensions: baseNetwork.configuration.observationDimensions, hidden: hidden,
+                        rank: rank, skewRank: skewRank, epsilon: epsilon, timeEmbedding: timeEmbedding))
+                } catch { throw fail("\(error)") }
+                headParameters = try load(head!.layout, prefix: "", described: residualText)
+            }
+            stages.append(FlowStage(field: VelocityField(network: baseNetwork, head: head),
+                                    parameters: VelocityFieldParameters(network: parameters, head: headParameters)))
         }
         func normalizer(_ name: String, dimensions: Int) throws(FlowPolicyError) -> MinMaxNormalizer {
             var bounds: [[Float]] = []
@@ -189,7 +330,7 @@ public final class Checkpoint {
             return MinMaxNormalizer(minimum: bounds[0], maximum: bounds[1])
         }
         self.init(
-            spec: spec, network: network, parameters: parameters,
+            spec: spec, stages: stages,
             observationNormalizer: try normalizer("observation", dimensions: spec.observationDimensions),
             actionNormalizer: try normalizer("action", dimensions: spec.actionDimensions),
             method: metadata["method"] ?? "fm",
@@ -199,6 +340,11 @@ public final class Checkpoint {
 
 func jsonObject(_ dictionary: [String: Any]) -> String {
     guard let data = try? JSONSerialization.data(withJSONObject: dictionary, options: [.sortedKeys]) else { return "{}" }
+    return String(decoding: data, as: UTF8.self)
+}
+
+func jsonArray(_ list: [[String: Any]]) -> String {
+    guard let data = try? JSONSerialization.data(withJSONObject: list, options: [.sortedKeys]) else { return "[]" }
     return String(decoding: data, as: UTF8.self)
 }
 

@@ -70,6 +70,19 @@ public struct EpisodeDataset: Equatable, Sendable {
         episodeEnds += other.episodeEnds.map { $0 + base }
     }
 
+    /// The dataset made of the listed episodes, in that order (metadata kept).
+    public func subset(episodes indices: [Int]) -> EpisodeDataset {
+        var subset = EpisodeDataset(observationDimensions: observationDimensions, actionDimensions: actionDimensions,
+                                    metadata: metadata)
+        for index in indices {
+            let range = episodeRange(index)
+            subset.observations += observations[(range.lowerBound * observationDimensions)..<(range.upperBound * observationDimensions)]
+            subset.actions += actions[(range.lowerBound * actionDimensions)..<(range.upperBound * actionDimensions)]
+            subset.episodeEnds.append(subset.stepCount + range.count)
+        }
+        return subset
+    }
+
     /// FNV-1a 64 of the arrays (for provenance: which data a checkpoint was trained on; not a security hash).
     public var contentHash: String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -40,17 +40,15 @@ public struct LayerNorm: Sendable {
         }
     }
 
-    /// Accumulates `dweight`, `dbias` and `dx` (llm.c's layernorm_backward).
+    /// Accumulates `dweight`, `dbias` (when `gradients` is given) and `dx` (llm.c's layernorm_backward).
     @inline(__always)
     public func backward(
         _ x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
         dOutput dy: UnsafePointer<Float>, batch: Int, parameters: UnsafePointer<Float>,
-        gradients: UnsafeMutablePointer<Float>, dInput dx: UnsafeMutablePointer<Float>
+        gradients: UnsafeMutablePointer<Float>?, dInput dx: UnsafeMutablePointer<Float>
     ) {
         let D = dimensions
         let w = parameters + weight
-        let dw = gradients + weight
-        let db = gradients + bias
         for row in 0..<batch {
             let xr = x + row * D
             let dyr = dy + row * D
@@ -67,11 +65,17 @@ public struct LayerNorm: Sendable {
             }
             meanDNorm /= Float(D)
             meanDNormXHat /= Float(D)
+            if let gradients {
+                let (dw, db) = (gradients + weight, gradients + bias)
+                for i in 0..<D {
+                    let xHat = (xr[i] - m) * s
+                    db[i] += dyr[i]
+                    dw[i] += xHat * dyr[i]
+                }
+            }
             for i in 0..<D {
                 let xHat = (xr[i] - m) * s
                 let dNorm = w[i] * dyr[i]
-                db[i] += dyr[i]
-                dw[i] += xHat * dyr[i]
                 dxr[i] += (dNorm - meanDNorm - xHat * meanDNormXHat) * s
             }
         }

@@ -33,18 +33,21 @@ public struct Linear: Sendable {
             beta: 1, C: y, ldc: outputDimensions)
     }
 
-    /// Accumulates `dW += dyᵀ x`, `db += Σ dy`, and, when `dx` is given, `dx += dy W`.
+    /// Accumulates `dW += dyᵀ x`, `db += Σ dy` (when `gradients` is given; nil for a frozen layer), and, when `dx`
+    /// is given, `dx += dy W`.
     @inline(__always)
     public func backward(
         _ x: UnsafePointer<Float>, dOutput dy: UnsafePointer<Float>, batch: Int,
-        parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>,
+        parameters: UnsafePointer<Float>, gradients: UnsafeMutablePointer<Float>?,
         dInput dx: UnsafeMutablePointer<Float>?
     ) {
-        matmul(
-            transposeA: true, transposeB: false, M: outputDimensions, N: inputDimensions, K: batch,
-            A: dy, lda: outputDimensions, B: x, ldb: inputDimensions,
-            beta: 1, C: gradients + weight, ldc: inputDimensions)
-        addColumnSums(M: batch, N: outputDimensions, A: dy, into: gradients + bias)
+        if let gradients {
+            matmul(
+                transposeA: true, transposeB: false, M: outputDimensions, N: inputDimensions, K: batch,
+                A: dy, lda: outputDimensions, B: x, ldb: inputDimensions,
+                beta: 1, C: gradients + weight, ldc: inputDimensions)
+            addColumnSums(M: batch, N: outputDimensions, A: dy, into: gradients + bias)
+        }
         if let dx {
             matmul(
                 transposeA: false, transposeB: false, M: batch, N: inputDimensions, K: outputDimensions,

@@ -124,11 +124,12 @@ public final class ResMLPFiLM: Sendable {
         out(cache.mish, batch: B, parameters: p, output: v)
     }
 
-    /// Backward pass of the last `forward` that used `cache`: accumulates `gradients += ∂L/∂θ` and, when given,
+    /// Backward pass of the last `forward` that used `cache`: accumulates `gradients += ∂L/∂θ` (skipped when
+    /// `gradients` is nil: a frozen network, through which only input gradients flow) and, when given,
     /// `dX += ∂L/∂x` [B, Dx] and `dObservation += ∂L/∂o` [B, To*Do], from `dOutput = ∂L/∂v` [B, Dx].
     public func backward(
         dOutput: UnsafePointer<Float>, x: UnsafePointer<Float>, batch B: Int, parameters p: UnsafePointer<Float>,
-        gradients g: UnsafeMutablePointer<Float>, cache: ResMLPFiLMCache,
+        gradients g: UnsafeMutablePointer<Float>?, cache: ResMLPFiLMCache,
         dX: UnsafeMutablePointer<Float>? = nil, dObservation: UnsafeMutablePointer<Float>? = nil
     ) {
         let (H, Te, Dc, Do) = (

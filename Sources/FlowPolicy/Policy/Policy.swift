@@ -23,7 +23,7 @@ public final class Policy {
     private var generator: RandomSource
 
     private let solvers: [ODESolver]
-    private let caches: [ResMLPFiLMCache]
+    private let caches: [[VelocityFieldCache]]  // [worker][stage]
     private let window: FloatBuffer  // [B, To*Do] normalized
     private let state: FloatBuffer  // [B, Dx]
     private let times: FloatBuffer  // [B]
@@ -32,8 +32,8 @@ public final class Policy {
     private var committedSteps = 0
 
     public var spec: PolicySpec { checkpoint.spec }
-    /// Velocity evaluations per chunk.
-    public var evaluationsPerChunk: Int { steps * method.evaluationsPerStep }
+    /// Velocity evaluations per chunk (over every stage of a chain).
+    public var evaluationsPerChunk: Int { checkpoint.evaluations(steps: steps, method: method) }
 
     public init(checkpoint: Checkpoint, capacity: Int = 1, method: SolverMethod = .euler, steps: Int = 10,
                 seed: UInt64 = 0, workers: Int = 1) {
@@ -48,7 +48,9 @@ public final class Policy {
         // Any batch up to `capacity` splits into slices of at most ceil(capacity / workers) rows.
         let sliceCapacity = (capacity + self.workers - 1) / self.workers
         solvers = (0..<self.workers).map { _ in ODESolver(capacity: sliceCapacity * configuration.chunkDimensions) }
-        caches = (0..<self.workers).map { _ in ResMLPFiLMCache(network: checkpoint.network, capacity: sliceCapacity) }
+        caches = (0..<self.workers).map { _ in
+            checkpoint.stages.map { VelocityFieldCache(field: $0.field, capacity: sliceCapacity) }
+        }
         window = FloatBuffer(count: capacity * configuration.observationDimensions)
         state = FloatBuffer(count: capacity * configuration.chunkDimensions)
         times = FloatBuffer(count: capacity)
@@ -69,8 +71,8 @@ public final class Policy {
     /// steps of each chunk are held on their flow path `x_t = (1 - t) x0 + t a_committed` while the rest is sampled,
     /// so the new chunk continues the actions already committed without a jump. The path is followed exactly by
     /// giving those coordinates the constant velocity `a_committed - x0`, which every fixed-step method integrates
-    /// without error; the network sees them at their path values at every stage. The returned chunk starts with the
-    /// committed actions.
+    /// without error; the network sees them at their path values at every stage. For a chain this applies to its last
+    /// flow, from the state it starts from. The returned chunk starts with the committed actions.
     public func predictAction(
         observations: UnsafePointer<Float>, batch B: Int, action: UnsafeMutablePointer<Float>,
         actionPrediction: UnsafeMutablePointer<Float>? = nil, committed: UnsafePointer<Float>? = nil,
@@ -83,10 +85,7 @@ public final class Policy {
         self.committedSteps = committed == nil ? 0 : committedSteps
         if let committed, committedSteps > 0 {
             let P = committedSteps * spec.actionDimensions
-            for row in 0..<B {
-                (committedNoise.pointer + row * P).update(from: state.pointer + row * Dx, count: P)
-                (committedTarget.pointer + row * P).update(from: committed + row * P, count: P)
-            }
+            for row in 0..<B { (committedTarget.pointer + row * P).update(from: committed + row * P, count: P) }
             checkpoint.actionNormalizer.normalize(committedTarget.pointer, rows: B * committedSteps)
         }
         sampleChunks(observations: observations, batch: B)
@@ -118,6 +117,7 @@ public final class Policy {
 
     /// Reference sampling with adaptive Dormand–Prince 5(4) (for checking fixed-step solvers, not for control):
     /// `observations [B, To, Do]` → `(action, actionPrediction, velocity evaluations)`. Single-threaded; allocates.
+    /// Distilled one-step stages keep their single step.
     public func predictActionAdaptive(
         observations: [Float], batch B: Int = 1, relativeTolerance: Float = 1e-5, absoluteTolerance: Float = 1e-5
     ) throws(FlowPolicyError) -> (action: [Float], actionPrediction: [Float], evaluations: Int) {
@@ -127,22 +127,30 @@ public final class Policy {
         generator.fillGaussian(state.pointer, count: B * Dx)
         for i in 0..<(B * Do) { window[i] = observations[i] }
         checkpoint.observationNormalizer.normalize(window.pointer, rows: B * spec.observationSteps)
-        let (network, parameters, window, times, cache) = (
-            checkpoint.network, UnsafePointer(checkpoint.parameters.pointer), self.window.pointer, self.times.pointer,
-            caches[0]
-        )
+        let (window, times) = (self.window.pointer, self.times.pointer)
         let solver = ODESolver(capacity: B * Dx)
-        let statistics = try solver.integrateAdaptive(
-            state.pointer, count: B * Dx, from: 0, to: 1, relativeTolerance: relativeTolerance,
-            absoluteTolerance: absoluteTolerance
-        ) { t, x, v in
-            var offset = 0
-            while offset < B {
-                let rows = min(cache.capacity, B - offset)
-                times.update(repeating: t, count: rows)
-                network.forward(x: x + offset * Dx, t: times, observation: window + offset * Do, batch: rows,
-                                parameters: parameters, cache: cache, output: v + offset * Dx)
-                offset += rows
+        var evaluations = 0
+        for (index, stage) in checkpoint.stages.enumerated() {
+            let cache = caches[0][index]
+            let field = { (t: Float, x: UnsafePointer<Float>, v: UnsafeMutablePointer<Float>) in
+                var offset = 0
+                while offset < B {
+                    let rows = min(cache.capacity, B - offset)
+                    times.update(repeating: t, count: rows)
+                    stage.field.forward(x: x + offset * Dx, t: times, observation: window + offset * Do, batch: rows,
+                                        parameters: stage.parameters, cache: cache, output: v + offset * Dx)
+                    offset += rows
+                }
+            }
+            if let fixed = stage.fixedSteps {
+                solver.integrate(state.pointer, count: B * Dx, from: stage.start, to: stage.end, steps: fixed,
+                                 method: .euler, field: field)
+                evaluations += fixed
+            } else {
+                evaluations += try solver.integrateAdaptive(
+                    state.pointer, count: B * Dx, from: stage.start, to: stage.end, relativeTolerance: relativeTolerance,
+                    absoluteTolerance: absoluteTolerance, field: field
+                ).evaluations
             }
         }
         let (To, Ta, Tp, Da) = (spec.observationSteps, spec.actionSteps, spec.predictionSteps, spec.actionDimensions)
@@ -153,10 +161,10 @@ public final class Policy {
             let first: Int = row * Dx + (To - 1) * Da
             action.append(contentsOf: prediction[first..<(first + Ta * Da)])
         }
-        return (action, prediction, statistics.evaluations)
+        return (action, prediction, evaluations)
     }
 
-    /// Integrates the normalized chunks in `state` from t = 0 to 1, conditioned on the raw `observations`.
+    /// Integrates the normalized chunks in `state` through every stage, conditioned on the raw `observations`.
     private func sampleChunks(observations: UnsafePointer<Float>, batch B: Int) {
         let configuration = checkpoint.network.configuration
         window.pointer.update(from: observations, count: B * configuration.observationDimensions)
@@ -169,24 +177,38 @@ public final class Policy {
         }
     }
 
-    /// Integrates rows `rows` of `state` with worker `worker`'s solver stages and activations.
+    /// Integrates rows `rows` of `state` through every stage with worker `worker`'s solver stages and activations.
     private func integrateSlice(worker: Int, rows: Range<Int>) {
         let configuration = checkpoint.network.configuration
         let (Do, Dx) = (configuration.observationDimensions, configuration.chunkDimensions)
-        let (network, parameters, cache) = (checkpoint.network, UnsafePointer(checkpoint.parameters.pointer), caches[worker])
         let (first, count) = (rows.lowerBound, rows.count)
         let times = self.times.pointer + first
         let window = UnsafePointer(self.window.pointer + first * Do)
+        let x = state.pointer + first * Dx
+        let stages = checkpoint.stages
         let P = committedSteps * spec.actionDimensions
-        let noise = UnsafePointer(committedNoise.pointer + first * P)
+        let entry = committedNoise.pointer + first * P
         let target = UnsafePointer(committedTarget.pointer + first * P)
-        solvers[worker].integrate(state.pointer + first * Dx, count: count * Dx, from: 0, to: 1, steps: steps, method: method) {
-            t, x, v in
-            times.update(repeating: t, count: count)
-            network.forward(
-                x: x, t: times, observation: window, batch: count, parameters: parameters, cache: cache, output: v)
-            for row in 0..<count {
-                for j in 0..<P { v[row * Dx + j] = target[row * P + j] - noise[row * P + j] }
+        for (index, stage) in stages.enumerated() {
+            let cache = caches[worker][index]
+            let isLast = index == stages.count - 1
+            // The committed prefix moves straight from where the last stage starts to the committed actions.
+            let prefix = isLast ? P : 0
+            if prefix > 0 {
+                for row in 0..<count { (entry + row * P).update(from: x + row * Dx, count: P) }
+            }
+            let span = stage.end - stage.start
+            let (field, parameters) = (stage.field, stage.parameters)
+            solvers[worker].integrate(
+                x, count: count * Dx, from: stage.start, to: stage.end, steps: stage.steps(requested: steps),
+                method: stage.fixedSteps == nil ? method : .euler
+            ) { t, state, v in
+                times.update(repeating: t, count: count)
+                field.forward(
+                    x: state, t: times, observation: window, batch: count, parameters: parameters, cache: cache, output: v)
+                for row in 0..<count {
+                    for j in 0..<prefix { v[row * Dx + j] = (target[row * P + j] - entry[row * P + j]) / span }
+                }
             }
         }
     }

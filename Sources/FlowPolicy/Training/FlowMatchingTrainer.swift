@@ -1,9 +1,9 @@
-/// Trains a `ResMLPFiLM` velocity network by conditional flow matching on a dataset of demonstrations.
+/// Trains a `ResMLPFiLM` velocity network by conditional flow matching on the pairs of a `FlowPairSource`
+/// (demonstrations for a policy; pool and Ornstein–Uhlenbeck pairs for a Local Flow Matching block).
 ///
-/// Each step draws `B` (observation window, action chunk) pairs uniformly from the `SequenceSampler`, times
-/// `t ~ U[0, 1)` and noise `x0 ~ N(0, I)`, all from one seeded generator; then forward, backward, global-norm
-/// clipping, AdamW under the cosine schedule, and an EMA update. The same seed, data and thread count give
-/// bit-identical weights.
+/// Each step draws `B` pairs from the source and times `s ~ U[0, 1)`, all from one seeded generator, regresses the
+/// field at `x_s = (1 - s) start + s end` onto `end - start`; then backward, global-norm clipping, AdamW under the
+/// cosine schedule, and an EMA update. The same seed, data and thread count give bit-identical weights.
 ///
 /// Both cores: the batch is split into one contiguous slice per worker thread; each worker runs the forward and
 /// backward pass of its slice with its own activation cache and gradient buffer (OpenBLAS single-threaded), and the
@@ -20,61 +20,65 @@ public final class FlowMatchingTrainer {
     public let schedule: CosineSchedule
     public let observationNormalizer: MinMaxNormalizer
     public let actionNormalizer: MinMaxNormalizer
-    public let sampler: SequenceSampler
+    public let source: FlowPairSource
     public let datasetHash: String
     public private(set) var step = 0
     private var generator: RandomSource
 
-    // Normalized copies of the dataset: observations [N, Do], actions [N, Da].
-    private let observations: FloatBuffer
-    private let actions: FloatBuffer
     // Batch buffers, shared by the workers (each touches only its rows).
     private let workers: [Worker]
     private let window: FloatBuffer  // [B, To*Do]
-    private let chunk: FloatBuffer  // [B, Dx]
-    private let noise: FloatBuffer  // [B, Dx]
+    private let chunk: FloatBuffer  // [B, Dx] the pairs' ends
+    private let noise: FloatBuffer  // [B, Dx] the pairs' starts
     private let state: FloatBuffer  // [B, Dx]
     private let target: FloatBuffer  // [B, Dx]
     private let times: FloatBuffer  // [B]
     private let velocity: FloatBuffer  // [B, Dx]
     private let dVelocity: FloatBuffer  // [B, Dx]
 
-    public init(
+    /// Flow matching on a dataset of demonstrations, with normalizers fitted to it.
+    public convenience init(
         spec: PolicySpec, network networkConfiguration: ResMLPFiLMConfiguration, dataset: EpisodeDataset,
         configuration: TrainingConfiguration
     ) throws(FlowPolicyError) {
         try spec.validate()
+        let observationNormalizer = MinMaxNormalizer(fitting: dataset.observations, dimensions: spec.observationDimensions)
+        let actionNormalizer = MinMaxNormalizer(fitting: dataset.actions, dimensions: spec.actionDimensions)
+        let source = try DemonstrationPairs(
+            dataset: dataset, spec: spec, observationNormalizer: observationNormalizer,
+            actionNormalizer: actionNormalizer, sigmaMin: configuration.sigmaMin)
+        try self.init(spec: spec, network: networkConfiguration, source: source,
+                      observationNormalizer: observationNormalizer, actionNormalizer: actionNormalizer,
+                      datasetHash: dataset.contentHash, configuration: configuration)
+    }
+
+    /// Flow matching on the pairs of `source`; `initialParameters` warm-starts the network (else PyTorch's
+    /// initialization from the seed).
+    public init(
+        spec: PolicySpec, network networkConfiguration: ResMLPFiLMConfiguration, source: FlowPairSource,
+        observationNormalizer: MinMaxNormalizer, actionNormalizer: MinMaxNormalizer, datasetHash: String,
+        configuration: TrainingConfiguration, initialParameters: FloatBuffer? = nil
+    ) throws(FlowPolicyError) {
+        try spec.validate()
         try configuration.validate()
-        guard dataset.observationDimensions == spec.observationDimensions,
-            dataset.actionDimensions == spec.actionDimensions
-        else {
-            throw .invalidConfiguration(
-                "dataset has Do=\(dataset.observationDimensions), Da=\(dataset.actionDimensions); the policy "
-                    + "expects Do=\(spec.observationDimensions), Da=\(spec.actionDimensions)")
-        }
-        let sampler = SequenceSampler(
-            dataset: dataset, observationSteps: spec.observationSteps, predictionSteps: spec.predictionSteps,
-            actionSteps: spec.actionSteps)
-        guard sampler.count > 0 else {
-            throw .invalidConfiguration(
-                "the dataset's \(dataset.episodeCount) episodes are too short to cut any (To=\(spec.observationSteps), "
-                    + "Tp=\(spec.predictionSteps), Ta=\(spec.actionSteps)) training pair")
-        }
         self.spec = spec
         self.configuration = configuration
-        self.sampler = sampler
+        self.source = source
+        self.observationNormalizer = observationNormalizer
+        self.actionNormalizer = actionNormalizer
+        self.datasetHash = datasetHash
         network = try ResMLPFiLM(networkConfiguration)
-        datasetHash = dataset.contentHash
         BLAS.threads = 1
-
-        observationNormalizer = MinMaxNormalizer(fitting: dataset.observations, dimensions: spec.observationDimensions)
-        actionNormalizer = MinMaxNormalizer(fitting: dataset.actions, dimensions: spec.actionDimensions)
-        observations = FloatBuffer(observationNormalizer.normalized(dataset.observations))
-        actions = FloatBuffer(actionNormalizer.normalized(dataset.actions))
 
         generator = RandomSource(seed: configuration.seed)
         parameters = FloatBuffer(count: network.layout.count)
         network.layout.initialize(parameters, using: &generator)
+        if let initialParameters {
+            guard initialParameters.count == parameters.count else {
+                throw .invalidConfiguration("the warm-start weights do not fit this network")
+            }
+            parameters.copy(from: initialParameters)
+        }
         gradients = FloatBuffer(count: network.layout.count)
         optimizer = AdamW(
             count: network.layout.count, beta1: configuration.beta1, beta2: configuration.beta2,
@@ -110,20 +114,12 @@ public final class FlowMatchingTrainer {
     public func trainStep() throws(FlowPolicyError) -> Float {
         let B = configuration.batchSize
         let Dx = network.configuration.chunkDimensions
-        let (Do, Da) = (spec.observationDimensions, spec.actionDimensions)
-        let windowSize = spec.observationSteps * Do
-        for row in 0..<B {
-            let pair = generator.nextIndex(below: sampler.count)
-            sampler.fill(
-                pair: pair, observations: observations.pointer, observationDimensions: Do,
-                actions: actions.pointer, actionDimensions: Da,
-                window: window.pointer + row * windowSize, chunk: chunk.pointer + row * Dx)
-            times[row] = generator.nextUniform()
-        }
-        generator.fillGaussian(noise.pointer, count: B * Dx)
+        let windowSize = network.configuration.observationDimensions
+        source.fill(batch: B, condition: window.pointer, start: noise.pointer, end: chunk.pointer, using: &generator)
+        for row in 0..<B { times[row] = source.fixedTime ?? generator.nextUniform() }
         FlowMatchingLoss.interpolate(
             noise: noise.pointer, data: chunk.pointer, times: times.pointer, batch: B, dimensions: Dx,
-            sigmaMin: configuration.sigmaMin, state: state.pointer, target: target.pointer)
+            sigmaMin: 0, state: state.pointer, target: target.pointer)
         let windowPointer = UnsafePointer(window.pointer)
         let (network, parameters) = (self.network, UnsafePointer(self.parameters.pointer))
         let (state, times, target, velocity, dVelocity) = (

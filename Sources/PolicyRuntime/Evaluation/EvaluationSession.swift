@@ -19,12 +19,17 @@ public enum EvaluationSession {
         public var firstSeed: UInt64?
         public var method = SolverMethod.euler
         public var steps = 10
+        /// Actions executed per chunk; nil means the checkpoint's Ta. Fewer replan more often.
+        public var actionSteps: Int?
         /// Standard deviation of Gaussian noise added to the observations the policy sees (task units).
         public var observationNoise: Float = 0
         /// Seed of the policy's sampling noise (and of the observation noise).
         public var policySeed: UInt64 = 0
         public var threads = ProcessInfo.processInfo.activeProcessorCount
         public var showProgress = true
+        /// Evaluate the policy served at this endpoint (`flowpolicy serve`) instead of a checkpoint; see
+        /// `RemoteEvaluation.swift` for how it reproduces in-process results.
+        public var remote: String?
 
         public init(task: String, checkpointPath: String?) {
             self.task = task
@@ -43,6 +48,26 @@ public enum EvaluationSession {
         public var clippedActions: Int
         /// Why the episode stopped early (a non-finite action, a diverged simulation), if it did.
         public var failure: String?
+
+        init(seed: UInt64) {
+            self.seed = seed
+            success = false
+            steps = 0
+            maxProgress = 0
+            finalProgress = 0
+            totalReward = 0
+            clippedActions = 0
+        }
+
+        /// Counts one control step's outcome.
+        mutating func record(_ outcome: StepResult) {
+            steps += 1
+            totalReward += outcome.reward
+            maxProgress = max(maxProgress, outcome.progress)
+            finalProgress = outcome.progress
+            success = success || outcome.success
+            if outcome.actionClipped { clippedActions += 1 }
+        }
     }
 
     public struct Report: Codable, Sendable {
@@ -52,6 +77,8 @@ public enum EvaluationSession {
         public var solver: String?
         public var solverSteps: Int?
         public var evaluationsPerChunk: Int?
+        /// Actions executed per chunk (Ta).
+        public var actionSteps: Int?
         public var observationNoise: Float
         public var episodes: Int
         /// First and last seed.
@@ -78,6 +105,7 @@ public enum EvaluationSession {
 
     /// Evaluates `options.checkpointPath` (or the expert when it is nil).
     public static func run(_ options: Options) throws -> Report {
+        if let remote = options.remote { return try runRemote(options, endpoint: remote) }
         let checkpoint = try options.checkpointPath.map { try Checkpoint(contentsOf: $0) }
         return try run(options, checkpoint: checkpoint)
     }
@@ -116,7 +144,25 @@ public enum EvaluationSession {
     // MARK: Policy
 
     static func runPolicy(checkpoint: Checkpoint, seeds: [UInt64], options: Options) throws -> Report {
+        let capacity = min(seeds.count, 256)
+        let policy = Policy(checkpoint: checkpoint, capacity: capacity, method: options.method,
+                            steps: options.steps, seed: options.policySeed, workers: max(1, options.threads))
         let spec = checkpoint.spec
+        let actions = FloatBuffer(count: capacity * spec.actionSteps * spec.actionDimensions)
+        return try runLockStep(spec: spec, seeds: seeds, options: options,
+                               policy: "checkpoint (\(checkpoint.method))",
+                               evaluationsPerChunk: policy.evaluationsPerChunk) { observations, batch, chunks in
+            policy.predictAction(observations: observations, batch: batch, action: actions.pointer,
+                                 actionPrediction: chunks)
+        }
+    }
+
+    /// The lock-step batched rollouts: `sample(observations [B, To, Do], B, chunks [B, Tp, Da])` gives the chunks of
+    /// every unfinished episode, in seed order, at once; each episode executes steps To - 1 ..< To - 1 + Ta.
+    static func runLockStep(
+        spec: PolicySpec, seeds: [UInt64], options: Options, policy name: String, evaluationsPerChunk: Int,
+        sample: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) throws -> Void
+    ) throws -> Report {
         let probe = try TaskRegistry.makeEnvironment(options.task)
         let environmentSpec = probe.specification
         guard spec.observationDimensions == environmentSpec.observationDimensions,
@@ -129,11 +175,14 @@ public enum EvaluationSession {
                     + "observations) has \(environmentSpec.observationDimensions)-D observations and "
                     + "\(environmentSpec.actionDimensions)-D actions")
         }
-        let (To, Ta, Do, Da) = (spec.observationSteps, spec.actionSteps, spec.observationDimensions, spec.actionDimensions)
+        let (To, Tp, Do, Da) = (spec.observationSteps, spec.predictionSteps, spec.observationDimensions, spec.actionDimensions)
+        let Ta = options.actionSteps ?? spec.actionSteps
+        guard Ta >= 1, To - 1 + Ta <= Tp else {
+            throw FlowPolicyError.invalidConfiguration(
+                "--action-steps must be between 1 and Tp - To + 1 = \(Tp - To + 1) for this checkpoint, got \(Ta)")
+        }
         let threads = max(1, options.threads)
         let batchCapacity = min(seeds.count, 256)
-        let policy = Policy(checkpoint: checkpoint, capacity: batchCapacity, method: options.method,
-                            steps: options.steps, seed: options.policySeed, workers: threads)
         let progress = options.showProgress ? ProgressBar(title: "eval", total: seeds.count, unit: "episode") : nil
         var results: [EpisodeResult] = []
         var latencies: [Double] = []
@@ -149,7 +198,7 @@ public enum EvaluationSession {
             }
             busySeconds += parallelEpisodes(episodes, threads: threads) { try $0.start() }
             let observations = FloatBuffer(count: episodes.count * To * Do)
-            let actions = FloatBuffer(count: episodes.count * Ta * Da)
+            let chunks = FloatBuffer(count: episodes.count * Tp * Da)
             while true {
                 let active = episodes.filter { !$0.finished }
                 if active.isEmpty { break }
@@ -157,11 +206,13 @@ public enum EvaluationSession {
                     episode.copyWindow(into: observations.pointer + row * To * Do)
                 }
                 let begin = monotonicSeconds()
-                policy.predictAction(observations: observations.pointer, batch: active.count, action: actions.pointer)
+                try sample(observations.pointer, active.count, chunks.pointer)
                 latencies.append((monotonicSeconds() - begin) * 1000)
                 batches.append(active.count)
                 for (row, episode) in active.enumerated() {
-                    episode.plan = Array(UnsafeBufferPointer(start: actions.pointer + row * Ta * Da, count: Ta * Da))
+                    // The executed steps To - 1 ..< To - 1 + Ta of the chunk.
+                    let first = chunks.pointer + (row * Tp + To - 1) * Da
+                    episode.plan = Array(UnsafeBufferPointer(start: first, count: Ta * Da))
                 }
                 busySeconds += parallelEpisodes(active, threads: threads) { episode in
                     for k in 0..<Ta where !episode.finished {
@@ -174,11 +225,13 @@ public enum EvaluationSession {
             results += episodes.map(\.result)
         }
         progress?.finish(status: "success \(results.filter(\.success).count)/\(results.count)")
-        return makeReport(
+        var report = makeReport(
             options: options, specification: environmentSpec, results: results,
-            policy: "checkpoint (\(checkpoint.method))",
+            policy: name,
             latencies: latencies, batches: batches, busySeconds: busySeconds, threads: threads,
-            evaluationsPerChunk: policy.evaluationsPerChunk)
+            evaluationsPerChunk: evaluationsPerChunk)
+        report.actionSteps = Ta
+        return report
     }
 
     /// Runs `body` on every episode, the episodes split over `threads`; returns the summed busy time of the threads.
@@ -252,7 +305,7 @@ public enum EvaluationSession {
         return Report(
             task: options.task, policy: policy, checkpoint: nil,
             solver: usesPolicy ? options.method.rawValue : nil, solverSteps: usesPolicy ? options.steps : nil,
-            evaluationsPerChunk: evaluationsPerChunk, observationNoise: options.observationNoise,
+            evaluationsPerChunk: evaluationsPerChunk, actionSteps: nil, observationNoise: options.observationNoise,
             episodes: results.count, seeds: [results.first?.seed ?? 0, results.last?.seed ?? 0],
             success: ProportionEstimate(successes: results.filter(\.success).count, trials: results.count),
             meanMaxProgress: MeanEstimate(results.map(\.maxProgress)),
@@ -282,8 +335,7 @@ final class PolicyEpisode {
         self.environment = environment
         let dimensions = environment.specification.observationDimensions
         window = ObservationWindow(steps: observationSteps, dimensions: dimensions)
-        result = .init(seed: seed, success: false, steps: 0, maxProgress: 0, finalProgress: 0, totalReward: 0,
-                       clippedActions: 0, failure: nil)
+        result = .init(seed: seed)
         self.noise = noise
         noiseSource = RandomSource(seed: noiseSeed, stream: seed)
         observation = [Float](repeating: 0, count: dimensions)
@@ -301,12 +353,7 @@ final class PolicyEpisode {
         }
         addNoise()
         observation.withUnsafeBufferPointer { window.push($0.baseAddress!) }
-        result.steps += 1
-        result.totalReward += outcome.reward
-        result.maxProgress = max(result.maxProgress, outcome.progress)
-        result.finalProgress = outcome.progress
-        result.success = result.success || outcome.success
-        if outcome.actionClipped { result.clippedActions += 1 }
+        result.record(outcome)
         if outcome.done { finished = true }
     }
 
@@ -337,9 +384,7 @@ final class ExpertEpisodeRunner {
     }
 
     func run(seed: UInt64) -> EvaluationSession.EpisodeResult {
-        var result = EvaluationSession.EpisodeResult(
-            seed: seed, success: false, steps: 0, maxProgress: 0, finalProgress: 0, totalReward: 0, clippedActions: 0,
-            failure: nil)
+        var result = EvaluationSession.EpisodeResult(seed: seed)
         let specification = environment.specification
         var observation = [Float](repeating: 0, count: specification.observationDimensions)
         var action = [Float](repeating: 0, count: specification.actionDimensions)
@@ -353,12 +398,7 @@ final class ExpertEpisodeRunner {
                         try environment.step(action: a.baseAddress!, observation: $0.baseAddress!)
                     }
                 }
-                result.steps += 1
-                result.totalReward += outcome.reward
-                result.maxProgress = max(result.maxProgress, outcome.progress)
-                result.finalProgress = outcome.progress
-                result.success = result.success || outcome.success
-                if outcome.actionClipped { result.clippedActions += 1 }
+                result.record(outcome)
                 if outcome.done { break }
             }
         } catch {

@@ -16,6 +16,8 @@ public enum InspectSession {
         public var metadata: [String: String]
         public var tensors: [TensorEntry]
         public var parameterCount: Int?
+        /// Flows sampling runs (1, or a Local Flow Matching chain's blocks).
+        public var stages: Int?
         public var episodes: Int?
         public var steps: Int?
         public var episodeLength: [Int]?
@@ -33,7 +35,8 @@ public enum InspectSession {
         case Checkpoint.formatName:
             let checkpoint = try Checkpoint(file: file, path: path)
             summary.kind = "checkpoint"
-            summary.parameterCount = checkpoint.network.layout.parameterCount
+            summary.parameterCount = checkpoint.parameterCount
+            summary.stages = checkpoint.stages.count
         case EpisodeDataset.formatName, nil where file["episode_ends"] != nil:
             let dataset = try EpisodeDataset(contentsOf: path)
             summary.kind = "dataset"

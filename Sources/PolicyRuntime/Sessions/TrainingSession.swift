@@ -3,17 +3,32 @@ import Foundation
 
 /// `flowpolicy train`: fits a flow-matching policy to a dataset and writes its checkpoint.
 public enum TrainingSession {
+    public enum Method: String, CaseIterable, Sendable {
+        /// One flow-matching network, noise to data.
+        case fm
+        /// A Local Flow Matching chain (seed 001), sized to match the FM network the options describe.
+        case lfm
+    }
+
     public struct Options: Sendable {
         public var datasetPath: String
         public var outputPath: String
+        public var method = Method.fm
+        /// LFM: blocks N (the last is the free block), OU step sizes γ_n = c ρ^(n-1).
+        public var chainBlocks = 4
+        public var ouStepScale: Float = 0.1
+        public var ouStepGrowth: Float = 1.5
         /// Horizons; nil means the task's defaults.
         public var observationSteps: Int?
         public var actionSteps: Int?
         public var predictionSteps: Int?
+        /// Width and depth of the FM network (for LFM: of the FM network whose parameter count the chain matches).
         public var hidden = 256
-        public var blocks = 4
+        public var depth = 4
         public var timeEmbedding = 64
         public var training = TrainingConfiguration()
+        /// FM: also write the EMA weights every this many steps, to `<out>.step<N>.safetensors` (learning curves).
+        public var saveEvery: Int?
         public var command = ""
 
         public init(datasetPath: String, outputPath: String) {
@@ -29,6 +44,10 @@ public enum TrainingSession {
         public var trainingPairs: Int
         public var checkpoint: String
         public var task: String
+        public var method: String
+        /// LFM: the chain's blocks and each block's width.
+        public var chainBlocks: Int?
+        public var blockHidden: Int?
         public var observationSteps: Int
         public var actionSteps: Int
         public var predictionSteps: Int
@@ -56,41 +75,83 @@ public enum TrainingSession {
         try spec.validate()
         try checkWritable(options.outputPath)
         let network = spec.networkConfiguration(
-            hidden: options.hidden, blocks: options.blocks, timeEmbedding: options.timeEmbedding)
-        let trainer = try FlowMatchingTrainer(
-            spec: spec, network: network, dataset: dataset, configuration: options.training)
+            hidden: options.hidden, blocks: options.depth, timeEmbedding: options.timeEmbedding)
         let steps = options.training.steps
-        let progress = ProgressBar(title: "train", total: steps, unit: "step")
+        let progress = ProgressBar(title: "train \(options.method.rawValue)", total: steps, unit: "step")
         var firstLoss: Float = .nan
         var recent: [Float] = []
         let window = max(1, steps / 100)
         var smoothed: Float = .nan
-        let start = monotonicSeconds()
-        for step in 0..<steps {
-            let loss = try trainer.trainStep()
-            if step == 0 { firstLoss = loss }
+        var completed = 0
+        func record(_ loss: Float, status: String = "") {
+            if completed == 0 { firstLoss = loss }
             smoothed = smoothed.isNaN ? loss : 0.98 * smoothed + 0.02 * loss
-            if step >= steps - window { recent.append(loss) }
-            progress.update(completed: step + 1, status: String(format: "loss %.4f", smoothed))
+            if completed >= steps - window { recent.append(loss) }
+            completed += 1
+            progress.update(completed: completed, status: status + String(format: "loss %.4f", smoothed))
         }
-        let seconds = monotonicSeconds() - start
-        progress.finish(status: String(format: "loss %.4f", smoothed))
+        let start = monotonicSeconds()
+        let trained: (checkpoint: Checkpoint, pairs: Int, blockHidden: Int?)
         var provenance = [
-            "dataset": options.datasetPath, "command": options.command, "train_seconds": String(format: "%.1f", seconds),
-            "threads": String(options.training.threads),
+            "dataset": options.datasetPath, "command": options.command, "threads": String(options.training.threads),
         ]
         provenance["dataset_seeds"] = dataset.metadata["seeds"]
         provenance["observation_mode"] = dataset.metadata["observation_mode"]
-        let checkpoint = trainer.checkpoint(provenance: provenance)
+        switch options.method {
+        case .fm:
+            let trainer = try FlowMatchingTrainer(
+                spec: spec, network: network, dataset: dataset, configuration: options.training)
+            for step in 1...steps {
+                record(try trainer.trainStep())
+                if let every = options.saveEvery, step % every == 0, step < steps {
+                    provenance["train_seconds"] = String(format: "%.1f", monotonicSeconds() - start)
+                    try trainer.checkpoint(provenance: provenance).write(
+                        to: intermediatePath(options.outputPath, step: step))
+                }
+            }
+            provenance["train_seconds"] = String(format: "%.1f", monotonicSeconds() - start)
+            trained = (trainer.checkpoint(provenance: provenance), trainer.source.pairCount, nil)
+        case .lfm:
+            let reference = try ResMLPFiLM(network)
+            var configuration = LocalFlowConfiguration()
+            configuration.blocks = options.chainBlocks
+            configuration.stepScale = options.ouStepScale
+            configuration.stepGrowth = options.ouStepGrowth
+            configuration.depth = options.depth
+            configuration.timeEmbedding = options.timeEmbedding
+            configuration.hidden = try LocalFlowConfiguration.hiddenWidth(
+                matching: reference.layout.parameterCount, blocks: options.chainBlocks, spec: spec,
+                depth: options.depth, timeEmbedding: options.timeEmbedding)
+            configuration.training = options.training
+            let trainer = try LocalFlowMatchingTrainer(spec: spec, dataset: dataset, configuration: configuration)
+            for block in 0..<configuration.blocks {
+                try trainer.trainNextBlock { _, loss in record(loss, status: "block \(block + 1)/\(configuration.blocks) ") }
+            }
+            provenance["train_seconds"] = String(format: "%.1f", monotonicSeconds() - start)
+            provenance["lfm_matched_fm"] = "H=\(options.hidden) depth=\(options.depth)"
+            trained = (trainer.checkpoint(provenance: provenance), trainer.pool.count, configuration.hidden)
+        }
+        let seconds = monotonicSeconds() - start
+        progress.finish(status: String(format: "loss %.4f", smoothed))
+        let checkpoint = trained.checkpoint
         try checkpoint.write(to: options.outputPath)
         return Summary(
             dataset: options.datasetPath, datasetHash: dataset.contentHash, episodes: dataset.episodeCount,
-            trainingPairs: trainer.sampler.count, checkpoint: options.outputPath, task: task,
+            trainingPairs: trained.pairs, checkpoint: options.outputPath, task: task, method: options.method.rawValue,
+            chainBlocks: options.method == .lfm ? options.chainBlocks : nil, blockHidden: trained.blockHidden,
             observationSteps: spec.observationSteps, actionSteps: spec.actionSteps,
-            predictionSteps: spec.predictionSteps, parameters: checkpoint.network.layout.parameterCount, steps: steps,
+            predictionSteps: spec.predictionSteps, parameters: checkpoint.parameterCount, steps: steps,
             batchSize: options.training.batchSize, seed: options.training.seed, threads: options.training.threads,
             firstLoss: firstLoss, finalLoss: recent.reduce(0, +) / Float(max(recent.count, 1)), seconds: seconds,
             samplesPerSecond: Double(steps * options.training.batchSize) / seconds)
+    }
+
+    /// `policy.safetensors` → `policy.step5000.safetensors`.
+    public static func intermediatePath(_ path: String, step: Int) -> String {
+        let url = URL(fileURLWithPath: path)
+        let stem = url.deletingPathExtension().lastPathComponent
+        let ext = url.pathExtension.isEmpty ? "safetensors" : url.pathExtension
+        return url.deletingLastPathComponent().appendingPathComponent("\(stem).step\(step).\(ext)").path
     }
 
     /// Fails before hours of training if the checkpoint could not be written at the end.

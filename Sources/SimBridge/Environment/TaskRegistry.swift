@@ -15,6 +15,7 @@ public enum TaskRegistry {
     public static func makeExpert(_ task: String, environment: any Environment) throws -> any Expert {
         switch (task, environment) {
         case ("franka_kitchen", let kitchen as FrankaKitchen): return try FrankaKitchenExpert(environment: kitchen)
+        case ("pusht", let pushT as PushT): return try PushTExpert(environment: pushT)
         default: throw EnvironmentError.unknownTask("\(task) (no scripted expert)", known: [])
         }
     }

@@ -1,0 +1,312 @@
+import FlowPolicy
+import Foundation
+
+/// A finished chunk: which request it answers and what it cost.
+public struct InferenceResult: Equatable, Sendable {
+    /// The request step the chunk was conditioned on (the tag given to `submit`).
+    public var tag: Int
+    /// Episode generation the request belonged to; results of an older generation are stale.
+    public var generation: Int
+    public var latencyNanoseconds: UInt64
+    public var solverSteps: Int
+
+    public init(tag: Int, generation: Int, latencyNanoseconds: UInt64, solverSteps: Int) {
+        self.tag = tag
+        self.generation = generation
+        self.latencyNanoseconds = latencyNanoseconds
+        self.solverSteps = solverSteps
+    }
+}
+
+/// Samples action chunks for the control loop without ever making it wait: `submit` copies the inputs and returns,
+/// `collect` hands over a finished chunk if there is one. At most one request is in flight.
+public protocol ChunkInference: AnyObject {
+    var spec: PolicySpec { get }
+    /// Solver steps K the next request will use.
+    var solverSteps: Int { get }
+    /// Starts sampling a chunk conditioned on `window` (`[To, Do]`, task units), keeping `committedSteps` actions of
+    /// `committed` (`[P, Da]`) on their flow path. Returns false (and does nothing) while a request is in flight.
+    func submit(window: UnsafePointer<Float>, committed: UnsafePointer<Float>?, committedSteps: Int, tag: Int,
+                generation: Int) -> Bool
+    /// If a chunk is finished, copies it (`[Tp, Da]`, task units) into `chunk` and returns what it answers.
+    func collect(into chunk: UnsafeMutablePointer<Float>) -> InferenceResult?
+    /// Restarts the sampling noise (taken before the next request).
+    func resetNoise(seed: UInt64)
+}
+
+/// The solver-step count for a latency budget (`--deadline-ms`): the largest K whose p99 latency fits, re-picked as
+/// latency drifts.
+///
+/// Latency is modelled as proportional to K (the network evaluations dominate). The p99 of the time per solver step
+/// is estimated over a sliding window of recent chunks; K is the largest count whose predicted p99 (`K x` that)
+/// fits the budget. Allocates nothing after construction.
+public struct SolverStepPlanner: Sendable {
+    public let deadlineNanoseconds: UInt64
+    public let maximumSteps: Int
+    /// Time per solver step of the last `window` chunks (ns), a ring.
+    private var perStep: [Double]
+    private var sorted: [Double]
+    private var count = 0
+    private var next = 0
+    public private(set) var steps: Int
+    /// Times K changed after the first pick.
+    public private(set) var changes = 0
+    public private(set) var smallestSteps: Int
+    public private(set) var largestSteps: Int
+
+    public init(deadlineNanoseconds: UInt64, maximumSteps: Int, window: Int = 64) {
+        precondition(maximumSteps >= 1 && window >= 8)
+        self.deadlineNanoseconds = deadlineNanoseconds
+        self.maximumSteps = maximumSteps
+        perStep = [Double](repeating: 0, count: window)
+        sorted = perStep
+        steps = maximumSteps
+        smallestSteps = maximumSteps
+        largestSteps = 0
+    }
+
+    /// The p99 of the time per solver step over the window (ns), or nil before any measurement.
+    public private(set) var perStepP99: Double?
+
+    private mutating func updatePercentile() {
+        guard count > 0 else { return }
+        // Insertion sort of at most `window` values into a buffer made at construction: no allocation.
+        for i in 0..<count {
+            let value = perStep[i]
+            var j = i
+            while j > 0 && sorted[j - 1] > value {
+                sorted[j] = sorted[j - 1]
+                j -= 1
+            }
+            sorted[j] = value
+        }
+        let rank = Int((0.99 * Double(count)).rounded(.up)) - 1
+        perStepP99 = sorted[min(max(rank, 0), count - 1)]
+    }
+
+    /// Adds a chunk's latency at `solverSteps` and re-picks K; returns the K for the next chunk.
+    @discardableResult
+    public mutating func record(latencyNanoseconds: UInt64, solverSteps: Int) -> Int {
+        perStep[next] = Double(latencyNanoseconds) / Double(max(solverSteps, 1))
+        next = (next + 1) % perStep.count
+        count = min(count + 1, perStep.count)
+        updatePercentile()
+        guard let p99 = perStepP99, p99 > 0 else { return steps }
+        let fitting = Int(Double(deadlineNanoseconds) / p99)
+        let picked = min(max(fitting, 1), maximumSteps)
+        if picked != steps && largestSteps > 0 { changes += 1 }
+        steps = picked
+        smallestSteps = min(smallestSteps, picked)
+        largestSteps = max(largestSteps, picked)
+        return steps
+    }
+}
+
+/// Samples chunks on a thread of its own with a one-worker `Policy` (zero allocations per chunk); the control loop
+/// only copies buffers under a lock, so it never waits for the network.
+public final class ThreadedInference: ChunkInference, @unchecked Sendable {
+    // `@unchecked`: every field shared with the worker thread is guarded by `lock`; the policy and the worker's
+    // buffers are touched by the worker only, after a hand-over under the lock.
+    public let spec: PolicySpec
+    private let policy: Policy
+    private let lock = NSLock()
+    private let wake = DispatchSemaphore(value: 0)
+    private var planner: SolverStepPlanner?
+    private var nextSteps: Int
+
+    // Guarded by `lock`.
+    private var busy = false
+    private var finished = false
+    private var stopping = false
+    private var noiseSeed: UInt64?
+    private var requestTag = 0, requestGeneration = 0, requestCommitted = 0
+    private var result = InferenceResult(tag: 0, generation: 0, latencyNanoseconds: 0, solverSteps: 0)
+    private let requestWindow: UnsafeMutablePointer<Float>  // [To*Do]
+    private let requestCommittedActions: UnsafeMutablePointer<Float>  // [Tp*Da]
+    private let resultChunk: UnsafeMutablePointer<Float>  // [Tp*Da]
+    // The worker's own.
+    private let workerWindow: UnsafeMutablePointer<Float>
+    private let workerCommitted: UnsafeMutablePointer<Float>
+    private let workerChunk: UnsafeMutablePointer<Float>
+    private let workerAction: UnsafeMutablePointer<Float>
+    private var thread: Thread?
+    private let done = DispatchSemaphore(value: 0)
+
+    /// `policy` must have one worker (and is used by this object's thread only from now on). With `planner`, K is
+    /// re-picked after every chunk for the planner's deadline.
+    public init(policy: Policy, planner: SolverStepPlanner? = nil) {
+        precondition(policy.workers == 1, "the control loop's policy samples one chunk on one thread")
+        self.policy = policy
+        spec = policy.spec
+        self.planner = planner
+        nextSteps = planner?.steps ?? policy.steps
+        let (To, Do, Tp, Da) = (spec.observationSteps, spec.observationDimensions, spec.predictionSteps,
+                                spec.actionDimensions)
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            pointer.initialize(repeating: 0, count: count)
+            return pointer
+        }
+        requestWindow = buffer(To * Do)
+        requestCommittedActions = buffer(Tp * Da)
+        resultChunk = buffer(Tp * Da)
+        workerWindow = buffer(To * Do)
+        workerCommitted = buffer(Tp * Da)
+        workerChunk = buffer(Tp * Da)
+        workerAction = buffer(spec.actionSteps * Da)
+        // The thread keeps the object alive until `stop()`.
+        let thread = Thread { self.work() }
+        thread.name = "flowpolicy inference"
+        thread.qualityOfService = .userInteractive
+        self.thread = thread
+        thread.start()
+    }
+
+    deinit {
+        for pointer in [requestWindow, requestCommittedActions, resultChunk, workerWindow, workerCommitted,
+                        workerChunk, workerAction] {
+            pointer.deallocate()
+        }
+    }
+
+    /// Stops the worker thread (after the chunk in progress) and waits for it. The thread keeps this object alive
+    /// until then, so call it when done.
+    public func stop() {
+        guard thread != nil else { return }
+        lock.withLock { stopping = true }
+        wake.signal()
+        done.wait()
+        thread = nil
+    }
+
+    public var solverSteps: Int { lock.withLock { nextSteps } }
+
+    /// The deadline-aware planner's state (K history), if there is one.
+    public var plannerState: SolverStepPlanner? { lock.withLock { planner } }
+
+    public func submit(window: UnsafePointer<Float>, committed: UnsafePointer<Float>?, committedSteps: Int, tag: Int,
+                       generation: Int) -> Bool {
+        let accepted = lock.withLock { () -> Bool in
+            guard !busy else { return false }
+            busy = true
+            finished = false
+            requestTag = tag
+            requestGeneration = generation
+            requestWindow.update(from: window, count: spec.observationSteps * spec.observationDimensions)
+            requestCommitted = committed == nil ? 0 : committedSteps
+            if let committed, committedSteps > 0 {
+                requestCommittedActions.update(from: committed, count: committedSteps * spec.actionDimensions)
+            }
+            return true
+        }
+        if accepted { wake.signal() }
+        return accepted
+    }
+
+    public func collect(into chunk: UnsafeMutablePointer<Float>) -> InferenceResult? {
+        lock.withLock { () -> InferenceResult? in
+            guard finished else { return nil }
+            finished = false
+            busy = false
+            chunk.update(from: resultChunk, count: spec.predictionSteps * spec.actionDimensions)
+            return result
+        }
+    }
+
+    public func resetNoise(seed: UInt64) {
+        lock.withLock { noiseSeed = seed }
+    }
+
+    private func work() {
+        let (To, Do, Tp, Da) = (spec.observationSteps, spec.observationDimensions, spec.predictionSteps,
+                                spec.actionDimensions)
+        while true {
+            wake.wait()
+            var tag = 0, generation = 0, committedSteps = 0
+            var seed: UInt64?
+            let stop = lock.withLock { () -> Bool in
+                if stopping { return true }
+                tag = requestTag
+                generation = requestGeneration
+                committedSteps = requestCommitted
+                seed = noiseSeed
+                noiseSeed = nil
+                workerWindow.update(from: requestWindow, count: To * Do)
+                workerCommitted.update(from: requestCommittedActions, count: Tp * Da)
+                policy.steps = nextSteps
+                return false
+            }
+            if stop { break }
+            if let seed { policy.reset(seed: seed) }
+            let begin = monotonicNanoseconds()
+            policy.predictAction(
+                observations: workerWindow, batch: 1, action: workerAction, actionPrediction: workerChunk,
+                committed: committedSteps > 0 ? UnsafePointer(workerCommitted) : nil, committedSteps: committedSteps)
+            let latency = monotonicNanoseconds() - begin
+            let steps = policy.steps
+            lock.withLock {
+                resultChunk.update(from: workerChunk, count: Tp * Da)
+                result = InferenceResult(tag: tag, generation: generation, latencyNanoseconds: latency,
+                                         solverSteps: steps)
+                if planner != nil { nextSteps = planner!.record(latencyNanoseconds: latency, solverSteps: steps) }
+                finished = true
+            }
+        }
+        done.signal()
+    }
+}
+
+/// Samples each chunk inside `submit`, on the caller's thread, and hands it over after `revealAfterCollects` calls to
+/// `collect` (0: at once). Deterministic: for tests and lock-step runs, where the time a chunk takes must not matter.
+public final class InlineInference: ChunkInference {
+    public let spec: PolicySpec
+    public let policy: Policy
+    public let revealAfterCollects: Int
+    private var waiting: Int?
+    private var result = InferenceResult(tag: 0, generation: 0, latencyNanoseconds: 0, solverSteps: 0)
+    private let chunk: UnsafeMutablePointer<Float>
+    private let action: UnsafeMutablePointer<Float>
+
+    public init(policy: Policy, revealAfterCollects: Int = 0) {
+        precondition(policy.workers == 1)
+        self.policy = policy
+        self.revealAfterCollects = revealAfterCollects
+        spec = policy.spec
+        chunk = .allocate(capacity: spec.predictionSteps * spec.actionDimensions)
+        chunk.initialize(repeating: 0, count: spec.predictionSteps * spec.actionDimensions)
+        action = .allocate(capacity: spec.actionSteps * spec.actionDimensions)
+        action.initialize(repeating: 0, count: spec.actionSteps * spec.actionDimensions)
+    }
+
+    deinit {
+        chunk.deallocate()
+        action.deallocate()
+    }
+
+    public var solverSteps: Int { policy.steps }
+
+    public func submit(window: UnsafePointer<Float>, committed: UnsafePointer<Float>?, committedSteps: Int, tag: Int,
+                       generation: Int) -> Bool {
+        guard waiting == nil else { return false }
+        let begin = monotonicNanoseconds()
+        policy.predictAction(observations: window, batch: 1, action: action, actionPrediction: chunk,
+                             committed: committed, committedSteps: committed == nil ? 0 : committedSteps)
+        result = InferenceResult(tag: tag, generation: generation, latencyNanoseconds: monotonicNanoseconds() - begin,
+                                 solverSteps: policy.steps)
+        waiting = revealAfterCollects
+        return true
+    }
+
+    public func collect(into destination: UnsafeMutablePointer<Float>) -> InferenceResult? {
+        guard let remaining = waiting else { return nil }
+        if remaining > 0 {
+            waiting = remaining - 1
+            return nil
+        }
+        waiting = nil
+        destination.update(from: chunk, count: spec.predictionSteps * spec.actionDimensions)
+        return result
+    }
+
+    public func resetNoise(seed: UInt64) { policy.reset(seed: seed) }
+}

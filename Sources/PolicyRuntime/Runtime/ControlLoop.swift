@@ -1,0 +1,325 @@
+import FlowPolicy
+import Foundation
+
+/// The real-time control loop: every period it reads the robot's newest state, starts inference early enough,
+/// picks the action for this step from the chunks that have arrived, filters it, and commands it.
+///
+/// Timing: tick `k` wakes at the absolute deadline `start + k * period` of the injected clock (never
+/// `sleep(period - elapsed)`), so lateness does not accumulate. Inference runs elsewhere (`ChunkInference`): a chunk
+/// is requested `lead` ticks before it is needed, and the loop only copies buffers, so it never waits for it.
+///
+/// Watchdog: a state older than `watchdogPeriods` periods, or a chunk not there by its deadline, commands HOLD and
+/// stops the loop (it goes on commanding HOLD until `control.resume()`). Every action passes the `SafetyFilter`; a
+/// rejected one is commanded as HOLD and counted. Each tick allocates nothing.
+///
+/// A tick that overruns the next deadline counts as a missed deadline; periods that are over by then are skipped.
+///
+/// Per tick: wake → take stop/resume requests → newest state (window; a new episode resets the window, the
+/// scheduler and the noise) → watchdog → collect a finished chunk → request one if due → deadline check →
+/// action → safety filter → command → histograms.
+public final class ControlLoop {
+    public struct Configuration: Sendable {
+        public var periodNanoseconds: UInt64
+        public var handOver: ChunkHandOver = .receding
+        /// Ticks between requesting a chunk and needing it.
+        public var lead = 1
+        /// Ensembling: ticks between requests (at least `lead`).
+        public var replanInterval = 1
+        /// Ensembling: the ACT weight decay k in `exp(-k i)`.
+        public var ensembleDecay: Float = 0.01
+        /// A state older than this many periods stops the loop.
+        public var watchdogPeriods = 3.0
+        /// Seed of the policy's noise; episode e samples with `noiseSeed(policySeed, e)`.
+        public var policySeed: UInt64 = 0
+
+        public init(periodNanoseconds: UInt64) {
+            self.periodNanoseconds = periodNanoseconds
+        }
+    }
+
+    public let configuration: Configuration
+    public let spec: PolicySpec
+    public let robot: any RobotLink
+    public let inference: any ChunkInference
+    public let clock: any ControlClock
+    public let control = LoopControl()
+    public let scheduler: ActionChunkScheduler
+    public private(set) var safety: SafetyFilter
+
+    public private(set) var wakeJitter = LatencyHistogram()
+    public private(set) var inferenceLatency = LatencyHistogram()
+    public private(set) var observationToAction = LatencyHistogram()
+    public private(set) var status = LoopStatus()
+    public private(set) var missedLoopDeadlines = 0
+    public private(set) var missedInferenceDeadlines = 0
+    public private(set) var staleStateStops = 0
+    public private(set) var actCommands = 0
+    public private(set) var episodesEnded = 0
+    /// The watchdog's and the stop requests' reasons, in order (at most 100 kept).
+    public private(set) var stops: [String] = []
+
+    private let Do: Int, Da: Int
+    private var window: ObservationWindow
+    private let observation: UnsafeMutablePointer<Float>
+    private let chunk: UnsafeMutablePointer<Float>
+    private let committed: UnsafeMutablePointer<Float>
+    private let planned: UnsafeMutablePointer<Float>
+    private let lastCommanded: UnsafeMutablePointer<Float>
+    private var hasCommanded = false
+    private var lastState: RobotStateInfo?
+    private var lastStateTime: UInt64 = 0
+    private var generation = 0
+    private var startTime: UInt64 = 0
+    public private(set) var tickCount = 0
+
+    public init(spec: PolicySpec, robot: any RobotLink, inference: any ChunkInference, safety: SafetyLimits,
+                clock: any ControlClock, configuration: Configuration) throws(FlowPolicyError) {
+        guard robot.observationDimensions == spec.observationDimensions,
+              robot.actionDimensions == spec.actionDimensions, safety.dimensions == spec.actionDimensions
+        else {
+            throw .invalidConfiguration(
+                "the policy takes \(spec.observationDimensions)-D observations and gives \(spec.actionDimensions)-D "
+                    + "actions; the robot has \(robot.observationDimensions)-D observations and "
+                    + "\(robot.actionDimensions)-D actions (safety limits: \(safety.dimensions)-D)")
+        }
+        guard configuration.periodNanoseconds > 0, configuration.watchdogPeriods > 0 else {
+            throw .invalidConfiguration("the control period and the watchdog must be positive")
+        }
+        self.configuration = configuration
+        self.spec = spec
+        self.robot = robot
+        self.inference = inference
+        self.clock = clock
+        self.safety = SafetyFilter(limits: safety)
+        scheduler = try ActionChunkScheduler(
+            spec: spec, mode: configuration.handOver, lead: configuration.lead,
+            replanInterval: configuration.replanInterval, ensembleDecay: configuration.ensembleDecay)
+        (Do, Da) = (spec.observationDimensions, spec.actionDimensions)
+        window = ObservationWindow(steps: spec.observationSteps, dimensions: Do)
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            pointer.initialize(repeating: 0, count: count)
+            return pointer
+        }
+        observation = buffer(Do)
+        chunk = buffer(spec.predictionSteps * Da)
+        committed = buffer(spec.predictionSteps * Da)
+        planned = buffer(Da)
+        lastCommanded = buffer(Da)
+        stops.reserveCapacity(100)
+    }
+
+    deinit {
+        for pointer in [observation, chunk, committed, planned, lastCommanded] { pointer.deallocate() }
+    }
+
+    /// The noise seed of episode `episode` under `policySeed`.
+    public static func noiseSeed(policySeed: UInt64, episode: UInt64) -> UInt64 {
+        policySeed ^ (episode &* 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Runs ticks until `maximumTicks`, `control.end()` or `shouldEnd()` (checked every tick). The first tick is at
+    /// `start` (default: now).
+    public func run(maximumTicks: Int? = nil, start: UInt64? = nil, shouldEnd: () -> Bool = { false }) {
+        startTime = start ?? clock.now()
+        while maximumTicks.map({ tickCount < $0 }) ?? true {
+            if tick() || shouldEnd() { break }
+        }
+        status.state = .finished
+        _ = control.exchange(status)
+    }
+
+    /// One control period; returns true when an end was requested. `run` calls it; tests may drive it directly
+    /// (the first call fixes the start time).
+    @discardableResult
+    public func tick() -> Bool {
+        let period = configuration.periodNanoseconds
+        if tickCount == 0 && startTime == 0 { startTime = clock.now() }
+        let k = tickCount
+        let deadline = startTime + UInt64(k) * period
+        clock.sleep(until: deadline)
+        let wake = clock.now()
+        wakeJitter.record(nanoseconds: wake > deadline ? wake - deadline : 0)
+        tickCount += 1
+        status.step = k
+
+        // Requests from other threads.
+        let requests = control.exchange(status)
+        if requests.end { return true }
+        if let reason = requests.stop { stop(reason) }
+        if requests.resume && status.state == .stopped { restart(at: k) }
+
+        // The newest state.
+        var fresh: RobotStateInfo?
+        do {
+            fresh = try robot.receiveLatest(observation: observation)
+        } catch {
+            stop("the robot link failed")
+        }
+        if let info = fresh {
+            lastStateTime = wake
+            if info.episodeStart || lastState == nil || info.episode != lastState!.episode {
+                window.reset(to: observation)
+                inference.resetNoise(
+                    seed: Self.noiseSeed(policySeed: configuration.policySeed, episode: info.episode))
+                if status.state != .stopped { restart(at: k) }
+            } else {
+                window.push(observation)
+            }
+            lastState = info
+            if info.done { episodesEnded += 1 }
+        }
+        if lastState != nil, status.state != .stopped,
+           Double(wake - lastStateTime) > configuration.watchdogPeriods * Double(period) {
+            staleStateStops += 1
+            stop("robot state older than the watchdog limit")
+        }
+
+        // Inference: hand over a finished chunk, start the next one if due, check the deadline.
+        collectChunk()
+        if let state = lastState, !state.done, status.state != .stopped, scheduler.requestDue(at: k) {
+            let committedSteps = scheduler.committedPrefix(forRequestAt: k, into: committed)
+            let accepted = window.values.withUnsafeBufferPointer { values in
+                inference.submit(window: values.baseAddress!, committed: committedSteps > 0 ? committed : nil,
+                                 committedSteps: committedSteps, tag: k, generation: generation)
+            }
+            if accepted {
+                scheduler.requested(at: k)
+                collectChunk()
+            }
+        }
+        if status.state != .stopped && scheduler.deadlineMissed(at: k) {
+            missedInferenceDeadlines += 1
+            stop("missed inference deadline")
+        }
+
+        // The action.
+        var mode = CommandMode.hold
+        if let state = lastState, !state.done, status.state == .starting || status.state == .running {
+            if scheduler.action(at: k, into: planned) {
+                if safety.check(planned, previous: hasCommanded ? lastCommanded : nil) == nil {
+                    mode = .act
+                    status.state = .running
+                }
+            } else if status.state == .running {
+                missedInferenceDeadlines += 1
+                stop("no chunk covers the step")
+            }
+        }
+        do {
+            try robot.send(mode, action: planned, answering: lastState, step: k)
+        } catch {
+            stop("the robot link failed")
+        }
+        if mode == .act {
+            lastCommanded.update(from: planned, count: Da)
+            hasCommanded = true
+            actCommands += 1
+        } else {
+            status.holdCommands += 1
+        }
+        scheduler.recordCommanded(hasCommanded ? lastCommanded : nil, at: k)
+        let sent = clock.now()
+        if let info = fresh, sent > info.timestampNanoseconds {
+            observationToAction.record(nanoseconds: sent - info.timestampNanoseconds)
+        }
+        if sent > deadline + period { missedLoopDeadlines += 1 }
+        // After a stall, periods that are already over are skipped (their commands would be stale), not run back to
+        // back; the step counter keeps real time, so the chunks stay aligned.
+        while startTime + UInt64(tickCount + 1) * period <= sent {
+            tickCount += 1
+            missedLoopDeadlines += 1
+        }
+        status.rejectedActions = safety.rejected
+        status.missedDeadlines = missedInferenceDeadlines + missedLoopDeadlines
+        status.solverSteps = inference.solverSteps
+        return false
+    }
+
+    private func collectChunk() {
+        guard let result = inference.collect(into: chunk) else { return }
+        inferenceLatency.record(nanoseconds: result.latencyNanoseconds)
+        guard result.generation == generation else { return }  // a chunk of an earlier episode or run
+        scheduler.accept(chunk: chunk, requestStep: result.tag)
+        status.chunks += 1
+    }
+
+    /// Forgets the chunks and starts over at tick `k` (new episode, resume).
+    private func restart(at k: Int) {
+        generation += 1
+        scheduler.reset(firstRequestAt: k)
+        hasCommanded = false
+        status.state = .starting
+        status.reason = ""
+    }
+
+    private func stop(_ reason: String) {
+        guard status.state != .stopped else { return }
+        status.state = .stopped
+        status.reason = reason
+        if stops.count < 100 { stops.append(reason) }
+    }
+
+    /// The figures of the run so far.
+    public var report: ControlLoopReport {
+        ControlLoopReport(
+            handOver: configuration.handOver.rawValue,
+            periodMilliseconds: Double(configuration.periodNanoseconds) / 1e6, lead: configuration.lead,
+            ticks: tickCount, wakeJitter: wakeJitter.summary, inferenceLatency: inferenceLatency.summary,
+            observationToAction: observationToAction.summary, missedLoopDeadlines: missedLoopDeadlines,
+            missedInferenceDeadlines: missedInferenceDeadlines, actCommands: actCommands,
+            holdCommands: status.holdCommands,
+            rejectedNonFinite: safety.rejectedNonFinite, rejectedOutOfBounds: safety.rejectedOutOfBounds,
+            rejectedStepChange: safety.rejectedStepChange, chunks: status.chunks,
+            boundaries: scheduler.boundaries, largestBoundaryJump: scheduler.largestBoundaryJump,
+            meanBoundaryJump: scheduler.boundaries == 0 ? 0 : scheduler.boundaryJumpSum / Double(scheduler.boundaries),
+            largestInteriorChange: scheduler.largestInteriorChange,
+            meanInteriorChange: scheduler.interiorSteps == 0
+                ? 0 : scheduler.interiorChangeSum / Double(scheduler.interiorSteps),
+            stops: stops, finalState: status.state.rawValue, episodesEnded: episodesEnded)
+    }
+}
+
+/// What `flowpolicy run` prints and writes with `--json`. Durations in microseconds (histograms) or milliseconds;
+/// action changes in task units (largest component).
+public struct ControlLoopReport: Codable, Sendable {
+    public var handOver: String
+    public var periodMilliseconds: Double
+    public var lead: Int
+    public var ticks: Int
+    public var wakeJitter: HistogramSummary
+    public var inferenceLatency: HistogramSummary
+    public var observationToAction: HistogramSummary
+    public var missedLoopDeadlines: Int
+    public var missedInferenceDeadlines: Int
+    public var actCommands: Int
+    public var holdCommands: Int
+    public var rejectedNonFinite: Int
+    public var rejectedOutOfBounds: Int
+    public var rejectedStepChange: Int
+    public var chunks: Int
+    /// Chunk boundaries (the first step of a new chunk) and the action change there.
+    public var boundaries: Int
+    public var largestBoundaryJump: Float
+    public var meanBoundaryJump: Double
+    /// The action change between consecutive steps of one chunk, for comparison.
+    public var largestInteriorChange: Float
+    public var meanInteriorChange: Double
+    public var stops: [String]
+    public var finalState: String
+    public var episodesEnded: Int
+    /// Deadline-aware sampling: the solver steps picked (filled by the session).
+    public var solverSteps: SolverStepsReport?
+    /// Real-time scheduling obtained (filled by the session).
+    public var scheduling: String?
+
+    public var rejectedActions: Int { rejectedNonFinite + rejectedOutOfBounds + rejectedStepChange }
+}
+
+public struct SolverStepsReport: Codable, Sendable {
+    public var deadlineMilliseconds: Double?
+    public var initial: Int
+    public var smallest: Int
+    public var largest: Int
+    public var changes: Int
+}

@@ -1,0 +1,91 @@
+import FlowPolicy
+import SimBridge
+
+/// The limits every commanded action must respect: per-dimension bounds (the environment's action bounds) and the
+/// largest change of each component between consecutive commands (task.yaml `safety.max_step_change`).
+public struct SafetyLimits: Codable, Equatable, Sendable {
+    /// `[Da]` each.
+    public var low: [Float]
+    public var high: [Float]
+    public var maximumStepChange: [Float]
+
+    public init(low: [Float], high: [Float], maximumStepChange: [Float]) throws(FlowPolicyError) {
+        guard !low.isEmpty, low.count == high.count, low.count == maximumStepChange.count else {
+            throw .invalidConfiguration(
+                "safety limits need one low, high and maximum step change per action dimension (got \(low.count), "
+                    + "\(high.count) and \(maximumStepChange.count))")
+        }
+        for d in low.indices {
+            guard low[d].isFinite, high[d].isFinite, low[d] <= high[d] else {
+                throw .invalidConfiguration(
+                    "action bounds of dimension \(d) are not an interval: [\(low[d]), \(high[d])]")
+            }
+            guard maximumStepChange[d] > 0, !maximumStepChange[d].isNaN else {
+                throw .invalidConfiguration(
+                    "safety.max_step_change[\(d)] must be positive (got \(maximumStepChange[d]))")
+            }
+        }
+        self.low = low
+        self.high = high
+        self.maximumStepChange = maximumStepChange
+    }
+
+    public var dimensions: Int { low.count }
+
+    /// The limits of `task`: its environment's action bounds and `safety.max_step_change` from its task.yaml.
+    public static func forTask(_ task: String) throws -> SafetyLimits {
+        let specification = try TaskRegistry.makeEnvironment(task).specification
+        let settings = try TaskRegistry.commonSettings(task)
+        return try SafetyLimits(low: specification.actionLow, high: specification.actionHigh,
+                                maximumStepChange: settings.safety.maximumStepChange)
+    }
+}
+
+/// Why the filter turned an action into HOLD.
+public enum SafetyRejection: String, Codable, Sendable, CaseIterable {
+    case nonFinite = "non-finite"
+    case outOfBounds = "out of bounds"
+    case stepChange = "step change"
+}
+
+/// Checks every action before it is commanded. A rejected action is not clipped or repaired: the command becomes
+/// HOLD (the robot keeps its last applied action) and the rejection is counted by reason. Allocates nothing.
+public struct SafetyFilter: Sendable {
+    public let limits: SafetyLimits
+    /// Rejections so far, by reason, and accepted actions.
+    public private(set) var rejectedNonFinite = 0
+    public private(set) var rejectedOutOfBounds = 0
+    public private(set) var rejectedStepChange = 0
+    public private(set) var accepted = 0
+
+    public init(limits: SafetyLimits) {
+        self.limits = limits
+    }
+
+    public var rejected: Int { rejectedNonFinite + rejectedOutOfBounds + rejectedStepChange }
+
+    /// Checks `action` (`[Da]`) against the bounds and, if there is one, the previous commanded action. Returns nil
+    /// if it may be commanded, else why not (and counts it).
+    public mutating func check(_ action: UnsafePointer<Float>, previous: UnsafePointer<Float>?) -> SafetyRejection? {
+        let verdict = Self.verdict(action, previous: previous, limits: limits)
+        switch verdict {
+        case .none: accepted += 1
+        case .nonFinite: rejectedNonFinite += 1
+        case .outOfBounds: rejectedOutOfBounds += 1
+        case .stepChange: rejectedStepChange += 1
+        }
+        return verdict
+    }
+
+    static func verdict(_ action: UnsafePointer<Float>, previous: UnsafePointer<Float>?, limits: SafetyLimits)
+        -> SafetyRejection?
+    {
+        let Da = limits.dimensions
+        for d in 0..<Da where !action[d].isFinite { return .nonFinite }
+        for d in 0..<Da where action[d] < limits.low[d] || action[d] > limits.high[d] { return .outOfBounds }
+        if let previous {
+            for d in 0..<Da where abs(action[d] - previous[d]) > limits.maximumStepChange[d] { return .stepChange }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,416 @@
+import FlowPolicy
+import Foundation
+import SimBridge
+
+/// `flowpolicy serve`: the inference service. One ROUTER socket; requests `MetadataRequest`, `Infer` and `Ping`,
+/// answered with `Metadata`, `ActionChunk`, `Pong` or `Error`, each reply carrying the sequence number of its request.
+///
+/// Batching: the server never waits to fill a batch. It serves on one thread; the requests that arrived while it
+/// was sampling are taken together, and those that can share a call (no noise seed, the same number of committed
+/// steps) are sampled in one batched `Policy` call of up to `maxBatch` windows. A batched call costs much less than
+/// the same calls one after another, so this lowers every waiting client's latency and adds nothing for a lone client.
+///
+/// Windows: a request may carry full windows (`To` observations) or only the newest observation, which the server
+/// appends to the window it keeps for (client routing id, episode id); `reset` starts the episode's window again.
+/// Requests with a `noise_seed` are sampled alone, on a noise stream kept for (client, episode), so they are exactly
+/// reproducible (see the .proto).
+///
+/// Bad input — a frame that is not an envelope, another protocol version, wrong sizes, NaN observations, a message
+/// the server does not take — gets an `Error` reply naming the problem; the server goes on serving everyone.
+///
+/// `run()` uses the socket and the policies from one thread; `stop()` and `statistics` may be called from any.
+public final class PolicyServer: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var endpoint: String
+        public var method = SolverMethod.euler
+        public var steps = 10
+        /// Most windows in one call (a request may not carry more).
+        public var maxBatch = 256
+        /// Threads one batched call is split over.
+        public var workers = 1
+        /// Merge concurrent requests into one call (off: one call per request, for comparison).
+        public var batching = true
+        /// Seed of the shared noise stream (requests without `noise_seed`).
+        public var seed: UInt64 = 0
+        /// The task whose rate and limits Metadata reports; nil means the checkpoint's task.
+        public var task: String?
+        /// Shown in Metadata.
+        public var checkpointName = ""
+        /// Server-side windows and seeded noise streams kept (least recently used ones are forgotten).
+        public var maxEpisodes = 4096
+        public var maxSeededStreams = 16
+
+        public init(endpoint: String) {
+            self.endpoint = endpoint
+        }
+    }
+
+    /// What the server did, for reports and tests.
+    public struct Statistics: Codable, Sendable, Equatable {
+        public var requests = 0
+        public var inferRequests = 0
+        public var errors = 0
+        /// Batched policy calls and the windows they sampled.
+        public var calls = 0
+        public var windows = 0
+        public var largestCall = 0
+    }
+
+    public let checkpoint: Checkpoint
+    public let options: Options
+    public let metadata: Wire.Metadata
+    public let socket: ZMQSocket
+    /// The bound endpoint, wildcards resolved.
+    public let endpoint: String
+
+    private let policy: Policy
+    private let poller = ZMQPoller(capacity: 1)
+    private let lock = NSLock()
+    private var stopRequested = false
+    private var statisticsStore = Statistics()
+    private var windows: [EpisodeKey: (window: ObservationWindow, lastUse: UInt64)] = [:]
+    private var seededStreams: [EpisodeKey: (policy: Policy, lastUse: UInt64)] = [:]
+    private var useCounter: UInt64 = 0
+    private let (To, Ta, Tp, Do, Da): (Int, Int, Int, Int, Int)
+    // Batch buffers, [maxBatch, ...].
+    private let observations: FloatBuffer
+    private let committed: FloatBuffer
+    private let actions: FloatBuffer
+    private let predictions: FloatBuffer
+
+    struct EpisodeKey: Hashable {
+        var client: [UInt8]
+        var episode: UInt64
+    }
+
+    struct PendingInfer {
+        var routing: [[UInt8]]
+        var sequence: UInt64
+        var episode: UInt64
+        var key: EpisodeKey
+        var batch: Int
+        /// `[batch, To, Do]`.
+        var windows: [Float]
+        var committed: [Float]
+        var committedSteps: Int
+        var noiseSeed: UInt64?
+        var reset: Bool
+        var workers: Int
+        var received: UInt64
+        var observationTimestamp: UInt64
+    }
+
+    public init(checkpoint: Checkpoint, options: Options, context: ZMQContext) throws {
+        guard options.maxBatch >= 1, options.steps >= 1, options.workers >= 1 else {
+            throw FlowPolicyError.invalidConfiguration("max batch, solver steps and workers must be at least 1")
+        }
+        self.checkpoint = checkpoint
+        self.options = options
+        let spec = checkpoint.spec
+        (To, Ta, Tp, Do, Da) = (spec.observationSteps, spec.actionSteps, spec.predictionSteps,
+                                spec.observationDimensions, spec.actionDimensions)
+        metadata = try Self.makeMetadata(checkpoint: checkpoint, options: options)
+        policy = Policy(checkpoint: checkpoint, capacity: options.maxBatch, method: options.method,
+                        steps: options.steps, seed: options.seed, workers: options.workers)
+        observations = FloatBuffer(count: options.maxBatch * To * Do)
+        committed = FloatBuffer(count: options.maxBatch * Tp * Da)
+        actions = FloatBuffer(count: options.maxBatch * Ta * Da)
+        predictions = FloatBuffer(count: options.maxBatch * Tp * Da)
+        socket = try ZMQSocket(.router, context: context)
+        try socket.setOption(.maxMessageSize, 64 << 20)
+        try socket.setOption(.sendHighWaterMark, 10_000)
+        try socket.setOption(.receiveHighWaterMark, 10_000)
+        try socket.bind(options.endpoint)
+        endpoint = try socket.lastEndpoint ?? options.endpoint
+        _ = try poller.register(socket)
+    }
+
+    static func makeMetadata(checkpoint: Checkpoint, options: Options) throws -> Wire.Metadata {
+        let spec = checkpoint.spec
+        var metadata = Wire.Metadata()
+        metadata.protocolVersion = Wire.version
+        metadata.task = spec.task
+        metadata.observationSteps = UInt32(spec.observationSteps)
+        metadata.actionSteps = UInt32(spec.actionSteps)
+        metadata.predictionSteps = UInt32(spec.predictionSteps)
+        metadata.observationDimensions = UInt32(spec.observationDimensions)
+        metadata.actionDimensions = UInt32(spec.actionDimensions)
+        metadata.solver = options.method.rawValue
+        metadata.solverSteps = UInt32(options.steps)
+        metadata.maxBatch = UInt32(options.maxBatch)
+        metadata.checkpoint = options.checkpointName
+        metadata.method = checkpoint.method
+        metadata.datasetSeeds = checkpoint.provenance["dataset_seeds"] ?? ""
+        let task = options.task ?? spec.task
+        if TaskRegistry.names.contains(task) {
+            let specification = try TaskRegistry.makeEnvironment(task).specification
+            guard specification.actionDimensions == spec.actionDimensions else {
+                throw FlowPolicyError.invalidConfiguration(
+                    "task \(task) has \(specification.actionDimensions)-D actions; the checkpoint gives "
+                        + "\(spec.actionDimensions)-D")
+            }
+            metadata.controlRateHz = specification.controlRate
+            metadata.actionLow = specification.actionLow
+            metadata.actionHigh = specification.actionHigh
+            metadata.maxStepChange = try TaskRegistry.commonSettings(task).safety.maximumStepChange
+        } else {
+            // A policy of no known task: its action range is what it was trained on.
+            metadata.actionLow = checkpoint.actionNormalizer.minimum
+            metadata.actionHigh = checkpoint.actionNormalizer.maximum
+        }
+        return metadata
+    }
+
+    public var statistics: Statistics { lock.withLock { statisticsStore } }
+
+    /// Ends `run` within one poll interval; callable from any thread.
+    public func stop() { lock.withLock { stopRequested = true } }
+
+    private var shouldStop: Bool { lock.withLock { stopRequested } }
+
+    /// Serves until `stop()`.
+    public func run() throws {
+        while !shouldStop { try serve(timeout: .milliseconds(20)) }
+    }
+
+    /// Waits up to `timeout` for requests, then takes every request waiting on the socket, answers the quick ones
+    /// and samples the rest (batched). `run()` calls it in a loop; tests call it directly.
+    public func serve(timeout: ZMQTimeout) throws {
+        guard try poller.poll(timeout: timeout) > 0 else { return }
+        var pending: [PendingInfer] = []
+        while let frames = try socket.receiveMultipart(flags: .dontWait) {
+            count { $0.requests += 1 }
+            if let infer = handle(frames) { pending.append(infer) }
+        }
+        guard !pending.isEmpty else { return }
+        // Reproducible requests alone, on their own noise streams; the others batched where they can share a call.
+        for request in pending where request.noiseSeed != nil { sampleSeeded(request) }
+        let shared = pending.filter { $0.noiseSeed == nil }
+        if options.batching {
+            for committedSteps in Set(shared.map(\.committedSteps)).sorted() {
+                var group: [PendingInfer] = []
+                var rows = 0
+                for request in shared where request.committedSteps == committedSteps {
+                    if rows + request.batch > options.maxBatch {
+                        sampleShared(group)
+                        group = []
+                        rows = 0
+                    }
+                    group.append(request)
+                    rows += request.batch
+                }
+                if !group.isEmpty { sampleShared(group) }
+            }
+        } else {
+            for request in shared { sampleShared([request]) }
+        }
+    }
+
+    private func count(_ update: (inout Statistics) -> Void) {
+        lock.withLock { update(&statisticsStore) }
+    }
+
+    // MARK: Requests
+
+    /// Answers a request at once, or returns the Infer to sample.
+    private func handle(_ frames: [[UInt8]]) -> PendingInfer? {
+        // ROUTER: the routing id, then (REQ clients) an empty delimiter, then the envelope.
+        let delimited = frames.count >= 3 && frames[1].isEmpty
+        let routing = Array(frames.prefix(delimited ? 2 : 1))
+        let payload = frames.dropFirst(routing.count)
+        var sequence: UInt64 = 0
+        do {
+            guard payload.count == 1, let frame = payload.first else {
+                throw WireError(.malformed, "expected one frame holding an Envelope after the routing frames, got "
+                    + "\(payload.count)")
+            }
+            let envelope = try Wire.decode(frame)
+            sequence = envelope.sequence
+            switch envelope.body {
+            case .metadataRequest:
+                reply(routing, Wire.envelope(sequence: sequence, .metadata(metadata)))
+            case .ping(let ping):
+                var pong = Wire.Pong()
+                pong.payload = ping.payload
+                reply(routing, Wire.envelope(sequence: sequence, .pong(pong)))
+            case .infer(let infer):
+                count { $0.inferRequests += 1 }
+                return try validate(infer, envelope: envelope, routing: routing)
+            default:
+                throw WireError(.unexpectedMessage, "the policy server takes MetadataRequest, Infer and Ping, not "
+                    + "\(Wire.name(of: envelope.body))")
+            }
+        } catch let error as WireError {
+            replyError(routing, sequence: error.sequence != 0 ? error.sequence : sequence, error)
+        } catch {
+            replyError(routing, sequence: sequence, WireError(.internal, "\(error)"))
+        }
+        return nil
+    }
+
+    private func validate(_ infer: Wire.Infer, envelope: Wire.Envelope, routing: [[UInt8]]) throws -> PendingInfer {
+        let batch = max(Int(infer.batch), 1)
+        guard batch <= options.maxBatch else {
+            throw WireError(.invalidArgument, "batch \(batch) exceeds this server's max batch \(options.maxBatch)")
+        }
+        let steps = Int(infer.observationSteps)
+        guard steps == To || (steps == 1 && batch == 1) else {
+            throw WireError(.invalidArgument, "observation_steps must be \(To) (full windows) or 1 (the newest "
+                + "observation, batch 1); got \(steps) with batch \(batch)")
+        }
+        guard infer.observations.count == batch * steps * Do else {
+            throw WireError(.invalidArgument, "expected \(batch) x \(steps) x \(Do) = \(batch * steps * Do) "
+                + "observation numbers (batch x observation_steps x Do), got \(infer.observations.count)")
+        }
+        if let bad = infer.observations.firstIndex(where: { !$0.isFinite }) {
+            throw WireError(.nonFinite, "observation number \(bad) is \(infer.observations[bad]); observations must "
+                + "be finite")
+        }
+        let committedSteps = Int(infer.committedSteps)
+        guard committedSteps <= Tp, infer.committed.count == batch * committedSteps * Da else {
+            throw WireError(.invalidArgument, "committed must hold batch x committed_steps x Da = \(batch) x "
+                + "\(committedSteps) x \(Da) numbers with committed_steps <= Tp = \(Tp); got \(infer.committed.count)")
+        }
+        if let bad = infer.committed.firstIndex(where: { !$0.isFinite }) {
+            throw WireError(.nonFinite, "committed number \(bad) is \(infer.committed[bad])")
+        }
+        let workers = max(Int(infer.workers), 1)
+        guard workers <= 64 else { throw WireError(.invalidArgument, "workers \(workers) is more than 64") }
+        let key = EpisodeKey(client: routing[0], episode: infer.episodeID)
+        var full = infer.observations
+        if steps == 1 {
+            full = episodeWindow(key, observation: infer.observations, reset: infer.reset)
+        }
+        return PendingInfer(
+            routing: routing, sequence: envelope.sequence, episode: infer.episodeID, key: key, batch: batch,
+            windows: full, committed: infer.committed, committedSteps: committedSteps,
+            noiseSeed: infer.hasNoiseSeed ? infer.noiseSeed : nil, reset: infer.reset, workers: workers,
+            received: monotonicNanoseconds(),
+            observationTimestamp: infer.observationTimestampNs != 0
+                ? infer.observationTimestampNs : envelope.timestampNs)
+    }
+
+    /// Appends `observation` to the window kept for `key` (starting it, filled, on reset or first use) and returns
+    /// the window.
+    private func episodeWindow(_ key: EpisodeKey, observation: [Float], reset: Bool) -> [Float] {
+        useCounter += 1
+        var entry = windows[key] ?? (ObservationWindow(steps: To, dimensions: Do), 0)
+        observation.withUnsafeBufferPointer { pointer in
+            if reset || entry.lastUse == 0 {
+                entry.window.reset(to: pointer.baseAddress!)
+            } else {
+                entry.window.push(pointer.baseAddress!)
+            }
+        }
+        entry.lastUse = useCounter
+        windows[key] = entry
+        if windows.count > options.maxEpisodes, let oldest = windows.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            windows.removeValue(forKey: oldest.key)
+        }
+        return entry.window.values
+    }
+
+    // MARK: Sampling
+
+    private func sampleShared(_ group: [PendingInfer]) {
+        let started = monotonicNanoseconds()
+        var row = 0
+        let committedSteps = group[0].committedSteps
+        for request in group {
+            request.windows.withUnsafeBufferPointer {
+                (observations.pointer + row * To * Do).update(from: $0.baseAddress!, count: request.batch * To * Do)
+            }
+            if committedSteps > 0 {
+                request.committed.withUnsafeBufferPointer {
+                    (committed.pointer + row * committedSteps * Da).update(
+                        from: $0.baseAddress!, count: request.batch * committedSteps * Da)
+                }
+            }
+            row += request.batch
+        }
+        policy.predictAction(
+            observations: observations.pointer, batch: row, action: actions.pointer,
+            actionPrediction: predictions.pointer, committed: committedSteps > 0 ? committed.pointer : nil,
+            committedSteps: committedSteps)
+        let finished = monotonicNanoseconds()
+        count {
+            $0.calls += 1
+            $0.windows += row
+            $0.largestCall = max($0.largestCall, row)
+        }
+        let callBatch = row
+        row = 0
+        for request in group {
+            replyChunk(request, rows: row, started: started, finished: finished, callBatch: callBatch,
+                       steps: policy.steps)
+            row += request.batch
+        }
+    }
+
+    private func sampleSeeded(_ request: PendingInfer) {
+        useCounter += 1
+        let stream: Policy
+        if !request.reset, let existing = seededStreams[request.key] {
+            stream = existing.policy
+        } else {
+            stream = Policy(checkpoint: checkpoint, capacity: options.maxBatch, method: options.method,
+                            steps: options.steps, seed: request.noiseSeed!, workers: request.workers)
+        }
+        seededStreams[request.key] = (stream, useCounter)
+        if seededStreams.count > options.maxSeededStreams,
+           let oldest = seededStreams.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            seededStreams.removeValue(forKey: oldest.key)
+        }
+        let started = monotonicNanoseconds()
+        request.windows.withUnsafeBufferPointer { windows in
+            request.committed.withUnsafeBufferPointer { committedActions in
+                stream.predictAction(
+                    observations: windows.baseAddress!, batch: request.batch, action: actions.pointer,
+                    actionPrediction: predictions.pointer,
+                    committed: request.committedSteps > 0 ? committedActions.baseAddress : nil,
+                    committedSteps: request.committedSteps)
+            }
+        }
+        let finished = monotonicNanoseconds()
+        count {
+            $0.calls += 1
+            $0.windows += request.batch
+            $0.largestCall = max($0.largestCall, request.batch)
+        }
+        replyChunk(request, rows: 0, started: started, finished: finished, callBatch: request.batch,
+                   steps: stream.steps)
+    }
+
+    private func replyChunk(_ request: PendingInfer, rows first: Int, started: UInt64, finished: UInt64,
+                            callBatch: Int, steps: Int) {
+        var chunk = Wire.ActionChunk()
+        chunk.episodeID = request.episode
+        chunk.batch = UInt32(request.batch)
+        chunk.predictionSteps = UInt32(Tp)
+        chunk.actionDimensions = UInt32(Da)
+        chunk.actions = Array(UnsafeBufferPointer(start: predictions.pointer + first * Tp * Da,
+                                                  count: request.batch * Tp * Da))
+        chunk.firstActionIndex = UInt32(To - 1)
+        chunk.actionSteps = UInt32(Ta)
+        chunk.dt = metadata.controlRateHz > 0 ? 1 / metadata.controlRateHz : 0
+        chunk.startTimestampNs = request.observationTimestamp
+        var timing = Wire.Timing()
+        timing.inferenceMs = Double(finished - started) / 1e6
+        timing.queueMs = Double(started > request.received ? started - request.received : 0) / 1e6
+        timing.solver = options.method.rawValue
+        timing.solverSteps = UInt32(steps)
+        timing.batch = UInt32(callBatch)
+        chunk.timing = timing
+        reply(request.routing, Wire.envelope(sequence: request.sequence, .actionChunk(chunk)))
+    }
+
+    private func replyError(_ routing: [[UInt8]], sequence: UInt64, _ error: WireError) {
+        count { $0.errors += 1 }
+        reply(routing, Wire.errorEnvelope(sequence: sequence, error))
+    }
+
+    /// Sends without waiting: a client that does not read its replies loses them instead of stalling the others.
+    private func reply(_ routing: [[UInt8]], _ envelope: Wire.Envelope) {
+        _ = try? socket.sendMultipart(routing + [Wire.encode(envelope)], flags: .dontWait)
+    }
+}

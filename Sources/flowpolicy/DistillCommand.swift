@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import PolicyRuntime
+
+struct DistillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distill",
+        abstract: "Distil a Local Flow Matching chain into one-step students (one network evaluation per block).",
+        discussion: """
+            Teacher trajectories start from N(0, I) for observation windows of the dataset and run through the chain \
+            with an accurate adaptive solver; each block's student starts from the block's weights and regresses its \
+            endpoint map.
+            """)
+
+    @Option(help: "LFM checkpoint (from `flowpolicy train --method lfm`).")
+    var checkpoint: String
+
+    @Option(help: "Dataset providing observation windows (the one the chain was trained on).")
+    var dataset: String
+
+    @Option(help: "Distilled checkpoint to write.")
+    var out: String
+
+    @Option(help: "Teacher trajectories.")
+    var samples: Int = 20_000
+
+    @Option(name: .customLong("steps"), help: "Training steps per block.")
+    var steps: Int = 2000
+
+    @Option(name: .customLong("lr"), help: "Peak learning rate.")
+    var learningRate: Float = 3e-4
+
+    @Option(help: "Random seed.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Worker threads.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Also write the summary as JSON to this path.")
+    var json: String?
+
+    func run() throws {
+        try reportingErrors {
+            var options = DistillSession.Options(checkpointPath: checkpoint, datasetPath: dataset, outputPath: out)
+            options.samples = samples
+            options.training.steps = steps
+            options.training.learningRate = learningRate
+            options.training.seed = seed
+            options.training.threads = threads
+            let s = try DistillSession.run(options)
+            print("""
+                distilled \(s.stages) blocks into one-step students (\(s.samples) teacher trajectories, \
+                \(s.stepsPerStage) steps each): \(s.evaluationsPerChunk) network evaluations per chunk, \
+                \(formatDuration(s.seconds))
+                wrote \(s.output)
+                """)
+            if let json { try writeJSONReport(s, to: json) }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import FlowPolicy
+import Foundation
+import PolicyRuntime
+import SimBridge
+
+struct RobotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "robot",
+        abstract: "A simulated task behind the ZeroMQ interface of a physical arm (RobotState out, ActionCommand in).",
+        discussion: """
+            Publishes RobotState on --bind and takes ActionCommand on --command-bind (default: the next port). In real \
+            time it steps the task at its control rate, applying the newest command (HOLD repeats the last action); \
+            with --lock-step it applies exactly one control step per command answering the state it published, so \
+            runs are reproducible. Episodes use consecutive seeds. Prints both endpoints, then runs until the \
+            episodes are done or it is interrupted.
+            """)
+
+    @Option(help: "Task (\(TaskRegistry.names.joined(separator: ", "))).")
+    var task: String = "pusht"
+
+    @Option(help: "State endpoint to bind (PUB), e.g. tcp://*:5556 or tcp://127.0.0.1:*.")
+    var bind: String = "tcp://*:5556"
+
+    @Option(name: .customLong("command-bind"), help: "Command endpoint to bind (SUB); default: the state port + 1.")
+    var commandBind: String?
+
+    @Flag(name: .customLong("lock-step"), help: "One control step per command (no clock).")
+    var lockStep = false
+
+    @Option(help: "Episodes to run (default: until interrupted).")
+    var episodes: Int?
+
+    @Option(help: "First episode seed (default: the task's evaluation seeds).")
+    var seed: UInt64?
+
+    @Option(help: "Real time: control rate in Hz (default: the task's).")
+    var rate: Double?
+
+    @Option(help: "Write the episodes' outcomes as JSON to this path.")
+    var json: String?
+
+    func run() throws {
+        try reportingErrors {
+            var options = SimulatedRobot.Options(task: task, stateEndpoint: bind)
+            options.commandEndpoint = commandBind
+            options.lockStep = lockStep
+            options.episodes = episodes
+            options.firstSeed = seed
+            options.rate = rate
+            let context = try ZMQContext()
+            let robot = try SimulatedRobot(options: options, context: context)
+            print("robot \(task) (\(lockStep ? "lock-step" : "real time")): state \(robot.stateEndpoint) "
+                  + "commands \(robot.commandEndpoint)")
+            fflush(nil)
+            Interrupt.install()
+            let summary = try robot.run { Interrupt.requested }
+            let successes = summary.episodes.filter(\.success).count
+            print("\(summary.episodes.count) episodes, \(successes) successful; \(summary.appliedCommands) commands "
+                  + "applied, \(summary.refusedCommands) refused, \(summary.staleCommands) stale")
+            if let json { try writeJSONReport(summary, to: json) }
+        }
+    }
+}

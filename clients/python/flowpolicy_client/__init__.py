@@ -1,0 +1,323 @@
+"""Python client of flowpolicy's ZeroMQ protocol (flowpolicy.v1): a policy server (`flowpolicy serve`) and a robot
+(`flowpolicy robot`, or a physical arm speaking the same protocol). Needs only pyzmq and protobuf.
+
+    from flowpolicy_client import PolicyClient
+    with PolicyClient("tcp://127.0.0.1:5555") as client:
+        spec = client.metadata()                  # To, Ta, Tp, dimensions, control rate, action bounds
+        actions = client.infer(window)            # window: To observations of Do numbers -> Tp x Da actions
+        execute(actions[spec.first_action_index : spec.first_action_index + spec.action_steps])
+        client.reset()                            # a new episode
+
+Timestamps are CLOCK_MONOTONIC nanoseconds (time.monotonic_ns() on Linux), comparable with the Swift side on the
+same host.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+import zmq
+
+from . import flowpolicy_pb2 as pb
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "PolicyClient",
+    "PolicyMetadata",
+    "PolicyError",
+    "PolicyServerError",
+    "PolicyTimeout",
+    "RobotLink",
+    "RobotState",
+    "pb",
+]
+
+PROTOCOL_VERSION = 1
+
+
+class PolicyError(Exception):
+    """Base class of this client's errors."""
+
+
+class PolicyServerError(PolicyError):
+    """The server answered with an Error message: `code` (e.g. "NON_FINITE") and its `message`."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class PolicyTimeout(PolicyError, TimeoutError):
+    """No reply within the timeout."""
+
+
+@dataclass
+class PolicyMetadata:
+    """What a policy server serves (the Metadata message)."""
+
+    protocol_version: int
+    task: str
+    observation_steps: int  # To
+    action_steps: int  # Ta
+    prediction_steps: int  # Tp
+    observation_dimensions: int  # Do
+    action_dimensions: int  # Da
+    control_rate_hz: float
+    action_low: List[float]
+    action_high: List[float]
+    max_step_change: List[float]
+    solver: str
+    solver_steps: int
+    max_batch: int
+    checkpoint: str
+    method: str
+
+    @property
+    def first_action_index(self) -> int:
+        """Index in a chunk of the action for the newest observation's step (To - 1)."""
+        return self.observation_steps - 1
+
+
+@dataclass
+class RobotState:
+    """One RobotState with its envelope's sequence number and timestamp."""
+
+    sequence: int
+    timestamp_ns: int
+    episode_id: int
+    step: int
+    observation: List[float]
+    episode_start: bool
+    done: bool
+    success: bool
+    progress: float
+    applied_action: List[float] = field(default_factory=list)
+
+
+def _envelope(sequence: int, **body) -> bytes:
+    envelope = pb.Envelope(protocol_version=PROTOCOL_VERSION, sequence=sequence, timestamp_ns=time.monotonic_ns())
+    (name, message), = body.items()
+    getattr(envelope, name).CopyFrom(message)
+    return envelope.SerializeToString()
+
+
+def _flatten(values, name: str) -> List[float]:
+    """Nested sequences (lists, tuples, numpy arrays) of numbers, flattened row-major."""
+    flat: List[float] = []
+
+    def walk(value):
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        else:
+            try:
+                flat.append(float(value))
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must hold numbers, got {value!r}") from None
+
+    walk(values)
+    return flat
+
+
+class PolicyClient:
+    """A client of `flowpolicy serve` over a DEALER socket. One request at a time; replies are matched by sequence
+    number, so a late reply to a request that timed out is dropped instead of being taken for the next one.
+
+    `timeout` (seconds) bounds every request; `PolicyTimeout` is raised when it passes. Error replies raise
+    `PolicyServerError` with the server's code and message. Use as a context manager, or call `close()`.
+    """
+
+    def __init__(self, address: str, timeout: float = 10.0, context: Optional[zmq.Context] = None):
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self.address = address
+        self.timeout = timeout
+        self._context = context or zmq.Context.instance()
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(address)
+        self._sequence = 0
+        self._episode = 0
+        self._reset_next = True
+        self._metadata: Optional[PolicyMetadata] = None
+        self.last_chunk: Optional[pb.ActionChunk] = None
+
+    # Context manager and closing.
+    def __enter__(self) -> "PolicyClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._socket.close(linger=0)
+
+    # Requests.
+    def request(self, timeout: Optional[float] = None, **body) -> pb.Envelope:
+        """Sends one message (`metadata_request=...`, `infer=...`, `ping=...`) and returns the reply envelope."""
+        self._sequence += 1
+        sequence = self._sequence
+        self._socket.send(_envelope(sequence, **body))
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._socket.poll(max(1, int(remaining * 1000)), zmq.POLLIN):
+                raise PolicyTimeout(
+                    f"no reply from the policy server at {self.address} within {timeout or self.timeout:g} s "
+                    f"(is `flowpolicy serve` running there?)")
+            while True:
+                try:
+                    frame = self._socket.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                reply = pb.Envelope()
+                try:
+                    reply.ParseFromString(frame)
+                except Exception:
+                    continue
+                if reply.sequence != sequence:
+                    continue  # a late reply to an earlier request
+                if reply.WhichOneof("body") == "error":
+                    raise PolicyServerError(pb.Error.Code.Name(reply.error.code), reply.error.message)
+                return reply
+
+    def metadata(self) -> PolicyMetadata:
+        """The served policy's dimensions, horizons, control rate and action bounds."""
+        reply = self.request(metadata_request=pb.MetadataRequest())
+        if reply.WhichOneof("body") != "metadata":
+            raise PolicyError(f"expected Metadata, got {reply.WhichOneof('body')}")
+        m = reply.metadata
+        self._metadata = PolicyMetadata(
+            protocol_version=m.protocol_version, task=m.task, observation_steps=m.observation_steps,
+            action_steps=m.action_steps, prediction_steps=m.prediction_steps,
+            observation_dimensions=m.observation_dimensions, action_dimensions=m.action_dimensions,
+            control_rate_hz=m.control_rate_hz, action_low=list(m.action_low), action_high=list(m.action_high),
+            max_step_change=list(m.max_step_change), solver=m.solver, solver_steps=m.solver_steps,
+            max_batch=m.max_batch, checkpoint=m.checkpoint, method=m.method)
+        return self._metadata
+
+    def ping(self, payload: bytes = b"") -> bytes:
+        reply = self.request(ping=pb.Ping(payload=payload))
+        if reply.WhichOneof("body") != "pong":
+            raise PolicyError(f"expected Pong, got {reply.WhichOneof('body')}")
+        return reply.pong.payload
+
+    def reset(self) -> None:
+        """Starts a new episode: the server forgets the window it keeps for this client's episode."""
+        self._episode += 1
+        self._reset_next = True
+
+    def infer(self, observation_window, committed=None, noise_seed: Optional[int] = None,
+              timeout: Optional[float] = None) -> List[List[float]]:
+        """Samples one action chunk and returns it as Tp rows of Da numbers (task units).
+
+        `observation_window`: To observations of Do numbers, oldest first (a full window), or one observation of
+        Do numbers (the server appends it to the window it keeps for this episode). Nested lists, tuples or numpy
+        arrays. Row `To - 1` of the result is the action for the newest observation's step.
+        `committed`: optional P rows of Da actions that the chunk must start with (continuation).
+        `noise_seed`: reproducible sampling (a noise stream of its own, restarted at each `reset()`).
+        """
+        spec = self._metadata or self.metadata()
+        values = _flatten(observation_window, "observation_window")
+        Do, To, Da = spec.observation_dimensions, spec.observation_steps, spec.action_dimensions
+        if len(values) == To * Do:
+            steps = To
+        elif len(values) == Do:
+            steps = 1
+        else:
+            raise ValueError(f"observation_window must hold To x Do = {To} x {Do} numbers (a full window) or Do = "
+                             f"{Do} (the newest observation); got {len(values)}")
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("observation_window holds a NaN or infinite number")
+        request = pb.Infer(episode_id=self._episode, reset=self._reset_next, observations=values,
+                           observation_steps=steps, batch=1)
+        if committed is not None:
+            flat = _flatten(committed, "committed")
+            if len(flat) % Da:
+                raise ValueError(f"committed must hold rows of Da = {Da} actions; got {len(flat)} numbers")
+            request.committed.extend(flat)
+            request.committed_steps = len(flat) // Da
+        if noise_seed is not None:
+            request.noise_seed = noise_seed
+        reply = self.request(timeout=timeout, infer=request)
+        if reply.WhichOneof("body") != "action_chunk":
+            raise PolicyError(f"expected ActionChunk, got {reply.WhichOneof('body')}")
+        self._reset_next = False
+        chunk = reply.action_chunk
+        self.last_chunk = chunk
+        Tp, Da = chunk.prediction_steps, chunk.action_dimensions
+        actions = list(chunk.actions)
+        if len(actions) != Tp * Da:
+            raise PolicyError(f"ActionChunk holds {len(actions)} numbers, expected {Tp} x {Da}")
+        return [actions[i * Da:(i + 1) * Da] for i in range(Tp)]
+
+
+class RobotLink:
+    """The controller side of a robot's ZeroMQ interface: subscribes to its RobotState stream and publishes
+    ActionCommand messages (`flowpolicy robot`, or a physical arm speaking flowpolicy.v1)."""
+
+    def __init__(self, state_address: str, command_address: str, context: Optional[zmq.Context] = None):
+        self._context = context or zmq.Context.instance()
+        self._states = self._context.socket(zmq.SUB)
+        self._states.setsockopt(zmq.LINGER, 0)
+        self._states.setsockopt(zmq.SUBSCRIBE, b"")
+        self._states.connect(state_address)
+        self._commands = self._context.socket(zmq.PUB)
+        self._commands.setsockopt(zmq.LINGER, 0)
+        self._commands.connect(command_address)
+        self._sequence = 0
+        self._last_command: Optional[bytes] = None
+        self._last_answered = -1
+
+    def __enter__(self) -> "RobotLink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._states.close(linger=0)
+        self._commands.close(linger=0)
+
+    def receive_state(self, after: int = 0, timeout: float = 10.0) -> RobotState:
+        """The next state whose sequence number is above `after`. Raises PolicyTimeout.
+
+        A lock-step robot re-publishes the state that waits for its command; seeing the state last answered again
+        means the command was lost (a connection still being made), so it is sent again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._states.poll(max(1, int(remaining * 1000)), zmq.POLLIN):
+                raise PolicyTimeout(f"no robot state within {timeout:g} s")
+            envelope = pb.Envelope()
+            envelope.ParseFromString(self._states.recv())
+            if envelope.WhichOneof("body") != "robot_state" or envelope.sequence <= after:
+                if envelope.sequence == self._last_answered and self._last_command is not None:
+                    self._commands.send(self._last_command)
+                continue
+            s = envelope.robot_state
+            return RobotState(sequence=envelope.sequence, timestamp_ns=envelope.timestamp_ns, episode_id=s.episode_id,
+                              step=s.step, observation=list(s.observation), episode_start=s.episode_start,
+                              done=s.done, success=s.success, progress=s.progress,
+                              applied_action=list(s.applied_action))
+
+    def act(self, values: Sequence[float], answering: RobotState) -> None:
+        self._send(pb.ActionCommand.ACT, values, answering)
+
+    def hold(self, answering: RobotState) -> None:
+        self._send(pb.ActionCommand.HOLD, [], answering)
+
+    def _send(self, mode, values, answering: RobotState) -> None:
+        self._sequence += 1
+        command = pb.ActionCommand(mode=mode, values=_flatten(values, "values"), state_sequence=answering.sequence,
+                                   state_timestamp_ns=answering.timestamp_ns, episode_id=answering.episode_id,
+                                   step=answering.step)
+        self._last_command = _envelope(self._sequence, action_command=command)
+        self._last_answered = answering.sequence
+        self._commands.send(self._last_command)
