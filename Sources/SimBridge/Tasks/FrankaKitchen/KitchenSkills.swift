@@ -70,8 +70,8 @@ final class JointMove: KitchenPhase {
     let maxSteps = 60
     let target: PoseTarget
     let gripper: FrankaKitchenExpert.Gripper
-    let speed = 0.9
-    let tolerance = 0.04
+    let speed = 1.1
+    let tolerance = 0.06
     /// Added to the solved posture (the Cartesian move that follows corrects the pose), to vary the transit.
     let jitter: [Double]
     var posture: [Double] = []
@@ -94,8 +94,12 @@ final class JointMove: KitchenPhase {
     func step(_ expert: FrankaKitchenExpert) throws -> KitchenCommand {
         let q = (0..<FrankaKitchenExpert.arm).map { expert.qpos($0) }
         if zip(q, posture).allSatisfy({ abs($0 - $1) < tolerance }) { return KitchenCommand(action: [], done: true) }
-        let limit = speed * expert.dt
-        let dq = zip(q, posture).map { min(max($1 - $0, -limit), limit) }
+        // Cruise at `speed`, braking into the posture at the expert's joint acceleration.
+        let dq = zip(q, posture).map { current, goal in
+            let error = goal - current
+            let limit = min(speed * expert.dt, (2 * FrankaKitchenExpert.jointAcceleration * abs(error)).squareRoot())
+            return min(max(error, -limit), limit)
+        }
         return KitchenCommand(action: expert.jointAction(dq, gripper: gripper), done: false)
     }
 }
@@ -201,9 +205,9 @@ enum KitchenSkills {
 
     /// Back off along the gripper's approach axis.
     static func retreat(
-        _ name: String, _ gripper: FrankaKitchenExpert.Gripper, distance: Double = 0.12
+        _ name: String, _ gripper: FrankaKitchenExpert.Gripper, distance: Double = 0.1
     ) -> KitchenPhase {
-        CartesianMove(name, gripper, tolerance: 0.03, rotationTolerance: 0.2) { e in
+        CartesianMove(name, gripper, tolerance: 0.03, rotationTolerance: 0.2, maxSteps: 12) { e in
             let (x, r) = e.pose
             return (x - r.z * distance, r)
         }
@@ -217,7 +221,7 @@ enum KitchenSkills {
         return [anchor.x + c * offset.x - s * offset.y, anchor.y + s * offset.x + c * offset.y, start.z]
     }
 
-    /// Pinch the vertical handle, pull it along the door's arc (door angle decreasing) to -0.85 rad.
+    /// Pinch the vertical handle, pull it along the door's arc (door angle decreasing) to -0.7 rad (done below -0.45).
     static func microwave(_ expert: FrankaKitchenExpert, _ v: Variation) -> [KitchenPhase] {
         // The microwave stands turned 0.3 rad about z (its body's euler in the scene): approach square to the door.
         let r = Rotation3.about(up, angle: 0.3) * front
@@ -228,12 +232,12 @@ enum KitchenSkills {
         return [
             JointMove("microwave: posture", .open, jitter: v.jitter) { e in (handle(e) - 0.12 * r.z + v.offset, r) },
             CartesianMove("microwave: pre-grasp", .open, tolerance: 0.015, rotationTolerance: 0.08) { e in
-                (handle(e) - 0.12 * r.z + v.offset, r)
+                (handle(e) - 0.12 * r.z, r)
             },
-            CartesianMove("microwave: reach", .open, speed: 0.3) { e in (handle(e), r) },
-            Hold("microwave: close", .closed, steps: 5),
+            CartesianMove("microwave: reach", .open, speed: 0.4) { e in (handle(e), r) },
+            Hold("microwave: close", .closed, steps: 4),
             Track("microwave: pull", .closed, speed: 0.4, maxSteps: 50,
-                  begin: { e in start = handle(e); startAngle = e.qpos(22) }, until: { $0.qpos(22) < -0.85 }) { e in
+                  begin: { e in start = handle(e); startAngle = e.qpos(22) }, until: { $0.qpos(22) < -0.7 }) { e in
                 let goal = max(e.qpos(22) - 0.3, -1.0)
                 return (arc(anchor: e.jointAnchor(joint), start: start, startAngle: startAngle, angle: goal), r)
             },
@@ -250,9 +254,9 @@ enum KitchenSkills {
                 (handle(e) + [-0.07, -0.12, 0] + v.offset, front)
             },
             CartesianMove("slide cabinet: approach", .closed, tolerance: 0.015, rotationTolerance: 0.08) { e in
-                (handle(e) + [-0.07, -0.12, 0] + v.offset, front)
+                (handle(e) + [-0.07, -0.12, 0], front)
             },
-            CartesianMove("slide cabinet: reach", .closed, speed: 0.3) { e in (handle(e) + [-0.06, 0, 0], front) },
+            CartesianMove("slide cabinet: reach", .closed, speed: 0.4) { e in (handle(e) + [-0.06, 0, 0], front) },
             CartesianMove("slide cabinet: push", .closed, speed: 0.4, maxSteps: 40) { e in
                 (handle(e) + [0.25, 0, 0], front)
             },
@@ -269,18 +273,18 @@ enum KitchenSkills {
                 (lever(e) + [0.06, -0.12, 0] + v.offset, front)
             },
             CartesianMove("light switch: approach", .closed, tolerance: 0.015, rotationTolerance: 0.08) { e in
-                (lever(e) + [0.06, -0.12, 0] + v.offset, front)
+                (lever(e) + [0.06, -0.12, 0], front)
             },
-            CartesianMove("light switch: reach", .closed, speed: 0.3) { e in (lever(e) + [0.05, 0, 0], front) },
+            CartesianMove("light switch: reach", .closed, speed: 0.4) { e in (lever(e) + [0.05, 0, 0], front) },
             Track("light switch: push", .closed, speed: 0.3, maxSteps: 30,
-                  begin: { e in start = lever(e) }, until: { $0.qpos(17) < -0.6 }) { _ in
+                  begin: { e in start = lever(e) }, until: { $0.qpos(17) < -0.55 }) { _ in
                 (start + [-0.12, 0, 0], front)
             },
             retreat("light switch: retreat", .closed),
         ]
     }
 
-    /// Pinch the knob's bar from the front and twist it (about the knob's axis, -y) past -0.75 rad.
+    /// Pinch the knob's bar from the front and twist it (about the knob's axis, -y) past -0.72 rad (done below about -0.58).
     static func knob(site: String, qpos: Int, label: String, pitch: Double, _ v: Variation) -> [KitchenPhase] {
         let r = Rotation3.about([1, 0, 0], angle: pitch) * front
         let knob: (FrankaKitchenExpert) -> SIMD3<Double> = { $0.site(site) }
@@ -288,12 +292,12 @@ enum KitchenSkills {
         return [
             JointMove("\(label): posture", .open, jitter: v.jitter) { e in (knob(e) + [0, -0.12, 0] + v.offset, r) },
             CartesianMove("\(label): approach", .open, tolerance: 0.006, rotationTolerance: 0.03, maxSteps: 20) { e in
-                (knob(e) + [0, -0.12, 0] + v.offset, r)
+                (knob(e) + [0, -0.12, 0], r)
             },
-            CartesianMove("\(label): reach", .open, speed: 0.3) { e in (knob(e) + [0, -0.03, 0], r) },
-            Hold("\(label): close", .closed, steps: 5),
+            CartesianMove("\(label): reach", .open, speed: 0.4) { e in (knob(e) + [0, -0.03, 0], r) },
+            Hold("\(label): close", .closed, steps: 4),
             Track("\(label): twist", .closed, speed: 0.3, maxSteps: 22,
-                  begin: { e in hold = e.pose.0 }, until: { $0.qpos(qpos) < -0.75 }) { _ in
+                  begin: { e in hold = e.pose.0 }, until: { $0.qpos(qpos) < -0.72 }) { _ in
                 (hold, Rotation3.about(forward, angle: 1.2) * r)
             },
             Hold("\(label): release", .open, steps: 3),
@@ -301,7 +305,7 @@ enum KitchenSkills {
         ]
     }
 
-    /// Pinch the right door's handle and pull it along the door's arc (angle increasing) past 1.35 rad.
+    /// Pinch the right door's handle and pull it along the door's arc (angle increasing) past 1.3 rad (done above 1.15).
     static func hingeCabinet(_ expert: FrankaKitchenExpert, _ v: Variation) -> [KitchenPhase] {
         let joint = (try? expert.model.requireId(of: .joint, named: "right_hinge_cabinet")) ?? 21
         let handle: (FrankaKitchenExpert) -> SIMD3<Double> = { $0.site("hinge_site2") }
@@ -312,12 +316,12 @@ enum KitchenSkills {
                 (handle(e) + [0, -0.12, 0] + v.offset, front)
             },
             CartesianMove("hinge cabinet: pre-grasp", .open, tolerance: 0.015, rotationTolerance: 0.08) { e in
-                (handle(e) + [0, -0.12, 0] + v.offset, front)
+                (handle(e) + [0, -0.12, 0], front)
             },
-            CartesianMove("hinge cabinet: reach", .open, speed: 0.3) { e in (handle(e), front) },
-            Hold("hinge cabinet: close", .closed, steps: 5),
+            CartesianMove("hinge cabinet: reach", .open, speed: 0.4) { e in (handle(e), front) },
+            Hold("hinge cabinet: close", .closed, steps: 4),
             Track("hinge cabinet: pull", .closed, speed: 0.4, maxSteps: 60,
-                  begin: { e in start = handle(e); startAngle = e.qpos(21) }, until: { $0.qpos(21) > 1.35 }) { e in
+                  begin: { e in start = handle(e); startAngle = e.qpos(21) }, until: { $0.qpos(21) > 1.3 }) { e in
                 let goal = min(e.qpos(21) + 0.3, 1.55)
                 return (arc(anchor: e.jointAnchor(joint), start: start, startAngle: startAngle, angle: goal), front)
             },
@@ -338,21 +342,21 @@ enum KitchenSkills {
         return [
             JointMove("kettle: posture", .open, jitter: v.jitter) { e in (handle(e) - 0.12 * forward + v.offset, r) },
             CartesianMove("kettle: pre-grasp", .open, tolerance: 0.015, rotationTolerance: 0.08) { e in
-                (handle(e) - 0.12 * forward + v.offset, r)
+                (handle(e) - 0.12 * forward, r)
             },
-            CartesianMove("kettle: reach", .open, speed: 0.3) { e in (handle(e), r) },
+            CartesianMove("kettle: reach", .open, speed: 0.4) { e in (handle(e), r) },
             Hold("kettle: close", .closed, steps: 6),
             CartesianMove("kettle: lift", .closed, tolerance: 0.02, speed: 0.3) { e in
                 e.kettleStart = handle(e)
                 return (handle(e) + lift, r)
             },
-            CartesianMove("kettle: carry", .closed, tolerance: 0.02, speed: 0.25) { e in
+            CartesianMove("kettle: carry", .closed, tolerance: 0.02, speed: 0.3) { e in
                 (e.kettleStart + travel + lift, r)
             },
             CartesianMove("kettle: lower", .closed, tolerance: 0.015, speed: 0.2, maxSteps: 12) { e in
                 (e.kettleStart + travel, r)
             },
-            Hold("kettle: release", .open, steps: 8),
+            Hold("kettle: release", .open, steps: 6),
             // Back off along the handle's normal until the hand is clear of the kettle's front edge, then up.
             CartesianMove("kettle: retreat", .open, tolerance: 0.03, rotationTolerance: 0.2) { e in
                 (e.pose.0 - 0.25 * forward, r)
