@@ -26,13 +26,18 @@ final class CartesianMove: KitchenPhase {
     let tolerance: Double
     let rotationTolerance: Double
     let speed: Double
+    /// Done only once the arm has (nearly) stopped, so that the next phase does not start with the joints still
+    /// moving from this one (the expert's acceleration limit would carry that motion on).
+    let settle: Bool
     var goal = SIMD3<Double>(repeating: 0)
     var rotation = Rotation3.identity
     var origin = SIMD3<Double>(repeating: 0)
 
     init(_ name: String, _ gripper: FrankaKitchenExpert.Gripper, tolerance: Double = 0.012,
-         rotationTolerance: Double = 0.06, speed: Double = 0.6, maxSteps: Int = 50, to target: @escaping PoseTarget) {
+         rotationTolerance: Double = 0.06, speed: Double = 0.6, maxSteps: Int = 50, settle: Bool = false,
+         to target: @escaping PoseTarget) {
         self.name = name
+        self.settle = settle
         self.gripper = gripper
         self.tolerance = tolerance
         self.rotationTolerance = rotationTolerance
@@ -48,7 +53,9 @@ final class CartesianMove: KitchenPhase {
 
     func step(_ expert: FrankaKitchenExpert) throws -> KitchenCommand {
         let (position, current) = expert.pose
-        if length(goal - position) < tolerance && length(rotation.difference(from: current)) < rotationTolerance {
+        if length(goal - position) < tolerance && length(rotation.difference(from: current)) < rotationTolerance
+            && (!settle || expert.previousDq.allSatisfy { abs($0) < 0.01 })
+        {
             return KitchenCommand(action: [], done: true)
         }
         let segment = goal - origin
@@ -291,7 +298,9 @@ enum KitchenSkills {
         var hold = SIMD3<Double>(repeating: 0)
         return [
             JointMove("\(label): posture", .open, jitter: v.jitter) { e in (knob(e) + [0, -0.12, 0] + v.offset, r) },
-            CartesianMove("\(label): approach", .open, tolerance: 0.006, rotationTolerance: 0.03, maxSteps: 20) { e in
+            CartesianMove(
+                "\(label): approach", .open, tolerance: 0.006, rotationTolerance: 0.03, maxSteps: 25, settle: true
+            ) { e in
                 (knob(e) + [0, -0.12, 0], r)
             },
             CartesianMove("\(label): reach", .open, speed: 0.4) { e in (knob(e) + [0, -0.03, 0], r) },
