@@ -203,8 +203,11 @@ def main():
               f"after 280; subtasks reference {row['subtasks_reference']}, flowpolicy {row['subtasks_flowpolicy']}")
     print(f"same subtasks completed in {agree} of {len(rows)} sequences")
     if args.json:
-        with open(args.json, "w") as stream:
+        # Atomically: a temporary file beside the report, then a rename.
+        temporary = args.json + ".tmp"
+        with open(temporary, "w") as stream:
             json.dump({"summary": summary, "sequences": rows, "same_subtasks": agree}, stream, indent=1)
+        os.replace(temporary, args.json)
 
 
 if __name__ == "__main__":
