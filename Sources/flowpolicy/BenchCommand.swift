@@ -78,8 +78,9 @@ struct BenchEnvCommand: ParsableCommand {
         commandName: "env",
         abstract: "Environment steps per second on one core, and the reference implementation's in the same run.",
         discussion: """
-            The target circles the field's centre (crossing the block); episodes restart when they end. For pusht, \
-            gym-pusht is timed with the same actions when its Python package imports (FLOWPOLICY_PYTHON or --python).
+            The actions follow a fixed smooth pattern; episodes restart when they end. The reference is timed with \
+            the same actions when its Python package imports (FLOWPOLICY_PYTHON or --python): gym-pusht for pusht, \
+            Gymnasium-Robotics for franka_kitchen (default ~/.cache/flowpolicy/venv-kitchen/bin/python).
             """)
 
     @Option(help: "Task.")
@@ -88,7 +89,7 @@ struct BenchEnvCommand: ParsableCommand {
     @Option(help: "Control steps to time.")
     var steps: Int = 20_000
 
-    @Option(help: "Python interpreter that has the reference package (gym-pusht).")
+    @Option(help: "Python interpreter that has the reference package (gym-pusht, gymnasium-robotics).")
     var python: String?
 
     @Option(help: "Also write the figures as JSON to this path.")

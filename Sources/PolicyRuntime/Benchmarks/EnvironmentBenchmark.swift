@@ -4,7 +4,8 @@ import Foundation
 import SimBridge
 
 /// `flowpolicy bench env`: control steps per second of a task on one core, and of the reference implementation
-/// (gym-pusht for Push-T) measured in the same run when its Python package is installed.
+/// (gym-pusht for Push-T, Gymnasium-Robotics for Franka Kitchen) measured in the same run when its Python package is
+/// installed.
 public enum EnvironmentBenchmark {
     public struct Result: Codable, Sendable {
         public var task: String
@@ -37,7 +38,9 @@ public enum EnvironmentBenchmark {
         let action = FloatBuffer(count: Da)
         var seed: UInt64 = 0
         try environment.reset(seed: seed, observation: observation.pointer)
-        let targets = (0..<steps).map { Self.action(step: $0, low: specification.actionLow, high: specification.actionHigh) }
+        let targets = (0..<steps).map {
+            Self.action(step: $0, low: specification.actionLow, high: specification.actionHigh)
+        }
         let allocationsBefore = fp_thread_allocation_count()
         let start = monotonicSeconds()
         for step in 0..<steps {
@@ -55,20 +58,35 @@ public enum EnvironmentBenchmark {
             stepsPerSecondPerCore: Double(steps) / seconds,
             physicsStepsPerSecondPerCore: Double(steps * specification.substeps) / seconds,
             allocationsPerStep: allocations)
-        if task == "pusht" {
+        switch task {
+        case "pusht":
             (result.reference, result.referenceStepsPerSecond, result.referenceNote) = reference(
-                python: python, steps: steps)
+                python: python, steps: steps, task: task, script: "bench_reference_env.py",
+                install: "pip install gym-pusht==0.1.8")
+        case "franka_kitchen":
+            // Gymnasium-Robotics 1.4.2 needs MuJoCo 3.x, so it lives in a virtual environment of its own.
+            let kitchenPython = FileManager.default.homeDirectoryForCurrentUser
+                .appendingPathComponent(".cache/flowpolicy/venv-kitchen/bin/python").path
+            (result.reference, result.referenceStepsPerSecond, result.referenceNote) = reference(
+                python: python ?? (FileManager.default.fileExists(atPath: kitchenPython) ? kitchenPython : nil),
+                steps: steps, task: task, script: "bench_kitchen_reference.py",
+                install: "python3 -m venv ~/.cache/flowpolicy/venv-kitchen && ~/.cache/flowpolicy/venv-kitchen/bin/pip "
+                    + "install gymnasium-robotics==1.4.2 mujoco==3.3.7")
+        default:
+            break
         }
         return result
     }
 
-    /// Runs `tools/bench_reference_env.py` with `python` if gym-pusht imports there.
-    static func reference(python: String?, steps: Int) -> (String?, Double?, String?) {
+    /// Runs `tools/<script>` with `python` if the reference package imports there.
+    static func reference(
+        python: String?, steps: Int, task: String, script name: String, install: String
+    ) -> (String?, Double?, String?) {
         let interpreter = python ?? ProcessInfo.processInfo.environment["FLOWPOLICY_PYTHON"] ?? "python3"
-        guard let script = try? TaskFolder(task: "pusht").url.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("tools/bench_reference_env.py").path,
+        guard let script = try? TaskFolder(task: task).url.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("tools/\(name)").path,
               FileManager.default.fileExists(atPath: script)
-        else { return (nil, nil, "tools/bench_reference_env.py not found") }
+        else { return (nil, nil, "tools/\(name) not found") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [interpreter, script, "--steps", String(steps)]
@@ -82,8 +100,7 @@ public enum EnvironmentBenchmark {
               let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let rate = report["steps_per_second"] as? Double
         else {
-            return (nil, nil, "gym-pusht is not installed for \(interpreter) (pip install gym-pusht==0.1.8, or "
-                + "--python PATH)")
+            return (nil, nil, "the reference is not installed for \(interpreter) (\(install), or --python PATH)")
         }
         return (report["name"] as? String, rate, nil)
     }

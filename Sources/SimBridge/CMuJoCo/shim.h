@@ -2,6 +2,7 @@
 #define FLOWPOLICY_CMUJOCO_SHIM_H
 
 #include <mujoco/mujoco.h>
+#include <mujoco/mjxmacro.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,138 @@ static inline int fp_warning_lastinfo(const mjData* d, int warning) { return d->
 static inline void fp_clear_warning(mjData* d, int warning) {
     d->warning[warning].number = 0;
     d->warning[warning].lastinfo = 0;
+}
+
+/// Reorders the geoms of every body so that those that can collide (contype or conaffinity non-zero) come first, in
+/// their original order, and sets `body_geomnum` to the number of those; the other (visual) geoms follow, still
+/// attached to their bodies through `geom_bodyid`, so kinematics places them as before. Every per-geom array (the
+/// `ngeom`-row fields of mjxmacro.h, names included) is permuted, and the geom ids stored elsewhere (predefined
+/// pairs, tendon wraps, sensors, tuples) are renumbered. Returns 0, or -1 (nothing changed) if a body's geoms are not
+/// contiguous or memory runs out.
+///
+/// Why: MuJoCo 2.2.2's `mj_collision` calls `mj_collideGeoms` for every geom pair of every body pair the broadphase
+/// keeps, visual geoms included, and rejects them only inside that call. In 2.2.2, `body_geomnum` is read at run time
+/// only by collision detection (and by the fluid model, unused when density and viscosity are 0, and rendering), so
+/// collisions find the same contacts in the same order while skipping the pairs that can never collide.
+static inline int fp_collidable_geoms_first(mjModel* m) {
+    int n = m->ngeom;
+    if (n == 0) return 0;
+    int* order = (int*)malloc(sizeof(int) * (size_t)n);    // order[new] = old
+    int* inverse = (int*)malloc(sizeof(int) * (size_t)n);  // inverse[old] = new
+    int* counts = (int*)malloc(sizeof(int) * (size_t)m->nbody);
+    if (!order || !inverse || !counts) {
+        free(order); free(inverse); free(counts);
+        return -1;
+    }
+    int next = 0;
+    for (int b = 0; b < m->nbody; b++) {
+        int first = m->body_geomadr[b], count = m->body_geomnum[b], collidable = 0;
+        if (count > 0 && first != next) {
+            free(order); free(inverse); free(counts);
+            return -1;
+        }
+        for (int g = first; g < first + count; g++) {
+            if (m->geom_contype[g] || m->geom_conaffinity[g]) { order[next++] = g; collidable++; }
+        }
+        for (int g = first; g < first + count; g++) {
+            if (!(m->geom_contype[g] || m->geom_conaffinity[g])) order[next++] = g;
+        }
+        counts[b] = collidable;
+    }
+    if (next != n) {
+        free(order); free(inverse); free(counts);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) inverse[order[i]] = i;
+
+    MJMODEL_POINTERS_PREAMBLE(m)
+    (void)nuser_body; (void)nuser_jnt; (void)nuser_site; (void)nuser_cam; (void)nuser_tendon;
+    (void)nuser_actuator; (void)nuser_sensor; (void)nv; (void)na; (void)nu; (void)nmocap;
+#define X(type, name, nr, nc)                                                                            \
+    if (&m->nr == &m->ngeom) {                                                                           \
+        size_t row = sizeof(type) * (size_t)(nc);                                                        \
+        char* copy = row > 0 ? (char*)malloc(row * (size_t)n) : NULL;                                    \
+        if (row > 0 && copy) {                                                                           \
+            memcpy(copy, m->name, row * (size_t)n);                                                      \
+            for (int i = 0; i < n; i++) memcpy((char*)m->name + row * i, copy + row * order[i], row);    \
+            free(copy);                                                                                  \
+        }                                                                                                \
+    }
+    MJMODEL_POINTERS
+#undef X
+    for (int b = 0; b < m->nbody; b++) m->body_geomnum[b] = counts[b];
+    for (int i = 0; i < m->npair; i++) {
+        m->pair_geom1[i] = inverse[m->pair_geom1[i]];
+        m->pair_geom2[i] = inverse[m->pair_geom2[i]];
+    }
+    for (int i = 0; i < m->nwrap; i++) {
+        if ((m->wrap_type[i] == mjWRAP_SPHERE || m->wrap_type[i] == mjWRAP_CYLINDER) && m->wrap_objid[i] >= 0)
+            m->wrap_objid[i] = inverse[m->wrap_objid[i]];
+    }
+    for (int i = 0; i < m->nsensor; i++) {
+        if (m->sensor_objtype[i] == mjOBJ_GEOM && m->sensor_objid[i] >= 0)
+            m->sensor_objid[i] = inverse[m->sensor_objid[i]];
+    }
+    for (int i = 0; i < m->ntupledata; i++) {
+        if (m->tuple_objtype[i] == mjOBJ_GEOM && m->tuple_objid[i] >= 0)
+            m->tuple_objid[i] = inverse[m->tuple_objid[i]];
+    }
+    free(order); free(inverse); free(counts);
+    return 0;
+}
+
+/// The collision functions the box prefilter wraps, as found in `mjCOLLISIONFUNC` (per translation unit: only one
+/// Swift file installs the prefilter).
+static inline mjfCollision* fp_box_prefilter_originals(void) {
+    static mjfCollision originals[mjNGEOMTYPES][mjNGEOMTYPES];
+    return &originals[0][0];
+}
+
+/// Whether every point within `radius` of `center` is farther than 0 from box `box` (an oriented box test).
+static inline int fp_sphere_clear_of_box(const mjModel* m, const mjData* d, const mjtNum* center, mjtNum radius,
+                                         int box) {
+    const mjtNum* position = d->geom_xpos + 3 * box;
+    const mjtNum* frame = d->geom_xmat + 9 * box;  // row-major: column k is the box's axis k
+    const mjtNum* size = m->geom_size + 3 * box;
+    mjtNum offset[3] = {center[0] - position[0], center[1] - position[1], center[2] - position[2]};
+    mjtNum squared = 0;
+    for (int k = 0; k < 3; k++) {
+        mjtNum local = offset[0] * frame[k] + offset[1] * frame[3 + k] + offset[2] * frame[6 + k];
+        mjtNum outside = (local < 0 ? -local : local) - size[k];
+        if (outside > 0) squared += outside * outside;
+    }
+    return squared > radius * radius;
+}
+
+/// A convex-versus-box collision function with a prefilter: if the bounding sphere of the other geom, grown by the
+/// margin, does not reach the box, there can be no contact and the (expensive) original is not called. MuJoCo 2.2.2
+/// only compares bounding spheres, which for the kitchen's large flat boxes (counter tops, walls, the oven) pass
+/// for almost everything near them; capsule-box alone was 17% of a step.
+static inline int fp_box_prefiltered_collision(const mjModel* m, const mjData* d, mjContact* con, int g1, int g2,
+                                               mjtNum margin) {
+    int type1 = m->geom_type[g1], type2 = m->geom_type[g2];
+    if (type2 == mjGEOM_BOX && m->geom_rbound[g1] > 0 &&
+        fp_sphere_clear_of_box(m, d, d->geom_xpos + 3 * g1, m->geom_rbound[g1] + margin, g2))
+        return 0;
+    if (type1 == mjGEOM_BOX && m->geom_rbound[g2] > 0 &&
+        fp_sphere_clear_of_box(m, d, d->geom_xpos + 3 * g2, m->geom_rbound[g2] + margin, g1))
+        return 0;
+    return fp_box_prefilter_originals()[type1 * mjNGEOMTYPES + type2](m, d, con, g1, g2, margin);
+}
+
+/// Installs `fp_box_prefiltered_collision` in `mjCOLLISIONFUNC` (MuJoCo's public table of pair collision functions)
+/// for capsule, ellipsoid, cylinder, box and mesh against boxes. The contacts found do not change: the prefilter only
+/// skips calls that would return none. Call once per process, before stepping (SimBridge does it in a Swift `let`
+/// initialiser, which runs once); installing again is a no-op.
+static inline void fp_install_box_prefilter(void) {
+    const int pairs[][2] = {{mjGEOM_CAPSULE, mjGEOM_BOX}, {mjGEOM_ELLIPSOID, mjGEOM_BOX},
+                            {mjGEOM_CYLINDER, mjGEOM_BOX}, {mjGEOM_BOX, mjGEOM_BOX}, {mjGEOM_BOX, mjGEOM_MESH}};
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        int a = pairs[i][0], b = pairs[i][1];
+        if (mjCOLLISIONFUNC[a][b] == NULL || mjCOLLISIONFUNC[a][b] == fp_box_prefiltered_collision) continue;
+        fp_box_prefilter_originals()[a * mjNGEOMTYPES + b] = mjCOLLISIONFUNC[a][b];
+        mjCOLLISIONFUNC[a][b] = fp_box_prefiltered_collision;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 /// The simulated tasks flowpolicy knows, by name.
 public enum TaskRegistry {
-    public static let names = ["pusht"]
+    public static let names = ["pusht", "franka_kitchen"]
 
     /// A new environment for `task`, configured from `tasks/<task>/task.yaml`.
     public static func makeEnvironment(_ task: String) throws -> any Environment {
         switch task {
         case "pusht": return try PushT()
+        case "franka_kitchen": return try FrankaKitchen()
         default: throw EnvironmentError.unknownTask(task, known: names)
         }
     }
@@ -13,6 +14,7 @@ public enum TaskRegistry {
     /// The scripted expert of `task`, acting in `environment` (which must be that task's environment).
     public static func makeExpert(_ task: String, environment: any Environment) throws -> any Expert {
         switch (task, environment) {
+        case ("franka_kitchen", let kitchen as FrankaKitchen): return try FrankaKitchenExpert(environment: kitchen)
         case ("pusht", let pushT as PushT): return try PushTExpert(environment: pushT)
         default: throw EnvironmentError.unknownTask("\(task) (no scripted expert)", known: [])
         }
