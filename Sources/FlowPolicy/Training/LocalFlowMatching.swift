@@ -160,8 +160,11 @@ public final class LocalFlowMatchingTrainer {
     }
 
     /// Trains the next block (call `configuration.blocks` times); `progress(step, loss)` after every step. After an
-    /// OU block the pool is pushed through it (its ODE solved from s = 0 to 1).
-    public func trainNextBlock(progress: (Int, Float) -> Void = { _, _ in }) throws(FlowPolicyError) {
+    /// OU block the pool is pushed through it (its ODE solved from s = 0 to 1); `pushProgress(states)` reports the
+    /// states done.
+    public func trainNextBlock(
+        progress: (Int, Float) -> Void = { _, _ in }, pushProgress: ((Int) -> Void)? = nil
+    ) throws(FlowPolicyError) {
         let n = trainedBlocks.count
         precondition(n < configuration.blocks, "every block is trained")
         let isFree = n == configuration.blocks - 1
@@ -179,16 +182,19 @@ public final class LocalFlowMatchingTrainer {
         let weights = FloatBuffer(count: trainer.ema.average.count)
         weights.copy(from: trainer.ema.average)
         trainedBlocks.append(weights)
-        if !isFree { try push(pool, through: weights) }
+        if !isFree { try push(pool, through: weights, progress: pushProgress) }
     }
 
     /// Pushes every state of `pool` through a block with these weights: its ODE solved from s = 0 to 1 with adaptive
     /// Dormand–Prince to `pushTolerance`.
-    public func push(_ pool: LocalFlowPool, through weights: FloatBuffer) throws(FlowPolicyError) {
+    public func push(
+        _ pool: LocalFlowPool, through weights: FloatBuffer, progress: ((Int) -> Void)? = nil
+    ) throws(FlowPolicyError) {
         try integrateBatch(
             states: &pool.states, windows: pool.windows, field: VelocityField(network: network, head: nil),
             parameters: VelocityFieldParameters(network: weights, head: nil), from: 0, to: 1,
-            solver: .adaptive(tolerance: configuration.pushTolerance), workers: configuration.training.threads)
+            solver: .adaptive(tolerance: configuration.pushTolerance), workers: configuration.training.threads,
+            progress: progress)
     }
 
     /// The chain as a policy: its blocks in sampling order (the free block first), each integrated from 1 to 0.

@@ -125,7 +125,17 @@ public enum TrainingSession {
             configuration.training = options.training
             let trainer = try LocalFlowMatchingTrainer(spec: spec, dataset: dataset, configuration: configuration)
             for block in 0..<configuration.blocks {
-                try trainer.trainNextBlock { _, loss in record(loss, status: "block \(block + 1)/\(configuration.blocks) ") }
+                var pushBar: ProgressBar?
+                try trainer.trainNextBlock(
+                    progress: { _, loss in record(loss, status: "block \(block + 1)/\(configuration.blocks) ") },
+                    pushProgress: { states in
+                        if pushBar == nil {
+                            pushBar = ProgressBar(title: "push pool through block \(block + 1)",
+                                                  total: trainer.pool.count, unit: "chunk")
+                        }
+                        pushBar?.update(completed: states)
+                    })
+                pushBar?.finish()
             }
             provenance["train_seconds"] = String(format: "%.1f", monotonicSeconds() - start)
             provenance["lfm_matched_fm"] = "H=\(options.hidden) depth=\(options.depth)"
