@@ -61,3 +61,7 @@ else
     say "installing the Python client (clients/python: pyzmq, protobuf) and pytest into $venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$client[test]"
 fi
+
+# Third-party task assets (tasks/*/assets.json: e.g. robosuite's models for the Robomimic tasks) into the asset cache,
+# verified by file list and SHA-256; downloads only what is missing or altered, so it works offline once fetched.
+"$venv/bin/python" "$root/scripts/fetch_assets.py"

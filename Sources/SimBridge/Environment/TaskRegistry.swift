@@ -1,11 +1,12 @@
 /// The simulated tasks flowpolicy knows, by name.
 public enum TaskRegistry {
-    public static let names = ["pusht"]
+    public static let names = ["pusht", "robomimic_lift"]
 
     /// A new environment for `task`, configured from `tasks/<task>/task.yaml`.
     public static func makeEnvironment(_ task: String) throws -> any Environment {
         switch task {
         case "pusht": return try PushT()
+        case "robomimic_lift": return try Robomimic(task: task)
         default: throw EnvironmentError.unknownTask(task, known: names)
         }
     }
@@ -14,6 +15,7 @@ public enum TaskRegistry {
     public static func makeExpert(_ task: String, environment: any Environment) throws -> any Expert {
         switch (task, environment) {
         case ("pusht", let pushT as PushT): return try PushTExpert(environment: pushT)
+        case ("robomimic_lift", let robomimic as Robomimic): return try RobomimicExpert(environment: robomimic)
         default: throw EnvironmentError.unknownTask("\(task) (no scripted expert)", known: [])
         }
     }

@@ -42,6 +42,16 @@ public final class Model {
         source = "MJCF text"
     }
 
+    /// Compiles MJCF text as if it were the file at `path`: the files it includes, its meshes and textures are found
+    /// relative to `path`'s folder, as for a model loaded from that file. (The text is served through a one-file
+    /// virtual file system under `path`'s file name, which it shadows for includes too; `path` itself need not
+    /// exist.) The corresponding C functions are `mj_makeEmptyFileVFS` and `mj_loadXML`.
+    public init(xml: String, asIfAt path: String) throws(MuJoCoError) {
+        try MuJoCo.prepare()
+        (pointer, loadWarning) = try Engine.loadXML(path: path, text: xml, source: "MJCF text at '\(path)'")
+        source = path
+    }
+
     deinit {
         mj_deleteModel(pointer)
     }
