@@ -4,7 +4,8 @@ import Foundation
 import SimBridge
 
 /// `flowpolicy bench env`: control steps per second of a task on one core, and of the reference implementation
-/// (gym-pusht for Push-T) measured in the same run when its Python package is installed.
+/// (gym-pusht for Push-T, robosuite for the Robomimic tasks) measured in the same run when its Python package is
+/// installed.
 public enum EnvironmentBenchmark {
     public struct Result: Codable, Sendable {
         public var task: String
@@ -55,23 +56,38 @@ public enum EnvironmentBenchmark {
             stepsPerSecondPerCore: Double(steps) / seconds,
             physicsStepsPerSecondPerCore: Double(steps * specification.substeps) / seconds,
             allocationsPerStep: allocations)
-        if task == "pusht" {
+        switch task {
+        case "pusht":
             (result.reference, result.referenceStepsPerSecond, result.referenceNote) = reference(
-                python: python, steps: steps)
+                python: python, steps: steps, task: task, script: "bench_reference_env.py", arguments: [],
+                install: "pip install gym-pusht==0.1.8")
+        case "robomimic_lift":
+            // robosuite 1.5.2 needs MuJoCo 3.x, so it lives in a virtual environment of its own.
+            let robosuitePython = FileManager.default.homeDirectoryForCurrentUser
+                .appendingPathComponent(".cache/flowpolicy/venv-robosuite/bin/python").path
+            (result.reference, result.referenceStepsPerSecond, result.referenceNote) = reference(
+                python: python ?? (FileManager.default.fileExists(atPath: robosuitePython) ? robosuitePython : nil),
+                steps: steps, task: task, script: "bench_robosuite_reference.py", arguments: ["--task", task],
+                install: "python3 -m venv ~/.cache/flowpolicy/venv-robosuite && "
+                    + "~/.cache/flowpolicy/venv-robosuite/bin/pip install robosuite==1.5.2 mujoco==3.3.7")
+        default:
+            break
         }
         return result
     }
 
-    /// Runs `tools/bench_reference_env.py` with `python` if gym-pusht imports there.
-    static func reference(python: String?, steps: Int) -> (String?, Double?, String?) {
+    /// Runs `tools/<script>` with `python` if the reference package imports there.
+    static func reference(
+        python: String?, steps: Int, task: String, script name: String, arguments: [String], install: String
+    ) -> (String?, Double?, String?) {
         let interpreter = python ?? ProcessInfo.processInfo.environment["FLOWPOLICY_PYTHON"] ?? "python3"
-        guard let script = try? TaskFolder(task: "pusht").url.deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("tools/bench_reference_env.py").path,
+        guard let script = try? TaskFolder(task: task).url.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("tools/\(name)").path,
               FileManager.default.fileExists(atPath: script)
-        else { return (nil, nil, "tools/bench_reference_env.py not found") }
+        else { return (nil, nil, "tools/\(name) not found") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [interpreter, script, "--steps", String(steps)]
+        process.arguments = [interpreter, script, "--steps", String(steps)] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = Pipe()
@@ -82,8 +98,7 @@ public enum EnvironmentBenchmark {
               let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let rate = report["steps_per_second"] as? Double
         else {
-            return (nil, nil, "gym-pusht is not installed for \(interpreter) (pip install gym-pusht==0.1.8, or "
-                + "--python PATH)")
+            return (nil, nil, "the reference is not installed for \(interpreter) (\(install), or --python PATH)")
         }
         return (report["name"] as? String, rate, nil)
     }

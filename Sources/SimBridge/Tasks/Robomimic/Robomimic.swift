@@ -148,7 +148,7 @@ public final class Robomimic: Environment {
 
     /// Resizes the cube (robosuite builds a new cube each reset): geom size and bounding radius, body mass and
     /// inertia at density 1000, then the model constants that depend on them.
-    func setCube(halfSize: SIMD3<Double>) throws {
+    public func setCube(halfSize: SIMD3<Double>) throws {
         cubeHalfSize = halfSize
         let m = model.pointer
         m.pointee.geom_size[3 * objectGeom] = halfSize.x
@@ -239,6 +239,13 @@ public final class Robomimic: Environment {
 
     /// Lift: the cube's centre is more than `lift_height` above the table top.
     public var isSuccess: Bool { objectPosition.z > tableTop + settings.liftHeight! }
+
+    /// Allocating convenience: the observation of the current state.
+    public func observation() -> [Float] {
+        var values = [Float](repeating: 0, count: specification.observationDimensions)
+        values.withUnsafeMutableBufferPointer { writeObservation($0.baseAddress!) }
+        return values
+    }
 
     func writeObservation(_ o: UnsafeMutablePointer<Float>) {
         let object = objectPosition
