@@ -61,7 +61,7 @@ public enum EnvironmentBenchmark {
             (result.reference, result.referenceStepsPerSecond, result.referenceNote) = reference(
                 python: python, steps: steps, task: task, script: "bench_reference_env.py", arguments: [],
                 install: "pip install gym-pusht==0.1.8")
-        case "robomimic_lift":
+        case "robomimic_lift", "robomimic_can":
             // robosuite 1.5.2 needs MuJoCo 3.x, so it lives in a virtual environment of its own.
             let robosuitePython = FileManager.default.homeDirectoryForCurrentUser
                 .appendingPathComponent(".cache/flowpolicy/venv-robosuite/bin/python").path

@@ -1,12 +1,12 @@
 /// The simulated tasks flowpolicy knows, by name.
 public enum TaskRegistry {
-    public static let names = ["pusht", "robomimic_lift"]
+    public static let names = ["pusht", "robomimic_lift", "robomimic_can"]
 
     /// A new environment for `task`, configured from `tasks/<task>/task.yaml`.
     public static func makeEnvironment(_ task: String) throws -> any Environment {
         switch task {
         case "pusht": return try PushT()
-        case "robomimic_lift": return try Robomimic(task: task)
+        case "robomimic_lift", "robomimic_can": return try Robomimic(task: task)
         default: throw EnvironmentError.unknownTask(task, known: names)
         }
     }
@@ -15,7 +15,7 @@ public enum TaskRegistry {
     public static func makeExpert(_ task: String, environment: any Environment) throws -> any Expert {
         switch (task, environment) {
         case ("pusht", let pushT as PushT): return try PushTExpert(environment: pushT)
-        case ("robomimic_lift", let robomimic as Robomimic): return try RobomimicExpert(environment: robomimic)
+        case ("robomimic_lift", let robomimic as Robomimic), ("robomimic_can", let robomimic as Robomimic): return try RobomimicExpert(environment: robomimic)
         default: throw EnvironmentError.unknownTask("\(task) (no scripted expert)", known: [])
         }
     }

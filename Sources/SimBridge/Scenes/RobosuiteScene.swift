@@ -154,15 +154,18 @@ public struct RobosuiteScene {
     /// Adds a robosuite object file (`objects/can.xml`, ...) as robosuite's `MujocoXMLObject` does: the file's
     /// outer body becomes `<name>_main` with a free joint `<name>_joint0`, every name gets the prefix `<name>_`,
     /// and the object's sites (`bottom_site`, `top_site`, `horizontal_radius_site`) are kept for placement.
+    /// `jointDamping` is the free joint's damping (robosuite's `CanObject` and `SquareNutObject` give 0.0005).
     @discardableResult
-    public func addObject(file: String, name: String) throws -> MJCFElement {
+    public func addObject(file: String, name: String, jointDamping: Double? = nil) throws -> MJCFElement {
         let object = try load(file)
         guard let outer = object.child("worldbody")?.child("body") else {
             throw MJCFError.missing(source: file, what: "object body")
         }
         try prepare(object, prefix: name + "_", folder: Self.folder(of: file), file: file)
         outer["name"] = name + "_main"
-        outer.children.insert(MJCFElement("joint", [("name", name + "_joint0"), ("type", "free")]), at: 0)
+        let joint = MJCFElement("joint", [("name", name + "_joint0"), ("type", "free")])
+        if let jointDamping { joint["damping"] = formatNumber(jointDamping) }
+        outer.children.insert(joint, at: 0)
         assetSection.children += object.child("asset")?.children ?? []
         worldbody.children.append(outer)
         return outer

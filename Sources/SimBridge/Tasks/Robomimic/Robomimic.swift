@@ -14,8 +14,16 @@ import Foundation
 /// ±0.2 per step towards closed (> 0) or open (< 0); 0 holds it.
 ///
 /// Observation (Diffusion Policy's low-dim keys, in this order): `object` (Lift: cube position, cube quaternion
-/// x y z w, cube position minus end-effector position: 10), `robot0_eef_pos` (the `grip_site`, 3),
-/// `robot0_eef_quat` (the `right_hand` body, x y z w, as robosuite ≤ 1.5 reports it, 4), `robot0_gripper_qpos` (2).
+/// x y z w, cube position minus end-effector position: 10. Can: can position, can quaternion x y z w, the can's
+/// position and quaternion in the end-effector frame (`Can_to_robot0_eef_pos`, `Can_to_robot0_eef_quat`: the frame at
+/// `robot0_eef_pos` turned by `robot0_eef_quat`, quaternion with w ≥ 0 as robosuite's `mat2quat` gives it): 14),
+/// `robot0_eef_pos` (the `grip_site`, 3), `robot0_eef_quat` (the `right_hand` body, x y z w, as robosuite ≤ 1.5
+/// reports it, 4), `robot0_gripper_qpos` (2). Lift 19-D, Can 23-D.
+///
+/// The Can `object` vector is in robomimic's dataset order (position, quaternion, relative position, relative
+/// quaternion), which Diffusion Policy reads; robosuite 1.5's `object-state` concatenates the same four parts with the
+/// relative ones first, and at reset it reports them as zeros (its sensors read the can's pose from a cache not yet
+/// filled). flowpolicy reports the actual relative pose at reset too.
 public final class Robomimic: Environment {
     public let specification: EnvironmentSpecification
     public let settings: RobomimicSettings
@@ -39,11 +47,17 @@ public final class Robomimic: Environment {
     let objectBody: Int
     let objectQpos: Int
     let objectDof: Int
+    /// Lift: the cube's geom, resized per episode.
     let objectGeom: Int
+    /// Can: the object's bottom below its body origin and its horizontal radius (robosuite's `bottom_offset` and
+    /// `horizontal_radius`, from the object file's `bottom_site` and `horizontal_radius_site`).
+    let objectBottom: Double
+    let objectRadius: Double
     /// robosuite's gripper command state (`PandaGripper.current_action`), each in [-1, 1].
     public private(set) var gripperCommand = SIMD2<Double>(0, 0)
     /// Lift: the cube's half sizes this episode.
     public private(set) var cubeHalfSize = SIMD3<Double>(0.021, 0.021, 0.021)
+    /// Lift: the table top's height.
     let tableTop: Double
     private var resetJoints = [Double](repeating: 0, count: 7)
 
@@ -55,35 +69,48 @@ public final class Robomimic: Environment {
 
     public init(settings: RobomimicSettings, taskName: String, path: String = "task.yaml") throws {
         try settings.validate(path: path)
-        guard settings.task == "lift" else {
-            throw EnvironmentError.invalidTaskFile(
-                path: path, message: "robomimic \(settings.task) is not built yet in this version (only lift)")
-        }
         self.settings = settings
         let scene = try RobosuiteScene(model: taskName)
-        let table = settings.table!
-        let tableHalf = SIMD3(table.size[0], table.size[1], table.size[2]) / 2
-        let tableOffset = SIMD3(table.offset[0], table.offset[1], table.offset[2])
-        tableTop = tableOffset.z
-        try scene.addArena("arenas/table_arena.xml") { arena in
-            // robosuite's TableArena: the table body at offset - half height, the box resized, the top site moved.
-            guard let body = arena.find("body", named: "table"),
-                  let box = arena.find("geom", named: "table_collision"),
-                  let top = arena.find("site", named: "table_top")
-            else { throw MJCFError.missing(source: "arenas/table_arena.xml", what: "table, table_collision, table_top") }
-            body.setNumbers("pos", [tableOffset.x, tableOffset.y, tableOffset.z - tableHalf.z])
-            box.setNumbers("size", [tableHalf.x, tableHalf.y, tableHalf.z])
-            top.setNumbers("pos", [0, 0, tableHalf.z])
+        let objectName: String
+        if settings.task == "lift" {
+            let table = settings.table!
+            let tableHalf = SIMD3(table.size[0], table.size[1], table.size[2]) / 2
+            let tableOffset = SIMD3(table.offset[0], table.offset[1], table.offset[2])
+            tableTop = tableOffset.z
+            try scene.addArena("arenas/table_arena.xml") { arena in
+                // robosuite's TableArena: the table body at offset - half height, the box resized, the top site moved.
+                guard let body = arena.find("body", named: "table"),
+                      let box = arena.find("geom", named: "table_collision"),
+                      let top = arena.find("site", named: "table_top")
+                else {
+                    throw MJCFError.missing(source: "arenas/table_arena.xml", what: "table, table_collision, table_top")
+                }
+                body.setNumbers("pos", [tableOffset.x, tableOffset.y, tableOffset.z - tableHalf.z])
+                box.setNumbers("size", [tableHalf.x, tableHalf.y, tableHalf.z])
+                top.setNumbers("pos", [0, 0, tableHalf.z])
+            }
+            // robosuite's Panda.base_xpos_offset["table"]: (-0.16 - table length / 2, 0, 0).
+            let base = settings.robotBase ?? [-0.16 - table.size[0] / 2, 0, 0]
+            try scene.addPandaWithGripper(basePosition: SIMD3(base[0], base[1], base[2]))
+            // The cube (robosuite's BoxObject "cube": one box geom with MuJoCo's default material, density 1000); its
+            // size is set per episode.
+            scene.addObject(MJCFElement("body", [("name", "cube_main")], children: [
+                MJCFElement("joint", [("name", "cube_joint0"), ("type", "free")]),
+                MJCFElement("geom", [("name", "cube_g0"), ("type", "box"), ("size", "0.021 0.021 0.021"),
+                                     ("density", "1000"), ("group", "0")]),
+            ]))
+            objectName = "cube"
+        } else {
+            // PickPlaceCan: robosuite's bins arena as it is (PickPlace keeps the file's bin positions), the robot at
+            // Panda.base_xpos_offset["bins"], and only the can: PickPlaceCan also builds the milk, bread and cereal
+            // and moves them to (10, 10, 10) at every reset, far from everything, so they are left out.
+            tableTop = settings.bins!.bin1[2]
+            try scene.addArena("arenas/bins_arena.xml")
+            let base = settings.robotBase!
+            try scene.addPandaWithGripper(basePosition: SIMD3(base[0], base[1], base[2]))
+            try scene.addObject(file: "objects/can.xml", name: "Can", jointDamping: 0.0005)
+            objectName = "Can"
         }
-        // robosuite's Panda.base_xpos_offset["table"]: (-0.16 - table length / 2, 0, 0).
-        try scene.addPandaWithGripper(basePosition: SIMD3(-0.16 - table.size[0] / 2, 0, 0))
-        // The cube (robosuite's BoxObject "cube": one box geom with MuJoCo's default material, density 1000); its
-        // size is set per episode.
-        scene.addObject(MJCFElement("body", [("name", "cube_main")], children: [
-            MJCFElement("joint", [("name", "cube_joint0"), ("type", "free")]),
-            MJCFElement("geom", [("name", "cube_g0"), ("type", "box"), ("size", "0.021 0.021 0.021"),
-                                 ("density", "1000"), ("group", "0")]),
-        ]))
         sceneXML = scene.xml
         let model = try scene.compile()
         self.model = model
@@ -106,18 +133,30 @@ public final class Robomimic: Environment {
         gripperHigh = gripperActuators.map { model.actuatorControlRange($0)!.upperBound }
         gripSite = try model.requireId(of: .site, named: "\(gripperPrefix)grip_site")
         handBody = try model.requireId(of: .body, named: "\(prefix)right_hand")
-        objectBody = try model.requireId(of: .body, named: "cube_main")
-        let objectJoint = try model.requireId(of: .joint, named: "cube_joint0")
+        objectBody = try model.requireId(of: .body, named: "\(objectName)_main")
+        let objectJoint = try model.requireId(of: .joint, named: "\(objectName)_joint0")
         objectQpos = model.jointQposAddress(objectJoint)
         objectDof = model.jointDofAddress(objectJoint)
-        objectGeom = try model.requireId(of: .geom, named: "cube_g0")
+        if settings.task == "lift" {
+            objectGeom = try model.requireId(of: .geom, named: "cube_g0")
+            objectBottom = 0  // the cube's half height, per episode
+            objectRadius = 0
+        } else {
+            objectGeom = -1
+            let sites = model.pointer.pointee.site_pos!
+            let bottomSite = try model.requireId(of: .site, named: "\(objectName)_bottom_site")
+            let radiusSite = try model.requireId(of: .site, named: "\(objectName)_horizontal_radius_site")
+            objectBottom = -sites[3 * bottomSite + 2]
+            objectRadius = sites[3 * radiusSite]
+        }
         let c = settings.controller
         controller = OperationalSpaceController(
             data: data, site: gripSite, baseSite: try model.requireId(of: .site, named: "\(prefix)right_center"),
             joints: joints, actuators: armActuators, kp: c.kp, dampingRatio: c.dampingRatio,
             nullSpaceKp: c.nullSpaceKp, maximumTranslation: c.maximumTranslation, maximumRotation: c.maximumRotation)
         specification = EnvironmentSpecification(
-            task: taskName, observationMode: "low_dim", observationDimensions: 19, actionDimensions: 7,
+            task: taskName, observationMode: "low_dim", observationDimensions: settings.task == "lift" ? 19 : 23,
+            actionDimensions: 7,
             actionLow: settings.actionLow, actionHigh: settings.actionHigh, controlRate: settings.controlHz,
             physicsTimestep: model.timestep, substeps: substeps, maximumSteps: settings.maxSteps,
             progressName: "success")
@@ -130,18 +169,24 @@ public final class Robomimic: Environment {
     public func reset(seed: UInt64, observation: UnsafeMutablePointer<Float>) throws {
         var random = SeededRandom(seed: seed)
         for i in 0..<7 { resetJoints[i] = settings.initialJoints[i] + settings.jointNoise * random.gaussian() }
-        let low = settings.cubeHalfSize![0]
-        let high = settings.cubeHalfSize![1]
-        let half = SIMD3(
-            low + (high - low) * random.uniform(), low + (high - low) * random.uniform(),
-            low + (high - low) * random.uniform())
+        var bottom = objectBottom
+        if settings.task == "lift" {
+            let low = settings.cubeHalfSize![0]
+            let high = settings.cubeHalfSize![1]
+            let half = SIMD3(
+                low + (high - low) * random.uniform(), low + (high - low) * random.uniform(),
+                low + (high - low) * random.uniform())
+            try setCube(halfSize: half)
+            bottom = half.z
+        }
         let p = settings.placement
-        let x = p.reference[0] + p.x[0] + (p.x[1] - p.x[0]) * random.uniform()
-        let y = p.reference[1] + p.y[0] + (p.y[1] - p.y[0]) * random.uniform()
+        // UniformRandomSampler with ensure_object_boundary_in_range: the range shrinks by the horizontal radius.
+        let inset = p.keepInside == true ? objectRadius : 0
+        let x = p.reference[0] + p.x[0] + inset + (p.x[1] - p.x[0] - 2 * inset) * random.uniform()
+        let y = p.reference[1] + p.y[0] + inset + (p.y[1] - p.y[0] - 2 * inset) * random.uniform()
         let yaw = p.yaw[0] + (p.yaw[1] - p.yaw[0]) * random.uniform()
-        // UniformRandomSampler: z = reference + z_offset - bottom offset (the cube's bottom is at -half z).
-        let z = p.reference[2] + p.zOffset + half.z
-        try setCube(halfSize: half)
+        // UniformRandomSampler: z = reference + z_offset - bottom offset (the object's bottom is `bottom` below it).
+        let z = p.reference[2] + p.zOffset + bottom
         try place(joints: resetJoints, objectPosition: SIMD3(x, y, z), objectYaw: yaw)
         writeObservation(observation)
     }
@@ -149,6 +194,7 @@ public final class Robomimic: Environment {
     /// Resizes the cube (robosuite builds a new cube each reset): geom size and bounding radius, body mass and
     /// inertia at density 1000, then the model constants that depend on them.
     public func setCube(halfSize: SIMD3<Double>) throws {
+        guard settings.task == "lift" else { throw EnvironmentError.invalidState("only Lift has a cube to resize") }
         cubeHalfSize = halfSize
         let m = model.pointer
         m.pointee.geom_size[3 * objectGeom] = halfSize.x
@@ -237,8 +283,19 @@ public final class Robomimic: Environment {
         data.withQpos { SIMD2($0[gripperQpos[0]], $0[gripperQpos[1]]) }
     }
 
-    /// Lift: the cube's centre is more than `lift_height` above the table top.
-    public var isSuccess: Bool { objectPosition.z > tableTop + settings.liftHeight! }
+    /// Lift: the cube's centre is more than `lift_height` above the table top. Can (robosuite's `_check_success`
+    /// with `not_in_bin`): the can's position inside the target region (open intervals: its quadrant of bin 2, up to
+    /// 10 cm above the bin's centre height) and the end-effector more than `release_distance` from it (robosuite:
+    /// `1 - tanh(10 d) < 0.6`, i.e. d > atanh(0.4) / 10 = 0.0424 m).
+    public var isSuccess: Bool {
+        let object = objectPosition
+        guard let target = settings.target else { return object.z > tableTop + settings.liftHeight! }
+        guard target.x[0] < object.x, object.x < target.x[1], target.y[0] < object.y, object.y < target.y[1],
+              target.z[0] < object.z, object.z < target.z[1]
+        else { return false }
+        let gap = endEffectorPosition - object
+        return (gap * gap).sum().squareRoot() > target.releaseDistance
+    }
 
     /// Allocating convenience: the observation of the current state.
     public func observation() -> [Float] {
@@ -253,17 +310,52 @@ public final class Robomimic: Environment {
         let eef = endEffectorPosition
         let hand = data.bodyQuaternion(handBody)
         let fingers = gripperPositions
-        let values: (SIMD3<Double>, SIMD4<Double>, SIMD3<Double>) = (object, SIMD4(q[1], q[2], q[3], q[0]), object - eef)
-        for i in 0..<3 { o[i] = Float(values.0[i]) }
-        for i in 0..<4 { o[3 + i] = Float(values.1[i]) }
-        for i in 0..<3 { o[7 + i] = Float(values.2[i]) }
-        for i in 0..<3 { o[10 + i] = Float(eef[i]) }
-        o[13] = Float(hand[1])
-        o[14] = Float(hand[2])
-        o[15] = Float(hand[3])
-        o[16] = Float(hand[0])
-        o[17] = Float(fingers.x)
-        o[18] = Float(fingers.y)
+        for i in 0..<3 { o[i] = Float(object[i]) }
+        o[3] = Float(q[1])
+        o[4] = Float(q[2])
+        o[5] = Float(q[3])
+        o[6] = Float(q[0])
+        var k = 7
+        if settings.task == "lift" {
+            // gripper_to_cube_pos: the world-frame difference.
+            for i in 0..<3 { o[k + i] = Float(object[i] - eef[i]) }
+            k += 3
+        } else {
+            // Can_to_robot0_eef_pos / _quat: the object's pose in the frame (eef_pos, hand quaternion).
+            let inverse = SIMD4(hand[0], -hand[1], -hand[2], -hand[3])
+            let position = Self.rotate(object - eef, by: inverse)
+            var relative = Self.multiply(inverse, q)
+            if relative[0] < 0 { relative = -relative }
+            for i in 0..<3 { o[k + i] = Float(position[i]) }
+            o[k + 3] = Float(relative[1])
+            o[k + 4] = Float(relative[2])
+            o[k + 5] = Float(relative[3])
+            o[k + 6] = Float(relative[0])
+            k += 7
+        }
+        for i in 0..<3 { o[k + i] = Float(eef[i]) }
+        o[k + 3] = Float(hand[1])
+        o[k + 4] = Float(hand[2])
+        o[k + 5] = Float(hand[3])
+        o[k + 6] = Float(hand[0])
+        o[k + 7] = Float(fingers.x)
+        o[k + 8] = Float(fingers.y)
+    }
+
+    /// Hamilton product of quaternions (w, x, y, z).
+    static func multiply(_ a: SIMD4<Double>, _ b: SIMD4<Double>) -> SIMD4<Double> {
+        SIMD4(
+            a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3],
+            a[0] * b[1] + a[1] * b[0] + a[2] * b[3] - a[3] * b[2],
+            a[0] * b[2] - a[1] * b[3] + a[2] * b[0] + a[3] * b[1],
+            a[0] * b[3] + a[1] * b[2] - a[2] * b[1] + a[3] * b[0])
+    }
+
+    /// `v` turned by the unit quaternion `q` (w, x, y, z).
+    static func rotate(_ v: SIMD3<Double>, by q: SIMD4<Double>) -> SIMD3<Double> {
+        let u = SIMD3(q[1], q[2], q[3])
+        let t = 2 * OperationalSpaceController.cross(u, v)
+        return v + q[0] * t + OperationalSpaceController.cross(u, t)
     }
 
     // MARK: State
@@ -279,7 +371,7 @@ public final class Robomimic: Environment {
     public func restoreState(_ state: EnvironmentState) throws {
         guard state.task.count == 24 else { throw EnvironmentError.invalidState("not a Robomimic \(settings.task) state") }
         let half = SIMD3(state.task[21], state.task[22], state.task[23])
-        if half != cubeHalfSize { try setCube(halfSize: half) }
+        if settings.task == "lift" && half != cubeHalfSize { try setCube(halfSize: half) }
         try data.restoreState(state.simulation)
         controller.restore(
             goalOrientation: Array(state.task[0..<9]), goalPosition: SIMD3(state.task[9], state.task[10], state.task[11]),

@@ -33,9 +33,34 @@ public struct RobomimicSettings: Codable, Sendable {
         public var zOffset: Double
         /// Reference position of the ranges.
         public var reference: [Double]
+        /// robosuite's `ensure_object_boundary_in_range`: the ranges shrink by the object's horizontal radius, so the
+        /// whole object lies inside them (Can: true; Lift: false).
+        public var keepInside: Bool?
         enum CodingKeys: String, CodingKey {
             case x, y, yaw, reference
-            case zOffset = "z_offset"
+            case zOffset = "z_offset", keepInside = "keep_inside"
+        }
+    }
+
+    /// Can: robosuite's bins arena (`arenas/bins_arena.xml`, used as it is) and PickPlace's goal.
+    public struct Bins: Codable, Sendable {
+        /// Centres of the bins' floors (the arena file's positions, which PickPlace also sets at every reset).
+        public var bin1: [Double]
+        public var bin2: [Double]
+        /// PickPlace's `table_full_size`: the bins' size (x, y) from which the goal quadrants are computed.
+        public var size: [Double]
+    }
+
+    /// Can: success when the object's position is inside this box (open intervals, as robosuite's `not_in_bin`)
+    /// and the end-effector is more than `release_distance` from it.
+    public struct TargetRegion: Codable, Sendable {
+        public var x: [Double]
+        public var y: [Double]
+        public var z: [Double]
+        public var releaseDistance: Double
+        enum CodingKeys: String, CodingKey {
+            case x, y, z
+            case releaseDistance = "release_distance"
         }
     }
 
@@ -50,7 +75,12 @@ public struct RobomimicSettings: Codable, Sendable {
     public var jointNoise: Double
     public var initialGripper: [Double]
     public var controller: Controller
+    /// Where the robot's base stands (robosuite's `Panda.base_xpos_offset` of the arena); Lift derives it from the
+    /// table (-0.16 - table length / 2, 0, 0) when it is absent.
+    public var robotBase: [Double]?
     public var table: Table?
+    public var bins: Bins?
+    public var target: TargetRegion?
     /// Lift: the cube's half-size range (each axis uniform on its own).
     public var cubeHalfSize: [Double]?
     public var placement: Placement
@@ -58,7 +88,8 @@ public struct RobomimicSettings: Codable, Sendable {
     public var liftHeight: Double?
 
     enum CodingKeys: String, CodingKey {
-        case task, controller, table, placement
+        case task, controller, table, placement, bins, target
+        case robotBase = "robot_base"
         case controlHz = "control_hz", maxSteps = "max_steps", actionLow = "action_low", actionHigh = "action_high"
         case initialJoints = "initial_joints", jointNoise = "joint_noise", initialGripper = "initial_gripper"
         case cubeHalfSize = "cube_half_size", liftHeight = "lift_height"
@@ -87,6 +118,20 @@ public struct RobomimicSettings: Codable, Sendable {
             }
             guard liftHeight != nil else { throw fail("lift needs environment.lift_height") }
         }
+        if let robotBase, robotBase.count != 3 { throw fail("environment.robot_base needs [x, y, z]") }
+        if task == "can" {
+            guard robotBase != nil else { throw fail("can needs environment.robot_base [x, y, z]") }
+            guard let bins, bins.bin1.count == 3, bins.bin2.count == 3, bins.size.count == 2 else {
+                throw fail("can needs environment.bins with bin1 [x, y, z], bin2 [x, y, z] and size [x, y]")
+            }
+            guard let target, target.x.count == 2, target.y.count == 2, target.z.count == 2,
+                  target.x[0] < target.x[1], target.y[0] < target.y[1], target.z[0] < target.z[1],
+                  target.releaseDistance >= 0
+            else {
+                throw fail("can needs environment.target with x, y, z as [low, high] (low < high) and release_distance >= 0")
+            }
+        }
+        if task == "square" { throw fail("robomimic square is not built yet in this version (lift and can are)") }
     }
 }
 
