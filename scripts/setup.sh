@@ -62,6 +62,7 @@ else
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$client[test]"
 fi
 
-# Third-party task assets (tasks/*/assets.json: e.g. Gymnasium-Robotics' Franka Kitchen scene) into the asset cache,
-# verified by file list and SHA-256; downloads only what is missing or altered, so it works offline once fetched.
-"$venv/bin/python" "$(dirname "$0")/fetch_assets.py"
+# Third-party task assets (tasks/*/assets.json: Gymnasium-Robotics' Franka Kitchen scene, robosuite's models for the
+# Robomimic tasks) into the asset cache, verified by file list and SHA-256; downloads only what is missing or altered,
+# so it works offline once fetched.
+"$venv/bin/python" "$root/scripts/fetch_assets.py"

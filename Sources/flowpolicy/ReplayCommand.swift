@@ -7,9 +7,11 @@ struct ReplayCommand: ParsableCommand {
         commandName: "replay",
         abstract: "Run recorded action sequences in a task and report every step.",
         discussion: """
-            The input is JSON: a list of episodes, each {"seed": S} or, for pusht, {"agent": [x, y], "block": [x, y, \
-            angle]}, plus "actions": [[...], ...]. The output (--json) lists, per episode, every step's observation, \
-            progress (coverage for pusht), reward and done flag, and for pusht the block pose.
+            The input is JSON: a list of episodes, each {"seed": S}, or for pusht {"agent": [x, y], "block": [x, y, \
+            angle]}, or for the robomimic tasks {"joints": [7 arm joints], "object": [x, y, z, yaw], \
+            "cube_half_size": [3] (lift)}, plus "actions": [[...], ...]. The output (--json) lists, per episode, the \
+            initial observation and every step's observation, progress (coverage for pusht), reward and done flag, \
+            and for pusht the block pose.
             """)
 
     @Option(help: "Task to replay in.")

@@ -4,8 +4,8 @@ import Foundation
 import SimBridge
 
 /// `flowpolicy bench env`: control steps per second of a task on one core, and of the reference implementation
-/// (gym-pusht for Push-T, Gymnasium-Robotics for Franka Kitchen) measured in the same run when its Python package is
-/// installed.
+/// (gym-pusht for Push-T, Gymnasium-Robotics for Franka Kitchen, robosuite for the Robomimic tasks) measured in the
+/// same run when its Python package is installed.
 public enum EnvironmentBenchmark {
     public struct Result: Codable, Sendable {
         public var task: String
@@ -61,7 +61,7 @@ public enum EnvironmentBenchmark {
         switch task {
         case "pusht":
             (result.reference, result.referenceStepsPerSecond, result.referenceNote) = reference(
-                python: python, steps: steps, task: task, script: "bench_reference_env.py",
+                python: python, steps: steps, task: task, script: "bench_reference_env.py", arguments: [],
                 install: "pip install gym-pusht==0.1.8")
         case "franka_kitchen":
             // Gymnasium-Robotics 1.4.2 needs MuJoCo 3.x, so it lives in a virtual environment of its own.
@@ -69,9 +69,18 @@ public enum EnvironmentBenchmark {
                 .appendingPathComponent(".cache/flowpolicy/venv-kitchen/bin/python").path
             (result.reference, result.referenceStepsPerSecond, result.referenceNote) = reference(
                 python: python ?? (FileManager.default.fileExists(atPath: kitchenPython) ? kitchenPython : nil),
-                steps: steps, task: task, script: "bench_kitchen_reference.py",
+                steps: steps, task: task, script: "bench_kitchen_reference.py", arguments: [],
                 install: "python3 -m venv ~/.cache/flowpolicy/venv-kitchen && ~/.cache/flowpolicy/venv-kitchen/bin/pip "
                     + "install gymnasium-robotics==1.4.2 mujoco==3.3.7")
+        case "robomimic_lift", "robomimic_can":
+            // robosuite 1.5.2 needs MuJoCo 3.x, so it lives in a virtual environment of its own.
+            let robosuitePython = FileManager.default.homeDirectoryForCurrentUser
+                .appendingPathComponent(".cache/flowpolicy/venv-robosuite/bin/python").path
+            (result.reference, result.referenceStepsPerSecond, result.referenceNote) = reference(
+                python: python ?? (FileManager.default.fileExists(atPath: robosuitePython) ? robosuitePython : nil),
+                steps: steps, task: task, script: "bench_robosuite_reference.py", arguments: ["--task", task],
+                install: "python3 -m venv ~/.cache/flowpolicy/venv-robosuite && "
+                    + "~/.cache/flowpolicy/venv-robosuite/bin/pip install robosuite==1.5.2 mujoco==3.3.7")
         default:
             break
         }
@@ -80,7 +89,7 @@ public enum EnvironmentBenchmark {
 
     /// Runs `tools/<script>` with `python` if the reference package imports there.
     static func reference(
-        python: String?, steps: Int, task: String, script name: String, install: String
+        python: String?, steps: Int, task: String, script name: String, arguments: [String], install: String
     ) -> (String?, Double?, String?) {
         let interpreter = python ?? ProcessInfo.processInfo.environment["FLOWPOLICY_PYTHON"] ?? "python3"
         guard let script = try? TaskFolder(task: task).url.deletingLastPathComponent().deletingLastPathComponent()
@@ -89,7 +98,7 @@ public enum EnvironmentBenchmark {
         else { return (nil, nil, "tools/\(name) not found") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [interpreter, script, "--steps", String(steps)]
+        process.arguments = [interpreter, script, "--steps", String(steps)] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = Pipe()

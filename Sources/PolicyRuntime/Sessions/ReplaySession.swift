@@ -12,7 +12,16 @@ public enum ReplaySession {
         public var agent: [Double]?
         /// Push-T: the block's [x, y, angle] (the T's origin and angle, as gym-pusht's `block.position`, `angle`).
         public var block: [Double]?
+        /// Robomimic: the arm's 7 joints, the object's [x, y, z, yaw] and (Lift) the cube's half sizes.
+        public var joints: [Double]?
+        public var object: [Double]?
+        public var cubeHalfSize: [Double]?
         public var actions: [[Float]]
+
+        enum CodingKeys: String, CodingKey {
+            case seed, agent, block, joints, object, actions
+            case cubeHalfSize = "cube_half_size"
+        }
     }
 
     public struct StepRecord: Codable, Sendable {
@@ -25,6 +34,8 @@ public enum ReplaySession {
     }
 
     public struct EpisodeRecord: Codable, Sendable {
+        /// The observation at the start.
+        public var initial: [Float]?
         public var steps: [StepRecord]
         public var error: String?
     }
@@ -33,6 +44,7 @@ public enum ReplaySession {
         let environment = try TaskRegistry.makeEnvironment(task)
         return episodes.map { episode in
             var steps: [StepRecord] = []
+            var initial: [Float]?
             do {
                 if let agent = episode.agent, let block = episode.block {
                     guard let pushT = environment as? PushT, agent.count == 2, block.count == 3 else {
@@ -40,8 +52,20 @@ public enum ReplaySession {
                     }
                     try pushT.place(agent: SIMD2(agent[0], agent[1]),
                                     block: Pose2D(x: block[0], y: block[1], angle: block[2]), settle: false)
+                } else if let joints = episode.joints, let object = episode.object {
+                    guard let robomimic = environment as? Robomimic, joints.count == 7, object.count == 4 else {
+                        throw EnvironmentError.invalidState(
+                            "exact starts (joints, object) are only defined for the robomimic tasks: 7 joints, [x, y, z, yaw]")
+                    }
+                    if let half = episode.cubeHalfSize {
+                        guard half.count == 3 else { throw EnvironmentError.invalidState("cube_half_size needs 3 numbers") }
+                        try robomimic.setCube(halfSize: SIMD3(half[0], half[1], half[2]))
+                    }
+                    try robomimic.place(joints: joints, objectPosition: SIMD3(object[0], object[1], object[2]),
+                                        objectYaw: object[3])
+                    initial = robomimic.observation()
                 } else {
-                    _ = try environment.reset(seed: episode.seed ?? 0)
+                    initial = try environment.reset(seed: episode.seed ?? 0)
                 }
                 for action in episode.actions {
                     guard action.count == environment.specification.actionDimensions else {
@@ -54,9 +78,9 @@ public enum ReplaySession {
                         observation: observation, progress: result.progress, reward: result.reward, done: result.done,
                         block: pose.map { [$0.x, $0.y, $0.angle] }))
                 }
-                return EpisodeRecord(steps: steps, error: nil)
+                return EpisodeRecord(initial: initial, steps: steps, error: nil)
             } catch {
-                return EpisodeRecord(steps: steps, error: "\(error)")
+                return EpisodeRecord(initial: initial, steps: steps, error: "\(error)")
             }
         }
     }

@@ -286,6 +286,30 @@ __attribute__((noinline)) static inline int fp_guarded_step(const mjModel* m, mj
     FP_GUARD_END
 }
 
+// mj_step split in two, as robosuite steps ("lite physics"): mj_step1 computes everything that depends on
+// positions and velocities (kinematics, mass matrix, bias forces, Jacobians are then available), the caller
+// writes the controls, and mj_step2 computes the accelerations and integrates. With the Euler integrator the pair
+// equals mj_step with the controls set in between.
+__attribute__((noinline)) static inline int fp_guarded_step1(const mjModel* m, mjData* d) {
+    FP_GUARD_BEGIN
+    mj_step1(m, d);
+    FP_GUARD_END
+}
+
+__attribute__((noinline)) static inline int fp_guarded_step2(const mjModel* m, mjData* d) {
+    FP_GUARD_BEGIN
+    mj_step2(m, d);
+    FP_GUARD_END
+}
+
+// Recomputes the model constants the compiler derives at qpos0 (body and dof inverse weights, actuator lengths) after
+// a change of masses or sizes. Uses `d` as workspace.
+__attribute__((noinline)) static inline int fp_guarded_set_const(mjModel* m, mjData* d) {
+    FP_GUARD_BEGIN
+    mj_setConst(m, d);
+    FP_GUARD_END
+}
+
 __attribute__((noinline)) static inline int fp_guarded_forward(const mjModel* m, mjData* d) {
     FP_GUARD_BEGIN
     mj_forward(m, d);

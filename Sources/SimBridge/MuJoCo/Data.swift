@@ -73,6 +73,47 @@ public final class Data {
         try checkDivergence(time: time)
     }
 
+    /// The first half of a physics step: kinematics, the mass matrix, bias forces and everything else that depends
+    /// on positions and velocities, for the current state; no time passes. Write the controls, then call `step2()`.
+    /// Together they equal `step()` with the Euler integrator (the integrator robosuite's scenes use), which is how
+    /// robosuite computes its controllers' torques every physics step. Throws like `step()`. The corresponding C
+    /// function is `mj_step1`.
+    public func step1() throws(MuJoCoError) {
+        try requireUsable()
+        let time = pointer.pointee.time
+        clearBadNumberWarnings()
+        do throws(MuJoCoError) {
+            try Engine.step1(model.pointer, pointer)
+        } catch {
+            throw fail(error)
+        }
+        try checkDivergence(time: time)
+    }
+
+    /// The second half of a physics step after `step1()`: accelerations with the current controls, and the
+    /// integration. Throws like `step()`. The corresponding C function is `mj_step2`.
+    public func step2() throws(MuJoCoError) {
+        try requireUsable()
+        let time = pointer.pointee.time
+        do throws(MuJoCoError) {
+            try Engine.step2(model.pointer, pointer)
+        } catch {
+            throw fail(error)
+        }
+        try checkDivergence(time: time)
+    }
+
+    /// Recomputes the model's derived constants (inverse weights of bodies and dofs, actuator lengths at `qpos0`) after
+    /// masses, inertias or geom sizes were changed in the model, using this data as workspace; the data's state is then
+    /// undefined, so reset it afterwards. The corresponding C function is `mj_setConst`.
+    public func recomputeModelConstants() throws(MuJoCoError) {
+        do throws(MuJoCoError) {
+            try Engine.setConstants(model.pointer, pointer)
+        } catch {
+            throw fail(error)
+        }
+    }
+
     /// Calls `step()` `count` times, stopping at the first error.
     public func step(count: Int) throws(MuJoCoError) {
         for _ in 0..<count {
@@ -358,6 +399,22 @@ public final class Data {
             }
         }
         return (translation, rotation)
+    }
+
+    // MARK: Dynamics
+
+    /// Writes the joint-space mass matrix `[nv, nv]` (row-major, dense) as of the last `step1()`, `forward()` or
+    /// `step()`. No allocation. The corresponding C function is `mj_fullM` (it has no error path).
+    public func fullMassMatrix(into matrix: UnsafeMutableBufferPointer<Double>) {
+        let nv = model.nv
+        precondition(matrix.count == nv * nv, "the mass matrix needs nv * nv = \(nv * nv) values")
+        mj_fullM(model.pointer, matrix.baseAddress!, pointer.pointee.qM)
+    }
+
+    /// Bias forces (Coriolis, centrifugal, gravitational), `[nv]`, as of the last `step1()`, `forward()` or
+    /// `step()`. The corresponding C field is `mjData.qfrc_bias`.
+    public func withQfrcBias<R, E: Error>(_ body: (UnsafeBufferPointer<Double>) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeBufferPointer(start: pointer.pointee.qfrc_bias, count: model.nv))
     }
 }
 

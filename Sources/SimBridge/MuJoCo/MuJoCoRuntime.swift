@@ -85,6 +85,21 @@ enum Engine {
     }
 
     @inline(never)
+    static func step1(_ model: UnsafePointer<mjModel>, _ data: UnsafeMutablePointer<mjData>) throws(MuJoCoError) {
+        try check(fp_guarded_step1(model, data), "mj_step1")
+    }
+
+    @inline(never)
+    static func step2(_ model: UnsafePointer<mjModel>, _ data: UnsafeMutablePointer<mjData>) throws(MuJoCoError) {
+        try check(fp_guarded_step2(model, data), "mj_step2")
+    }
+
+    @inline(never)
+    static func setConstants(_ model: UnsafeMutablePointer<mjModel>, _ data: UnsafeMutablePointer<mjData>) throws(MuJoCoError) {
+        try check(fp_guarded_set_const(model, data), "mj_setConst")
+    }
+
+    @inline(never)
     static func forward(_ model: UnsafePointer<mjModel>, _ data: UnsafeMutablePointer<mjData>) throws(MuJoCoError) {
         try check(fp_guarded_forward(model, data), "mj_forward")
     }
