@@ -32,6 +32,8 @@ private func untrainedPushTCheckpoint(observationDimensions: Int = 20, provenanc
         #expect(abs(all.high - 1) < 1e-12 && abs(all.low - 0.722467) < 1e-5)
         let mean = MeanEstimate([1, 2, 3, 4])
         #expect(mean.mean == 2.5 && abs(mean.high - mean.low - 2 * 1.959964 * (1.6666667 / 4).squareRoot()) < 1e-5)
+        let coverages = MeanEstimate([1, 1, 1, 0.9], bounds: 0...1)
+        #expect(coverages.high == 1 && coverages.low < 0.975, "a mean of values in [0, 1] keeps its interval there")
     }
 
     @Test func observationWindowRepeatsTheFirstObservationThenSlides() {

@@ -34,14 +34,15 @@ public struct ProportionEstimate: Codable, Sendable, Equatable {
     }
 }
 
-/// A mean with its 95% confidence interval (normal approximation, sample standard deviation).
+/// A mean with its 95% confidence interval (normal approximation, sample standard deviation), clipped to `bounds`
+/// when the values are known to lie there (a mean of coverages cannot exceed 1).
 public struct MeanEstimate: Codable, Sendable, Equatable {
     public var mean: Double
     public var low: Double
     public var high: Double
     public var count: Int
 
-    public init(_ values: [Double]) {
+    public init(_ values: [Double], bounds: ClosedRange<Double>? = nil) {
         count = values.count
         guard !values.isEmpty else {
             mean = .nan
@@ -54,8 +55,8 @@ public struct MeanEstimate: Codable, Sendable, Equatable {
         let variance = values.count > 1
             ? values.reduce(0) { $0 + ($1 - average) * ($1 - average) } / Double(values.count - 1) : 0
         let half = 1.959_963_984_540_054 * (variance / Double(values.count)).squareRoot()
-        low = mean - half
-        high = mean + half
+        low = max(mean - half, bounds?.lowerBound ?? -.infinity)
+        high = min(mean + half, bounds?.upperBound ?? .infinity)
     }
 
     public var text: String { String(format: "%.3f [%.3f, %.3f]", mean, low, high) }
