@@ -72,7 +72,7 @@ private func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.cont
         let whole = bytes(path)
         for cut in [whole.count - 100, 40, 5] {
             let truncated = temporaryPath("truncated-\(cut).safetensors")
-            FileManager.default.createFile(atPath: truncated, contents: Data(whole[0..<cut]))
+            _ = FileManager.default.createFile(atPath: truncated, contents: Data(whole[0..<cut]))
             #expect {
                 try Checkpoint(contentsOf: truncated)
             } throws: { error in
@@ -102,7 +102,7 @@ private func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.cont
         // Renaming a file over a non-empty directory fails: the target is a directory holding a file.
         let blocked = folder + "/blocked"
         try FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: blocked + "/keep", contents: Data([1, 2, 3]))
+        _ = FileManager.default.createFile(atPath: blocked + "/keep", contents: Data([1, 2, 3]))
         #expect(throws: FlowPolicyError.self) { try checkpoint.write(to: blocked) }
         #expect(throws: FlowPolicyError.self) { try checkpoint.write(to: folder + "/missing-folder/policy.safetensors") }
         #expect(bytes(path) == before)

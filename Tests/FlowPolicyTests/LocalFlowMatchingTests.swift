@@ -94,7 +94,7 @@ private func oneEulerStep(of stage: FlowStage, from states: [Float], windows: [F
         for pair in stride(from: 0, to: pairs.count, by: 41) {
             var x = [pairs.chunks[2 * pair], pairs.chunks[2 * pair + 1]]
             let o = [pairs.windows[pair]]
-            try x.withUnsafeMutableBufferPointer { x in
+            _ = try x.withUnsafeMutableBufferPointer { x in
                 try solver.integrateAdaptive(x.baseAddress!, count: 2, from: 0, to: 1, relativeTolerance: 1e-7,
                                              absoluteTolerance: 1e-7) { t, state, v in
                     var time = t

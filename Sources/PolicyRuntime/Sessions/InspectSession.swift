@@ -37,7 +37,8 @@ public enum InspectSession {
             summary.kind = "checkpoint"
             summary.parameterCount = checkpoint.parameterCount
             summary.stages = checkpoint.stages.count
-        case EpisodeDataset.formatName, nil where file["episode_ends"] != nil:
+        case EpisodeDataset.formatName,
+             nil where file["episode_ends"] != nil:
             let dataset = try EpisodeDataset(contentsOf: path)
             summary.kind = "dataset"
             summary.episodes = dataset.episodeCount

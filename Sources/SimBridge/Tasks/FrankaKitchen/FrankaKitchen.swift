@@ -147,7 +147,8 @@ public final class FrankaKitchen: Environment {
         private var models: [String: Model] = [:]
 
         func model(path: String, collision: FrankaKitchenSettings.Collision) throws -> Model {
-            let key = "\(path)|\(collision.skipVisualGeoms)|\(collision.maxConstraintRows)|\(collision.maxContacts)|"
+            let key = "\(path)|\(collision.skipVisualGeoms)|\(String(describing: collision.maxConstraintRows))|"
+                + "\(String(describing: collision.maxContacts))|"
                 + collision.exclude.map { $0.joined(separator: ",") }.joined(separator: ";")
             return try lock.withLock {
                 if let model = models[key] { return model }
