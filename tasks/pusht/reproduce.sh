@@ -76,7 +76,7 @@ seed001() {
     "$flowpolicy" distill --checkpoint "$runs/lfm.safetensors" --dataset "$data" --out "$runs/lfm-distilled.safetensors" \
         --json "$reports/distill-lfm.json"
     # Two blocks: K Euler steps per block is 2K network evaluations.
-    evaluate "$runs/lfm.safetensors" lfm 1 2 5
+    evaluate "$runs/lfm.safetensors" lfm 1 2 4 5 10
     evaluate "$runs/lfm-distilled.safetensors" lfm-distilled 1
 }
 
