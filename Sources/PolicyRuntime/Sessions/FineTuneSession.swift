@@ -62,6 +62,10 @@ public enum FineTuneSession {
                 message: "the dataset has \(dataset.observationDimensions)-D observations and \(dataset.actionDimensions)-D "
                     + "actions; the checkpoint expects \(spec.observationDimensions) and \(spec.actionDimensions)")
         }
+        guard options.encodingSteps >= 1 else {
+            throw FlowPolicyError.invalidConfiguration(
+                "--encode-steps must be at least 1 (RK4 steps encoding the latents), got \(options.encodingSteps)")
+        }
         guard dataset.episodeCount >= 2 else {
             throw FlowPolicyError.invalidConfiguration("fine-tuning needs at least 2 episodes (one is held out)")
         }
