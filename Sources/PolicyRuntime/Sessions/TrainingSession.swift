@@ -124,6 +124,8 @@ public enum TrainingSession {
                 depth: options.depth, timeEmbedding: options.timeEmbedding)
             configuration.training = options.training
             let trainer = try LocalFlowMatchingTrainer(spec: spec, dataset: dataset, configuration: configuration)
+            // Read before the push: the push holds the pool's states for writing, and the bar's callback runs inside it.
+            let poolCount = trainer.pool.count
             for block in 0..<configuration.blocks {
                 var pushBar: ProgressBar?
                 try trainer.trainNextBlock(
@@ -131,7 +133,7 @@ public enum TrainingSession {
                     pushProgress: { states in
                         if pushBar == nil {
                             pushBar = ProgressBar(title: "push pool through block \(block + 1)",
-                                                  total: trainer.pool.count, unit: "chunk")
+                                                  total: poolCount, unit: "chunk")
                         }
                         pushBar?.update(completed: states)
                     })
