@@ -56,11 +56,13 @@ public final class FrankaKitchenExpert: Expert {
     var previousAction: [Double] = []
     /// Largest change of an arm action between consecutive steps in this episode.
     public private(set) var largestActionChange = 0.0
+    /// Where it happened (traced only).
+    var largestActionChangeAt = ""
 
     static let arm = 7
     /// Largest change of an arm joint's displacement per step from one step to the next (rad per step per step:
-    /// 4.7 rad/s²; this bounds the change of an arm action between steps to about 0.37 of the [-1, 1] range for the
-    /// shoulder and elbow joints), and largest braking of the end effector's (m per step per step: 1.9 m/s²).
+    /// 4.7 rad/s²; this bounds the change of an arm action between steps to about 0.4 of the [-1, 1] range), and
+    /// largest braking of the end effector's (m per step per step: 1.9 m/s²).
     static let jointAcceleration = 0.03
     static let cartesianBraking = 0.012
     /// The displacement the last action asked of each arm joint.
@@ -113,7 +115,7 @@ public final class FrankaKitchenExpert: Expert {
     func flushTrace() {
         guard Self.tracing, traceSteps > 0 else { return }
         let line = "kitchen-trace seed \(traceSeed) steps \(traceSteps) max-arm-change "
-            + String(format: "%.3f", largestActionChange) + " |" + trace + "\n"
+            + String(format: "%.3f", largestActionChange) + " (\(largestActionChangeAt)) |" + trace + "\n"
         FileHandle.standardError.write(line.data(using: .utf8)!)
         traceSteps = 0
     }
@@ -125,6 +127,7 @@ public final class FrankaKitchenExpert: Expert {
         traceCompleted = environment.completed
         previousAction = []
         largestActionChange = 0
+        largestActionChangeAt = ""
         var random = SeededRandom(seed: episodeSeed ^ 0x6578_7065_7274)  // "expert": not the noise's stream
         program = environment.settings.tasks.flatMap { subtask in
             KitchenSkills.phases(for: subtask, expert: self, variation: .init(&random))
@@ -145,10 +148,13 @@ public final class FrankaKitchenExpert: Expert {
                 phaseStarted = true
                 phaseSteps = 0
             }
-            let command = try phase.step(self)
-            if command.done || phaseSteps >= phase.maxSteps {
+            // A phase out of steps ends before computing another action: computing one advances the acceleration
+            // limit's state (`previousDq`), and discarding it would let the next phase's first action change by
+            // twice the limit.
+            let command = phaseSteps < phase.maxSteps ? try phase.step(self) : nil
+            guard let command, !command.done else {
                 log.append((phase.name, phaseSteps))
-                if Self.tracing { traceEnd(of: phase, done: command.done) }
+                if Self.tracing { traceEnd(of: phase, done: command?.done ?? false) }
                 phaseIndex += 1
                 phaseStarted = false
                 continue
@@ -164,8 +170,12 @@ public final class FrankaKitchenExpert: Expert {
     func write(_ values: [Double], to action: UnsafeMutablePointer<Float>) {
         for i in 0..<values.count { action[i] = Float(values[i]) }
         if !previousAction.isEmpty {
-            for k in 0..<Self.arm {
-                largestActionChange = max(largestActionChange, abs(values[k] - previousAction[k]))
+            for k in 0..<Self.arm where abs(values[k] - previousAction[k]) > largestActionChange {
+                largestActionChange = abs(values[k] - previousAction[k])
+                if Self.tracing {
+                    let name = phaseIndex < program.count ? program[phaseIndex].name : "done"
+                    largestActionChangeAt = "joint \(k + 1), step \(environment.stepCount), \(name)"
+                }
             }
         }
         previousAction = values
