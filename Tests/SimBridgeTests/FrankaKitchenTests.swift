@@ -262,4 +262,23 @@ import Testing
         #expect(last!.success && completedAt.count == 2, "completed at \(completedAt)")
         #expect(env.data.qpos[17] < -0.39 && env.data.qpos[19] > 0.07)
     }
+
+    @Test func expertTurnsTheBottomBurnerAfterTheKettleWithSmoothActions() throws {
+        // The bottom knob after the kettle: the reach used to drift sideways onto the knob's bar (the wrist at its
+        // limit) and the episode ran out of steps. Smooth: no arm action changes by more than 0.5 of the [-1, 1]
+        // range between steps (the acceleration limit allows about 0.4, chattering actions alternate by up to 2).
+        let env = try FrankaKitchen(settings: settings { $0.tasks = [.kettle, .bottomBurner] })
+        let expert = try FrankaKitchenExpert(environment: env)
+        _ = try env.reset(seed: 11)
+        try expert.begin(episodeSeed: 11)
+        var action = [Float](repeating: 0, count: 9)
+        var last: StepResult?
+        repeat {
+            try action.withUnsafeMutableBufferPointer { try expert.act(action: $0.baseAddress!) }
+            last = try env.step(action).result
+        } while !last!.done
+        #expect(last!.success, "\(expert.log)")
+        #expect(env.data.qpos[11] < -0.58)
+        #expect(expert.largestActionChange > 0 && expert.largestActionChange < 0.5, "\(expert.largestActionChange)")
+    }
 }

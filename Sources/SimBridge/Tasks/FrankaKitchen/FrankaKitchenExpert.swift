@@ -45,11 +45,25 @@ public final class FrankaKitchenExpert: Expert {
     var kettleStart = SIMD3<Double>(repeating: 0)
     /// Finished phases with their step counts (for diagnosis).
     public private(set) var log: [(phase: String, steps: Int)] = []
+    /// With the environment variable `FLOWPOLICY_KITCHEN_TRACE` set, each episode's phases (steps, `!` when a phase
+    /// ran out of steps), the steps at which subtasks were completed and the largest change of an arm action between
+    /// consecutive steps go to standard error, one line per episode (for profiling the expert).
+    static let tracing = ProcessInfo.processInfo.environment["FLOWPOLICY_KITCHEN_TRACE"] != nil
+    var trace = ""
+    var traceSeed: UInt64 = 0
+    var traceSteps = 0
+    var traceCompleted: [Bool] = []
+    var previousAction: [Double] = []
+    /// Largest change of an arm action between consecutive steps in this episode.
+    public private(set) var largestActionChange = 0.0
+    /// Where it happened (traced only).
+    var largestActionChangeAt = ""
 
     static let arm = 7
     /// Largest change of an arm joint's displacement per step from one step to the next (rad per step per step:
-    /// 3.9 rad/s²), and largest braking of the end effector's (m per step per step: 1.9 m/s²).
-    static let jointAcceleration = 0.025
+    /// 4.7 rad/s²; this bounds the change of an arm action between steps to about 0.4 of the [-1, 1] range), and
+    /// largest braking of the end effector's (m per step per step: 1.9 m/s²).
+    static let jointAcceleration = 0.03
     static let cartesianBraking = 0.012
     /// The displacement the last action asked of each arm joint.
     var previousDq = [Double](repeating: 0, count: arm)
@@ -76,7 +90,44 @@ public final class FrankaKitchenExpert: Expert {
         lead = (0..<Self.arm).map { [gain, damping, dt] k in 1 / (1 - exp(-dt * gain[k] / damping[k])) }
     }
 
+    deinit { flushTrace() }
+
+    /// Adds a finished phase to the trace; one that ran out of steps with where the hand is, the arm joints near
+    /// their limits and the bodies in contact.
+    func traceEnd(of phase: KitchenPhase, done: Bool) {
+        trace += " \(phase.name) \(phaseSteps)\(done ? "" : "!")"
+        if !done {
+            let x = pose.0
+            let atLimit = (0..<Self.arm).filter { qpos($0) < lower[$0] + 0.02 || qpos($0) > upper[$0] - 0.02 }
+            let touching = Set(environment.data.contacts.map { contact in
+                [contact.geom1, contact.geom2].map { model.name(of: .body, id: model.geomBody($0)) ?? "?" }
+                    .joined(separator: "/")
+            })
+            trace += String(format: " at (%.3f %.3f %.3f)", x.x, x.y, x.z)
+                + " joints at limits \(atLimit) contacts \(touching.sorted())"
+            if let move = phase as? CartesianMove {
+                trace += String(format: " goal (%.3f %.3f %.3f)", move.goal.x, move.goal.y, move.goal.z)
+            }
+        }
+        trace += ";"
+    }
+
+    func flushTrace() {
+        guard Self.tracing, traceSteps > 0 else { return }
+        let line = "kitchen-trace seed \(traceSeed) steps \(traceSteps) max-arm-change "
+            + String(format: "%.3f", largestActionChange) + " (\(largestActionChangeAt)) |" + trace + "\n"
+        FileHandle.standardError.write(line.data(using: .utf8)!)
+        traceSteps = 0
+    }
+
     public func begin(episodeSeed: UInt64) throws {
+        flushTrace()
+        trace = ""
+        traceSeed = episodeSeed
+        traceCompleted = environment.completed
+        previousAction = []
+        largestActionChange = 0
+        largestActionChangeAt = ""
         var random = SeededRandom(seed: episodeSeed ^ 0x6578_7065_7274)  // "expert": not the noise's stream
         program = environment.settings.tasks.flatMap { subtask in
             KitchenSkills.phases(for: subtask, expert: self, variation: .init(&random))
@@ -97,9 +148,13 @@ public final class FrankaKitchenExpert: Expert {
                 phaseStarted = true
                 phaseSteps = 0
             }
-            let command = try phase.step(self)
-            if command.done || phaseSteps >= phase.maxSteps {
+            // A phase out of steps ends before computing another action: computing one advances the acceleration
+            // limit's state (`previousDq`), and discarding it would let the next phase's first action change by
+            // twice the limit.
+            let command = phaseSteps < phase.maxSteps ? try phase.step(self) : nil
+            guard let command, !command.done else {
                 log.append((phase.name, phaseSteps))
+                if Self.tracing { traceEnd(of: phase, done: command?.done ?? false) }
                 phaseIndex += 1
                 phaseStarted = false
                 continue
@@ -114,6 +169,23 @@ public final class FrankaKitchenExpert: Expert {
 
     func write(_ values: [Double], to action: UnsafeMutablePointer<Float>) {
         for i in 0..<values.count { action[i] = Float(values[i]) }
+        if !previousAction.isEmpty {
+            for k in 0..<Self.arm where abs(values[k] - previousAction[k]) > largestActionChange {
+                largestActionChange = abs(values[k] - previousAction[k])
+                if Self.tracing {
+                    let name = phaseIndex < program.count ? program[phaseIndex].name : "done"
+                    largestActionChangeAt = "joint \(k + 1), step \(environment.stepCount), \(name)"
+                }
+            }
+        }
+        previousAction = values
+        if Self.tracing {
+            traceSteps += 1
+            for (i, done) in environment.completed.enumerated() where done && !traceCompleted[i] {
+                trace += " [DONE \(environment.settings.tasks[i].rawValue) @\(environment.stepCount)];"
+            }
+            traceCompleted = environment.completed
+        }
     }
 
     // MARK: State

@@ -78,7 +78,11 @@ final class JointMove: KitchenPhase {
     let target: PoseTarget
     let gripper: FrankaKitchenExpert.Gripper
     let speed = 1.1
-    let tolerance = 0.06
+    /// Done with every joint within `tolerance` of the posture; it brakes only down to `floor` rad per step, so it
+    /// hands over still moving and the Cartesian move that follows (which corrects the pose) takes the motion over
+    /// under the expert's acceleration limit instead of waiting for the arm to creep into the posture.
+    let tolerance = 0.1
+    let floor = 0.02
     /// Added to the solved posture (the Cartesian move that follows corrects the pose), to vary the transit.
     let jitter: [Double]
     var posture: [Double] = []
@@ -101,10 +105,11 @@ final class JointMove: KitchenPhase {
     func step(_ expert: FrankaKitchenExpert) throws -> KitchenCommand {
         let q = (0..<FrankaKitchenExpert.arm).map { expert.qpos($0) }
         if zip(q, posture).allSatisfy({ abs($0 - $1) < tolerance }) { return KitchenCommand(action: [], done: true) }
-        // Cruise at `speed`, braking into the posture at the expert's joint acceleration.
+        // Cruise at `speed`, braking toward the posture at the expert's joint acceleration.
         let dq = zip(q, posture).map { current, goal in
             let error = goal - current
-            let limit = min(speed * expert.dt, (2 * FrankaKitchenExpert.jointAcceleration * abs(error)).squareRoot())
+            let braking = (2 * FrankaKitchenExpert.jointAcceleration * abs(error)).squareRoot()
+            let limit = min(speed * expert.dt, max(floor, braking))
             return min(max(error, -limit), limit)
         }
         return KitchenCommand(action: expert.jointAction(dq, gripper: gripper), done: false)
@@ -205,8 +210,10 @@ enum KitchenSkills {
         case .lightSwitch: lightSwitch(v)
         case .slideCabinet: slideCabinet(v)
         case .hingeCabinet: hingeCabinet(expert, v)
-        case .bottomBurner: knob(site: "knob2_site", qpos: 11, label: "bottom burner", pitch: -0.35, v)
-        case .topBurner: knob(site: "knob4_site", qpos: 15, label: "top burner", pitch: 0, v)
+        // The bottom knob with the hand pitched 0.2 rad down: level, the wrist (joint 6) runs into its limit on the
+        // reach and the hand drifts sideways onto the knob's bar; at 0.35 rad it drifts as well.
+        case .bottomBurner: knob(site: "knob2_site", qpos: 11, label: "bottom burner", pitch: -0.2, v)
+        case .topBurner: knob(site: "knob4_site", qpos: 15, label: "top burner", pitch: 0, twistEnd: -0.7, v)
         }
     }
 
@@ -243,7 +250,7 @@ enum KitchenSkills {
             },
             CartesianMove("microwave: reach", .open, speed: 0.4) { e in (handle(e), r) },
             Hold("microwave: close", .closed, steps: 4),
-            Track("microwave: pull", .closed, speed: 0.4, maxSteps: 50,
+            Track("microwave: pull", .closed, speed: 0.5, maxSteps: 50,
                   begin: { e in start = handle(e); startAngle = e.qpos(22) }, until: { $0.qpos(22) < -0.7 }) { e in
                 let goal = max(e.qpos(22) - 0.3, -1.0)
                 return (arc(anchor: e.jointAnchor(joint), start: start, startAngle: startAngle, angle: goal), r)
@@ -253,9 +260,10 @@ enum KitchenSkills {
         ]
     }
 
-    /// Push the handle of the sliding door to the right (+x).
+    /// Push the handle of the sliding door to the right (+x) until the door is 0.2 m open (done above 0.07).
     static func slideCabinet(_ v: Variation) -> [KitchenPhase] {
         let handle: (FrankaKitchenExpert) -> SIMD3<Double> = { $0.site("slide_site") }
+        var start = SIMD3<Double>(repeating: 0)
         return [
             JointMove("slide cabinet: posture", .closed, jitter: v.jitter) { e in
                 (handle(e) + [-0.07, -0.12, 0] + v.offset, front)
@@ -264,8 +272,9 @@ enum KitchenSkills {
                 (handle(e) + [-0.07, -0.12, 0], front)
             },
             CartesianMove("slide cabinet: reach", .closed, speed: 0.4) { e in (handle(e) + [-0.06, 0, 0], front) },
-            CartesianMove("slide cabinet: push", .closed, speed: 0.4, maxSteps: 40) { e in
-                (handle(e) + [0.25, 0, 0], front)
+            Track("slide cabinet: push", .closed, speed: 0.5, maxSteps: 40,
+                  begin: { e in start = handle(e) }, until: { $0.qpos(19) > 0.2 }) { _ in
+                (start + [0.3, 0, 0], front)
             },
             retreat("slide cabinet: retreat", .closed),
         ]
@@ -291,8 +300,11 @@ enum KitchenSkills {
         ]
     }
 
-    /// Pinch the knob's bar from the front and twist it (about the knob's axis, -y) past -0.72 rad (done below about -0.58).
-    static func knob(site: String, qpos: Int, label: String, pitch: Double, _ v: Variation) -> [KitchenPhase] {
+    /// Pinch the knob's bar from the front and twist it (about the knob's axis, -y) past `twistEnd` (done below about
+    /// -0.62).
+    static func knob(
+        site: String, qpos: Int, label: String, pitch: Double, twistEnd: Double = -0.72, _ v: Variation
+    ) -> [KitchenPhase] {
         let r = Rotation3.about([1, 0, 0], angle: pitch) * front
         let knob: (FrankaKitchenExpert) -> SIMD3<Double> = { $0.site(site) }
         var hold = SIMD3<Double>(repeating: 0)
@@ -306,7 +318,7 @@ enum KitchenSkills {
             CartesianMove("\(label): reach", .open, speed: 0.4) { e in (knob(e) + [0, -0.03, 0], r) },
             Hold("\(label): close", .closed, steps: 4),
             Track("\(label): twist", .closed, speed: 0.3, maxSteps: 22,
-                  begin: { e in hold = e.pose.0 }, until: { $0.qpos(qpos) < -0.72 }) { _ in
+                  begin: { e in hold = e.pose.0 }, until: { $0.qpos(qpos) < twistEnd }) { _ in
                 (hold, Rotation3.about(forward, angle: 1.2) * r)
             },
             Hold("\(label): release", .open, steps: 3),
@@ -329,7 +341,7 @@ enum KitchenSkills {
             },
             CartesianMove("hinge cabinet: reach", .open, speed: 0.4) { e in (handle(e), front) },
             Hold("hinge cabinet: close", .closed, steps: 4),
-            Track("hinge cabinet: pull", .closed, speed: 0.4, maxSteps: 60,
+            Track("hinge cabinet: pull", .closed, speed: 0.5, maxSteps: 60,
                   begin: { e in start = handle(e); startAngle = e.qpos(21) }, until: { $0.qpos(21) > 1.3 }) { e in
                 let goal = min(e.qpos(21) + 0.3, 1.55)
                 return (arc(anchor: e.jointAnchor(joint), start: start, startAngle: startAngle, angle: goal), front)
@@ -354,18 +366,18 @@ enum KitchenSkills {
                 (handle(e) - 0.12 * forward, r)
             },
             CartesianMove("kettle: reach", .open, speed: 0.4) { e in (handle(e), r) },
-            Hold("kettle: close", .closed, steps: 6),
-            CartesianMove("kettle: lift", .closed, tolerance: 0.02, speed: 0.3) { e in
+            Hold("kettle: close", .closed, steps: 4),
+            CartesianMove("kettle: lift", .closed, tolerance: 0.02, speed: 0.4) { e in
                 e.kettleStart = handle(e)
                 return (handle(e) + lift, r)
             },
-            CartesianMove("kettle: carry", .closed, tolerance: 0.02, speed: 0.3) { e in
+            CartesianMove("kettle: carry", .closed, tolerance: 0.02, speed: 0.45) { e in
                 (e.kettleStart + travel + lift, r)
             },
             CartesianMove("kettle: lower", .closed, tolerance: 0.015, speed: 0.2, maxSteps: 12) { e in
                 (e.kettleStart + travel, r)
             },
-            Hold("kettle: release", .open, steps: 6),
+            Hold("kettle: release", .open, steps: 4),
             // Back off along the handle's normal until the hand is clear of the kettle's front edge, then up.
             CartesianMove("kettle: retreat", .open, tolerance: 0.03, rotationTolerance: 0.2) { e in
                 (e.pose.0 - 0.25 * forward, r)
