@@ -59,6 +59,9 @@ public final class RobomimicExpert: Expert {
     public var squareReleaseHeight = 0.85
     public var squareAlignTolerance = 0.003
     public var squareYawRange = -1.8 ... 3.3
+    /// Square: the grasp point's distance beyond the handle's centre, outwards along the handle: the fingers (2.1 cm
+    /// wide) then clear the nut's ring, whose edge is 1 cm from the handle's centre.
+    public var handleGraspOffset = 0.008
     /// Square: the gripper's yaw now (unwrapped), at the grasp, and when the nut is over the peg; the turning rate.
     var measuredYaw = 0.0
     var graspYaw = 0.0
@@ -175,7 +178,9 @@ public final class RobomimicExpert: Expert {
     func actSquare(action: UnsafeMutablePointer<Float>) {
         let eef = environment.endEffectorPosition
         let nut = environment.objectPosition
-        let handle = environment.handlePosition!
+        let q = environment.objectQuaternion
+        let nutYaw = 2 * atan2(q[3], q[0])
+        let handle = environment.handlePosition! + handleGraspOffset * SIMD3(cos(nutYaw), sin(nutYaw), 0)
         let peg = environment.pegPosition!
         let (r0, r1, _) = environment.endEffectorRotation
         measuredYaw += remainder(atan2(r1.x, r0.x) - measuredYaw, 2 * Double.pi)
@@ -189,12 +194,13 @@ public final class RobomimicExpert: Expert {
         switch phase {
         case .approach:
             // Follow the nut while it settles from its drop.
-            let q = environment.objectQuaternion
-            let nutYaw = 2 * atan2(q[3], q[0])
             graspYaw += remainder(nutYaw + Double.pi / 2 - graspYaw, Double.pi)
             desiredYaw = graspYaw
             target = handle + SIMD3(0, 0, 0.08)
-            if distance(eef, target) < 0.01 && abs(measuredYaw - graspYaw) < 0.05 && orientationError().max() < 0.05 {
+            let lateral = SIMD2(target.x - eef.x, target.y - eef.y)
+            if distance(eef, target) < 0.01 && (lateral * lateral).sum() < 0.004 * 0.004
+                && abs(measuredYaw - graspYaw) < 0.05 && orientationError().max() < 0.05
+            {
                 advance(.descend)
             }
         case .descend:
@@ -210,15 +216,18 @@ public final class RobomimicExpert: Expert {
         case .lift:
             gripper = 1
             target = SIMD3(graspPoint.x, graspPoint.y, squareCarryHeight)
-            if eef.z > squareCarryHeight - 0.02 { advance(.transport) }
+            if eef.z - nut.z > 0.04 {
+                advance(.approach)  // the nut stayed behind: open and grasp again
+            } else if eef.z > squareCarryHeight - 0.02 {
+                advance(.transport)
+            }
         case .transport:
             gripper = 1
             // The nut's yaw on the peg matters modulo 90° (the hole is square): correct what it slipped in the grasp.
-            let q = environment.objectQuaternion
-            let nutYaw = 2 * atan2(q[3], q[0])
             desiredYaw = placeYaw - remainder(nutYaw + placeYaw - measuredYaw, Double.pi / 2)
             target = SIMD3(overPeg.x, overPeg.y, squareCarryHeight)
-            if abs(measuredYaw - placeYaw) < 0.03 && (pegError * pegError).sum().squareRoot() < squareAlignTolerance {
+            if abs(measuredYaw - desiredYaw) < 0.03 && (pegError * pegError).sum().squareRoot() < squareAlignTolerance {
+                placeYaw = desiredYaw
                 advance(.lower)
             }
         case .lower:
