@@ -53,8 +53,8 @@ public final class Robomimic: Environment {
     /// Square: the nut's handle site and the square peg's body (`peg1`), -1 for the other tasks.
     let handleSite: Int
     let pegBody: Int
-    /// Can and Square: the object's bottom below its body origin and its horizontal radius (robosuite's `bottom_offset` and
-    /// `horizontal_radius`, from the object file's `bottom_site` and `horizontal_radius_site`).
+    /// Can and Square: the object's bottom below its body origin and its horizontal radius (robosuite's
+    /// `bottom_offset` and `horizontal_radius`, from the object file's `bottom_site` and `horizontal_radius_site`).
     let objectBottom: Double
     let objectRadius: Double
     /// robosuite's gripper command state (`PandaGripper.current_action`), each in [-1, 1].
