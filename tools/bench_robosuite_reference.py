@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Control steps per second of robosuite 1.5.2's Lift or PickPlaceCan (Panda, OSC_POSE, 20 Hz, no rendering, no
-camera observations) on one core, with the action pattern of `flowpolicy bench env`: component d is
+"""Control steps per second of robosuite 1.5.2's Lift, PickPlaceCan or NutAssemblySquare (Panda, OSC_POSE, 20 Hz,
+no rendering, no camera observations) on one core, with the action pattern of `flowpolicy bench env`: component d is
 0.390625 sin(k / 10 + d pi / 2) of its [-1, 1] range; reset with the next seed when an episode ends (400 steps).
-Prints one JSON object. Called by `flowpolicy bench env --task robomimic_lift` (or robomimic_can); needs robosuite
-1.5.2 with MuJoCo 3.x (~/.cache/flowpolicy/venv-robosuite).
+Prints one JSON object. Called by `flowpolicy bench env --task robomimic_lift` (or robomimic_can, robomimic_square);
+needs robosuite 1.5.2 with MuJoCo 3.x (~/.cache/flowpolicy/venv-robosuite).
 """
 import argparse
 import importlib.metadata
@@ -14,7 +14,7 @@ import time
 import numpy as np
 import robosuite as suite
 
-ENVIRONMENTS = {"robomimic_lift": "Lift", "robomimic_can": "PickPlaceCan"}
+ENVIRONMENTS = {"robomimic_lift": "Lift", "robomimic_can": "PickPlaceCan", "robomimic_square": "NutAssemblySquare"}
 
 
 def main():

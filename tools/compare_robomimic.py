@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Compare flowpolicy's robomimic_lift / robomimic_can with robosuite 1.5.2's Lift / PickPlaceCan (Panda, OSC_POSE,
-20 Hz) from the same starts.
+"""Compare flowpolicy's robomimic_lift / robomimic_can / robomimic_square with robosuite 1.5.2's Lift / PickPlaceCan /
+NutAssemblySquare (Panda, OSC_POSE, 20 Hz) from the same starts.
 
-    ~/.cache/flowpolicy/venv-robosuite/bin/python tools/compare_robomimic.py [--task lift|can] [--episodes 5]
+    ~/.cache/flowpolicy/venv-robosuite/bin/python tools/compare_robomimic.py [--task lift|can|square] [--episodes 5]
 
 Needs robosuite 1.5.2 and MuJoCo 3.3 in the interpreter (python3 -m venv ~/.cache/flowpolicy/venv-robosuite &&
 ~/.cache/flowpolicy/venv-robosuite/bin/pip install robosuite==1.5.2 mujoco==3.3.7; MuJoCo 4 breaks robosuite 1.5.2).
@@ -12,11 +12,11 @@ sequence (moves along each axis, turns about each axis, closes and opens the gri
 the initial observations and of the end-effector's response, step by step. Prints a summary and writes the details as
 JSON with --json.
 
-Can: flowpolicy's `object` is in robomimic's dataset order (Can_pos, Can_quat, Can_to_robot0_eef_pos,
-Can_to_robot0_eef_quat); robosuite 1.5's `object-state` has the relative parts first and reports them as zeros at
-reset (its sensor cache does not hold the can's pose yet). The script therefore builds the reference vector from
-robosuite's named keys, and at reset computes the relative pose from robosuite's own can and end-effector poses with
-robosuite's transform_utils (the same formula its sensors use on later steps).
+Can and Square: flowpolicy's `object` is in robomimic's dataset order (Can_pos, Can_quat, Can_to_robot0_eef_pos,
+Can_to_robot0_eef_quat; SquareNut_... likewise); robosuite 1.5's `object-state` has the relative parts first and
+reports them as zeros at reset (its sensor cache does not hold the object's pose yet). The script therefore builds the
+reference vector from robosuite's named keys, and at reset computes the relative pose from robosuite's own object and
+end-effector poses with robosuite's transform_utils (the same formula its sensors use on later steps).
 """
 import argparse
 import json
@@ -49,16 +49,21 @@ def action_sequence(steps):
     return actions
 
 
+ENVIRONMENTS = {"lift": "Lift", "can": "PickPlaceCan", "square": "NutAssemblySquare"}
+OBJECTS = {"lift": "cube", "can": "Can", "square": "SquareNut"}
+
+
 def observation(obs, task, initial=False):
     if task == "lift":
         return np.concatenate([obs["object-state"], obs["robot0_eef_pos"], obs["robot0_eef_quat"],
                                obs["robot0_gripper_qpos"]])
-    relative_pos, relative_quat = obs["Can_to_robot0_eef_pos"], obs["Can_to_robot0_eef_quat"]
+    o = OBJECTS[task]
+    relative_pos, relative_quat = obs[f"{o}_to_robot0_eef_pos"], obs[f"{o}_to_robot0_eef_quat"]
     if initial:
         world_in_gripper = T.pose_inv(T.pose2mat((obs["robot0_eef_pos"], obs["robot0_eef_quat"])))
         relative_pos, relative_quat = T.mat2pose(
-            T.pose_in_A_to_pose_in_B(T.pose2mat((obs["Can_pos"], obs["Can_quat"])), world_in_gripper))
-    return np.concatenate([obs["Can_pos"], obs["Can_quat"], relative_pos, relative_quat, obs["robot0_eef_pos"],
+            T.pose_in_A_to_pose_in_B(T.pose2mat((obs[f"{o}_pos"], obs[f"{o}_quat"])), world_in_gripper))
+    return np.concatenate([obs[f"{o}_pos"], obs[f"{o}_quat"], relative_pos, relative_quat, obs["robot0_eef_pos"],
                            obs["robot0_eef_quat"], obs["robot0_gripper_qpos"]])
 
 
@@ -70,7 +75,7 @@ def quaternion_angle(a, b):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", choices=["lift", "can"], default="lift")
+    parser.add_argument("--task", choices=["lift", "can", "square"], default="lift")
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--flowpolicy", default=os.path.join(REPOSITORY, ".build/release/flowpolicy"))
@@ -78,8 +83,8 @@ def main():
     args = parser.parse_args()
 
     task = args.task
-    name = {"lift": "Lift", "can": "PickPlaceCan"}[task]
-    object_name = {"lift": "cube", "can": "Can"}[task]
+    name = ENVIRONMENTS[task]
+    object_name = OBJECTS[task]
     env = suite.make(name, robots="Panda", has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False,
                      control_freq=20, horizon=10_000, ignore_done=True, hard_reset=True)
     actions = action_sequence(args.steps)
@@ -90,7 +95,8 @@ def main():
         sim = env.sim
         robot = env.robots[0]
         joints = [float(sim.data.qpos[i]) for i in robot._ref_joint_pos_indexes]
-        obj = env.cube if task == "lift" else env.objects[env.object_id]
+        obj = {"lift": lambda: env.cube, "can": lambda: env.objects[env.object_id],
+               "square": lambda: env.nuts[env.nut_id]}[task]()
         qpos = np.array(sim.data.get_joint_qpos(obj.joints[0]))  # a copy: the accessor returns a view
         yaw = 2 * math.atan2(qpos[6], qpos[3])
         run = {"initial": observation(obs, task, initial=True), "steps": []}
@@ -119,7 +125,8 @@ def main():
     if task == "lift":
         names = ["cube_pos"] * 3 + ["cube_quat"] * 4 + ["gripper_to_cube"] * 3
     else:
-        names = ["Can_pos"] * 3 + ["Can_quat"] * 4 + ["Can_to_eef_pos"] * 3 + ["Can_to_eef_quat"] * 4
+        names = [f"{object_name}_pos"] * 3 + [f"{object_name}_quat"] * 4 + [f"{object_name}_to_eef_pos"] * 3 + \
+            [f"{object_name}_to_eef_quat"] * 4
     r = len(names)  # where the robot's part starts
     names += ["eef_pos"] * 3 + ["eef_quat"] * 4 + ["gripper_qpos"] * 2
     initial_diff = []
@@ -152,7 +159,8 @@ def main():
         print(f"  cube mass robosuite {episodes[0]['object_mass']:.6f} kg; flowpolicy uses density 1000 x volume "
               f"{1000 * 8 * np.prod(episodes[0]['cube_half_size']):.6f} kg")
     else:
-        print(f"  can mass robosuite {episodes[0]['object_mass']:.6f} kg (RobomimicTests checks flowpolicy's against it)")
+        print(f"  {object_name} mass robosuite {episodes[0]['object_mass']:.6f} kg (RobomimicTests checks flowpolicy's "
+              f"against it)")
     if args.json:
         with open(args.json, "w") as stream:
             json.dump({"eef_position_m": list(map(float, eef_pos)), "eef_angle_rad": list(map(float, eef_angle)),

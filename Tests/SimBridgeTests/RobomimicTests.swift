@@ -132,7 +132,7 @@ import Testing
 
     /// Stepping `actions` from a saved state twice gives the same observations, and the non-allocating step
     /// allocates nothing.
-    private func expectExactReplayWithoutAllocations(_ env: Robomimic, actions: [[Float]]) throws {
+    func expectExactReplayWithoutAllocations(_ env: Robomimic, actions: [[Float]]) throws {
         let saved = env.saveState()
         let first = try actions.map { try env.step($0).observation }
         try env.restoreState(saved)
@@ -218,27 +218,31 @@ import Testing
             // centre height (body origin 6 cm above the bottom site).
             #expect(abs(Double(o[0]) - 0.1) <= 0.12 + 1e-6 && abs(Double(o[1]) + 0.25) <= 0.17 + 1e-6)
             #expect(abs(Double(o[2]) - 0.86) < 1e-6)
-            // Can_to_robot0_eef_pos / _quat against the pose composed back: eef + R_hand * relative = can, and the
-            // relative quaternion turned by the hand's gives the can's (up to sign), w >= 0.
-            let hand = env.data.bodyQuaternion(try env.model.requireId(of: .body, named: "robot0_right_hand"))
-            let rotation = Self.matrix(w: hand[0], x: hand[1], y: hand[2], z: hand[3])
-            let relative = SIMD3(Double(o[7]), Double(o[8]), Double(o[9]))
-            let eef = SIMD3(Double(o[14]), Double(o[15]), Double(o[16]))
-            let composed = eef + SIMD3(
-                (rotation.0 * relative).sum(), (rotation.1 * relative).sum(), (rotation.2 * relative).sum())
-            for i in 0..<3 { #expect(abs(composed[i] - Double(o[i])) < 1e-5) }
-            #expect(o[13] >= 0)
-            let r = SIMD4(Double(o[13]), Double(o[10]), Double(o[11]), Double(o[12]))  // w x y z
-            let product = SIMD4(
-                hand[0] * r[0] - hand[1] * r[1] - hand[2] * r[2] - hand[3] * r[3],
-                hand[0] * r[1] + hand[1] * r[0] + hand[2] * r[3] - hand[3] * r[2],
-                hand[0] * r[2] - hand[1] * r[3] + hand[2] * r[0] + hand[3] * r[1],
-                hand[0] * r[3] + hand[1] * r[2] - hand[2] * r[1] + hand[3] * r[0])
-            let can = SIMD4(Double(o[6]), Double(o[3]), Double(o[4]), Double(o[5]))
-            #expect(abs((product * can).sum()) > 1 - 1e-5)
+            try expectObjectPoseInEndEffectorFrame(o, env)
             #expect(o[21] == Float(0.020833) && o[22] == Float(-0.020833))
         }
         #expect(try env.reset(seed: 3) == (try env.reset(seed: 3)))
+    }
+
+    /// `<object>_to_robot0_eef_pos` / `_quat` of a 23-D observation against the pose composed back: eef + R_hand *
+    /// relative = object, and the relative quaternion turned by the hand's gives the object's (up to sign), w >= 0.
+    func expectObjectPoseInEndEffectorFrame(_ o: [Float], _ env: Robomimic) throws {
+        let hand = env.data.bodyQuaternion(try env.model.requireId(of: .body, named: "robot0_right_hand"))
+        let rotation = Self.matrix(w: hand[0], x: hand[1], y: hand[2], z: hand[3])
+        let relative = SIMD3(Double(o[7]), Double(o[8]), Double(o[9]))
+        let eef = SIMD3(Double(o[14]), Double(o[15]), Double(o[16]))
+        let composed = eef + SIMD3(
+            (rotation.0 * relative).sum(), (rotation.1 * relative).sum(), (rotation.2 * relative).sum())
+        for i in 0..<3 { #expect(abs(composed[i] - Double(o[i])) < 1e-5) }
+        #expect(o[13] >= 0)
+        let r = SIMD4(Double(o[13]), Double(o[10]), Double(o[11]), Double(o[12]))  // w x y z
+        let product = SIMD4(
+            hand[0] * r[0] - hand[1] * r[1] - hand[2] * r[2] - hand[3] * r[3],
+            hand[0] * r[1] + hand[1] * r[0] + hand[2] * r[3] - hand[3] * r[2],
+            hand[0] * r[2] - hand[1] * r[3] + hand[2] * r[0] + hand[3] * r[1],
+            hand[0] * r[3] + hand[1] * r[2] - hand[2] * r[1] + hand[3] * r[0])
+        let object = SIMD4(Double(o[6]), Double(o[3]), Double(o[4]), Double(o[5]))
+        #expect(abs((product * object).sum()) > 1 - 1e-5)
     }
 
     /// Rows of the rotation matrix of a unit quaternion.

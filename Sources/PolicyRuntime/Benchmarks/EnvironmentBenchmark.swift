@@ -72,7 +72,7 @@ public enum EnvironmentBenchmark {
                 steps: steps, task: task, script: "bench_kitchen_reference.py", arguments: [],
                 install: "python3 -m venv ~/.cache/flowpolicy/venv-kitchen && ~/.cache/flowpolicy/venv-kitchen/bin/pip "
                     + "install gymnasium-robotics==1.4.2 mujoco==3.3.7")
-        case "robomimic_lift", "robomimic_can":
+        case "robomimic_lift", "robomimic_can", "robomimic_square":
             // robosuite 1.5.2 needs MuJoCo 3.x, so it lives in a virtual environment of its own.
             let robosuitePython = FileManager.default.homeDirectoryForCurrentUser
                 .appendingPathComponent(".cache/flowpolicy/venv-robosuite/bin/python").path

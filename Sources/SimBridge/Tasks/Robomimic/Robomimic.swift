@@ -14,16 +14,17 @@ import Foundation
 /// ±0.2 per step towards closed (> 0) or open (< 0); 0 holds it.
 ///
 /// Observation (Diffusion Policy's low-dim keys, in this order): `object` (Lift: cube position, cube quaternion
-/// x y z w, cube position minus end-effector position: 10. Can: can position, can quaternion x y z w, the can's
-/// position and quaternion in the end-effector frame (`Can_to_robot0_eef_pos`, `Can_to_robot0_eef_quat`: the frame at
-/// `robot0_eef_pos` turned by `robot0_eef_quat`, quaternion with w ≥ 0 as robosuite's `mat2quat` gives it): 14),
-/// `robot0_eef_pos` (the `grip_site`, 3), `robot0_eef_quat` (the `right_hand` body, x y z w, as robosuite ≤ 1.5
-/// reports it, 4), `robot0_gripper_qpos` (2). Lift 19-D, Can 23-D.
+/// x y z w, cube position minus end-effector position: 10. Can and Square: the object's position, its quaternion
+/// x y z w, its position and quaternion in the end-effector frame (`Can_to_robot0_eef_pos`, `Can_to_robot0_eef_quat`,
+/// `SquareNut_to_robot0_eef_pos`, `SquareNut_to_robot0_eef_quat`: the frame at `robot0_eef_pos` turned by
+/// `robot0_eef_quat`, quaternion with w ≥ 0 as robosuite's `mat2quat` gives it): 14), `robot0_eef_pos` (the
+/// `grip_site`, 3), `robot0_eef_quat` (the `right_hand` body, x y z w, as robosuite ≤ 1.5 reports it, 4),
+/// `robot0_gripper_qpos` (2). Lift 19-D, Can and Square 23-D.
 ///
-/// The Can `object` vector is in robomimic's dataset order (position, quaternion, relative position, relative
-/// quaternion), which Diffusion Policy reads; robosuite 1.5's `object-state` concatenates the same four parts with the
-/// relative ones first, and at reset it reports them as zeros (its sensors read the can's pose from a cache not yet
-/// filled). flowpolicy reports the actual relative pose at reset too.
+/// The Can and Square `object` vectors are in robomimic's dataset order (position, quaternion, relative position,
+/// relative quaternion), which Diffusion Policy reads; robosuite 1.5's `object-state` concatenates the same four parts
+/// with the relative ones first, and at reset it reports them as zeros (its sensors read the object's pose from a cache
+/// not yet filled). flowpolicy reports the actual relative pose at reset too.
 public final class Robomimic: Environment {
     public let specification: EnvironmentSpecification
     public let settings: RobomimicSettings
@@ -49,15 +50,18 @@ public final class Robomimic: Environment {
     let objectDof: Int
     /// Lift: the cube's geom, resized per episode.
     let objectGeom: Int
-    /// Can: the object's bottom below its body origin and its horizontal radius (robosuite's `bottom_offset` and
-    /// `horizontal_radius`, from the object file's `bottom_site` and `horizontal_radius_site`).
+    /// Square: the nut's handle site and the square peg's body (`peg1`), -1 for the other tasks.
+    let handleSite: Int
+    let pegBody: Int
+    /// Can and Square: the object's bottom below its body origin and its horizontal radius (robosuite's
+    /// `bottom_offset` and `horizontal_radius`, from the object file's `bottom_site` and `horizontal_radius_site`).
     let objectBottom: Double
     let objectRadius: Double
     /// robosuite's gripper command state (`PandaGripper.current_action`), each in [-1, 1].
     public private(set) var gripperCommand = SIMD2<Double>(0, 0)
     /// Lift: the cube's half sizes this episode.
     public private(set) var cubeHalfSize = SIMD3<Double>(0.021, 0.021, 0.021)
-    /// Lift: the table top's height.
+    /// The table top's height (Lift, Square), or the bins' centre height (Can).
     let tableTop: Double
     private var resetJoints = [Double](repeating: 0, count: 7)
 
@@ -72,18 +76,20 @@ public final class Robomimic: Environment {
         self.settings = settings
         let scene = try RobosuiteScene(model: taskName)
         let objectName: String
-        if settings.task == "lift" {
-            let table = settings.table!
+        if let table = settings.table {
+            // Lift and Square stand on robosuite's TableArena (Square's PegsArena is a TableArena with the pegs of its
+            // file: the square peg1 and the round peg2, both kept as the file has them).
             let tableHalf = SIMD3(table.size[0], table.size[1], table.size[2]) / 2
             let tableOffset = SIMD3(table.offset[0], table.offset[1], table.offset[2])
             tableTop = tableOffset.z
-            try scene.addArena("arenas/table_arena.xml") { arena in
+            let arenaFile = settings.task == "lift" ? "arenas/table_arena.xml" : "arenas/pegs_arena.xml"
+            try scene.addArena(arenaFile) { arena in
                 // robosuite's TableArena: the table body at offset - half height, the box resized, the top site moved.
                 guard let body = arena.find("body", named: "table"),
                       let box = arena.find("geom", named: "table_collision"),
                       let top = arena.find("site", named: "table_top")
                 else {
-                    throw MJCFError.missing(source: "arenas/table_arena.xml", what: "table, table_collision, table_top")
+                    throw MJCFError.missing(source: arenaFile, what: "table, table_collision, table_top")
                 }
                 body.setNumbers("pos", [tableOffset.x, tableOffset.y, tableOffset.z - tableHalf.z])
                 box.setNumbers("size", [tableHalf.x, tableHalf.y, tableHalf.z])
@@ -92,14 +98,21 @@ public final class Robomimic: Environment {
             // robosuite's Panda.base_xpos_offset["table"]: (-0.16 - table length / 2, 0, 0).
             let base = settings.robotBase ?? [-0.16 - table.size[0] / 2, 0, 0]
             try scene.addPandaWithGripper(basePosition: SIMD3(base[0], base[1], base[2]))
-            // The cube (robosuite's BoxObject "cube": one box geom with MuJoCo's default material, density 1000); its
-            // size is set per episode.
-            scene.addObject(MJCFElement("body", [("name", "cube_main")], children: [
-                MJCFElement("joint", [("name", "cube_joint0"), ("type", "free")]),
-                MJCFElement("geom", [("name", "cube_g0"), ("type", "box"), ("size", "0.021 0.021 0.021"),
-                                     ("density", "1000"), ("group", "0")]),
-            ]))
-            objectName = "cube"
+            if settings.task == "lift" {
+                // The cube (robosuite's BoxObject "cube": one box geom with MuJoCo's default material, density 1000);
+                // its size is set per episode.
+                scene.addObject(MJCFElement("body", [("name", "cube_main")], children: [
+                    MJCFElement("joint", [("name", "cube_joint0"), ("type", "free")]),
+                    MJCFElement("geom", [("name", "cube_g0"), ("type", "box"), ("size", "0.021 0.021 0.021"),
+                                         ("density", "1000"), ("group", "0")]),
+                ]))
+                objectName = "cube"
+            } else {
+                // NutAssemblySquare: only the square nut (five boxes). NutAssembly also builds the round nut and, in
+                // single-object mode, moves it to (10, 10, 10) at every reset, far from everything: it is left out.
+                try scene.addObject(file: "objects/square-nut.xml", name: "SquareNut", jointDamping: 0.0005)
+                objectName = "SquareNut"
+            }
         } else {
             // PickPlaceCan: robosuite's bins arena as it is (PickPlace keeps the file's bin positions), the robot at
             // Panda.base_xpos_offset["bins"], and only the can: PickPlaceCan also builds the milk, bread and cereal
@@ -137,6 +150,13 @@ public final class Robomimic: Environment {
         let objectJoint = try model.requireId(of: .joint, named: "\(objectName)_joint0")
         objectQpos = model.jointQposAddress(objectJoint)
         objectDof = model.jointDofAddress(objectJoint)
+        if settings.task == "square" {
+            handleSite = try model.requireId(of: .site, named: "\(objectName)_handle_site")
+            pegBody = try model.requireId(of: .body, named: "peg1")
+        } else {
+            handleSite = -1
+            pegBody = -1
+        }
         if settings.task == "lift" {
             objectGeom = try model.requireId(of: .geom, named: "cube_g0")
             objectBottom = 0  // the cube's half height, per episode
@@ -272,6 +292,10 @@ public final class Robomimic: Environment {
     public var objectPosition: SIMD3<Double> { data.bodyPosition(objectBody) }
     /// The object's orientation (w, x, y, z).
     public var objectQuaternion: SIMD4<Double> { data.bodyQuaternion(objectBody) }
+    /// Square: the centre of the nut's handle (its `handle_site`, 5.4 cm from the nut's centre along the nut's x axis).
+    public var handlePosition: SIMD3<Double>? { handleSite < 0 ? nil : data.sitePosition(handleSite) }
+    /// Square: the square peg's position (the body `peg1` of the pegs arena: the centre of its 0.2 m height).
+    public var pegPosition: SIMD3<Double>? { pegBody < 0 ? nil : data.bodyPosition(pegBody) }
     /// The end-effector site's position (`robot0_eef_pos`).
     public var endEffectorPosition: SIMD3<Double> { data.sitePosition(gripSite) }
     /// The end-effector site's rotation matrix rows.
@@ -286,7 +310,9 @@ public final class Robomimic: Environment {
     /// Lift: the cube's centre is more than `lift_height` above the table top. Can (robosuite's `_check_success`
     /// with `not_in_bin`): the can's position inside the target region (open intervals: its quadrant of bin 2, up to
     /// 10 cm above the bin's centre height) and the end-effector more than `release_distance` from it (robosuite:
-    /// `1 - tanh(10 d) < 0.6`, i.e. d > atanh(0.4) / 10 = 0.0424 m).
+    /// `1 - tanh(10 d) < 0.6`, i.e. d > atanh(0.4) / 10 = 0.0424 m). Square (robosuite's `on_peg` for the square nut
+    /// and the same `r_reach < 0.6`): the nut's centre within 3 cm of the peg in x and y and less than 5 cm above the
+    /// table top, expressed as the same target box, and the end-effector more than 0.0424 m from the nut's centre.
     public var isSuccess: Bool {
         let object = objectPosition
         guard let target = settings.target else { return object.z > tableTop + settings.liftHeight! }
@@ -321,7 +347,7 @@ public final class Robomimic: Environment {
             for i in 0..<3 { o[k + i] = Float(object[i] - eef[i]) }
             k += 3
         } else {
-            // Can_to_robot0_eef_pos / _quat: the object's pose in the frame (eef_pos, hand quaternion).
+            // Can_to_robot0_eef_pos / _quat (SquareNut_...): the object's pose in the frame (eef_pos, hand quaternion).
             let inverse = SIMD4(hand[0], -hand[1], -hand[2], -hand[3])
             let position = Self.rotate(object - eef, by: inverse)
             var relative = Self.multiply(inverse, q)

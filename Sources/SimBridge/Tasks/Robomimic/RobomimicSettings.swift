@@ -17,6 +17,7 @@ public struct RobomimicSettings: Codable, Sendable {
         }
     }
 
+    /// Lift and Square: robosuite's `TableArena` (Square's `PegsArena` is one, with the two pegs of its file).
     public struct Table: Codable, Sendable {
         /// Full size (x, y, z) and the position of the table top's centre.
         public var size: [Double]
@@ -34,7 +35,7 @@ public struct RobomimicSettings: Codable, Sendable {
         /// Reference position of the ranges.
         public var reference: [Double]
         /// robosuite's `ensure_object_boundary_in_range`: the ranges shrink by the object's horizontal radius, so the
-        /// whole object lies inside them (Can: true; Lift: false).
+        /// whole object lies inside them (Can: true; Lift and Square: false).
         public var keepInside: Bool?
         enum CodingKeys: String, CodingKey {
             case x, y, yaw, reference
@@ -51,8 +52,8 @@ public struct RobomimicSettings: Codable, Sendable {
         public var size: [Double]
     }
 
-    /// Can: success when the object's position is inside this box (open intervals, as robosuite's `not_in_bin`)
-    /// and the end-effector is more than `release_distance` from it.
+    /// Can and Square: success when the object's position is inside this box (open intervals, as robosuite's
+    /// `not_in_bin` for the can and `on_peg` for the nut) and the end-effector is more than `release_distance` from it.
     public struct TargetRegion: Codable, Sendable {
         public var x: [Double]
         public var y: [Double]
@@ -75,8 +76,8 @@ public struct RobomimicSettings: Codable, Sendable {
     public var jointNoise: Double
     public var initialGripper: [Double]
     public var controller: Controller
-    /// Where the robot's base stands (robosuite's `Panda.base_xpos_offset` of the arena); Lift derives it from the
-    /// table (-0.16 - table length / 2, 0, 0) when it is absent.
+    /// Where the robot's base stands (robosuite's `Panda.base_xpos_offset` of the arena); Lift and Square derive it
+    /// from the table (-0.16 - table length / 2, 0, 0) when it is absent.
     public var robotBase: [Double]?
     public var table: Table?
     public var bins: Bins?
@@ -109,10 +110,12 @@ public struct RobomimicSettings: Codable, Sendable {
         guard jointNoise >= 0 else { throw fail("environment.joint_noise must not be negative") }
         guard placement.x.count == 2, placement.y.count == 2, placement.yaw.count == 2, placement.reference.count == 3
         else { throw fail("environment.placement needs x, y, yaw as [low, high] and reference as [x, y, z]") }
-        if task == "lift" {
+        if task == "lift" || task == "square" {
             guard let table, table.size.count == 3, table.offset.count == 3 else {
-                throw fail("lift needs environment.table with size [x, y, z] and offset [x, y, z]")
+                throw fail("\(task) needs environment.table with size [x, y, z] and offset [x, y, z]")
             }
+        }
+        if task == "lift" {
             guard let cube = cubeHalfSize, cube.count == 2, cube[0] > 0, cube[0] <= cube[1] else {
                 throw fail("lift needs environment.cube_half_size [low, high] with 0 < low <= high")
             }
@@ -124,14 +127,16 @@ public struct RobomimicSettings: Codable, Sendable {
             guard let bins, bins.bin1.count == 3, bins.bin2.count == 3, bins.size.count == 2 else {
                 throw fail("can needs environment.bins with bin1 [x, y, z], bin2 [x, y, z] and size [x, y]")
             }
+        }
+        if task == "can" || task == "square" {
             guard let target, target.x.count == 2, target.y.count == 2, target.z.count == 2,
                   target.x[0] < target.x[1], target.y[0] < target.y[1], target.z[0] < target.z[1],
                   target.releaseDistance >= 0
             else {
-                throw fail("can needs environment.target with x, y, z as [low, high] (low < high) and release_distance >= 0")
+                throw fail(
+                    "\(task) needs environment.target with x, y, z as [low, high] (low < high) and release_distance >= 0")
             }
         }
-        if task == "square" { throw fail("robomimic square is not built yet in this version (lift and can are)") }
     }
 }
 
