@@ -250,10 +250,11 @@ struct DistillationPairs: FlowPairSource {
 ///
 /// Teacher trajectories: `samples` observation windows from `pairs`, a latent z ~ N(0, I) each, pushed through the
 /// chain with adaptive Dormand–Prince (`teacherTolerance`). Stage i's student starts from the teacher stage's weights and is
-/// trained by regression on (the state entering stage i, the teacher's endpoint of stage i).
+/// trained by regression on (the state entering stage i, the teacher's endpoint of stage i). `teacherProgress(stage,
+/// trajectories)` reports the teacher's solve, `progress(stage, step, loss)` the students' training.
 public func distillChain(
     _ chain: Checkpoint, pairs: PairSet, samples: Int, teacherTolerance: Float = 1e-6, training: TrainingConfiguration,
-    progress: (Int, Int, Float) -> Void = { _, _, _ in }
+    teacherProgress: ((Int, Int) -> Void)? = nil, progress: (Int, Int, Float) -> Void = { _, _, _ in }
 ) throws(FlowPolicyError) -> Checkpoint {
     guard chain.isChain, chain.stages.allSatisfy({ $0.field.head == nil }) else {
         throw .invalidConfiguration("distillation takes a Local Flow Matching chain")
@@ -271,7 +272,7 @@ public func distillChain(
         let starts = states
         try integrateBatch(states: &states, windows: windows, field: stage.field, parameters: stage.parameters,
                            from: stage.start, to: stage.end, solver: .adaptive(tolerance: teacherTolerance),
-                           workers: training.threads)
+                           workers: training.threads, progress: teacherProgress.map { report in { report(index, $0) } })
         var stageTraining = training
         stageTraining.seed = training.seed &+ UInt64(index + 1)
         let trainer = try FlowMatchingTrainer(

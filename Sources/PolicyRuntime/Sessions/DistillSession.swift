@@ -44,15 +44,30 @@ public enum DistillSession {
         let pairs = PairSet(dataset: dataset, spec: chain.spec, observationNormalizer: chain.observationNormalizer,
                             actionNormalizer: chain.actionNormalizer)
         let steps = options.training.steps
-        let progress = ProgressBar(title: "distill", total: steps * chain.stages.count, unit: "step")
+        // One bar per phase: each stage's teacher solve, then its student's training.
+        var bar: ProgressBar?
+        var phase = ""
+        func show(_ name: String, total: Int, unit: String) -> ProgressBar {
+            if phase != name || bar == nil {
+                bar?.finish()
+                bar = ProgressBar(title: name, total: total, unit: unit)
+                phase = name
+            }
+            return bar!
+        }
+        let stages = chain.stages.count
         let distilled = try distillChain(
             chain, pairs: pairs, samples: options.samples, teacherTolerance: options.teacherTolerance,
-            training: options.training
+            training: options.training,
+            teacherProgress: { stage, done in
+                show("teacher trajectories, stage \(stage + 1)/\(stages)", total: options.samples, unit: "trajectory")
+                    .update(completed: done)
+            }
         ) { stage, step, loss in
-            progress.update(completed: stage * steps + step + 1,
-                            status: "stage \(stage + 1)/\(chain.stages.count) " + String(format: "loss %.4f", loss))
+            show("distill stage \(stage + 1)/\(stages)", total: steps, unit: "step")
+                .update(completed: step + 1, status: String(format: "loss %.4f", loss))
         }
-        progress.finish()
+        bar?.finish()
         try distilled.write(to: options.outputPath)
         return Summary(
             checkpoint: options.checkpointPath, output: options.outputPath, stages: distilled.stages.count,
