@@ -107,19 +107,8 @@ extension RobomimicTests {
     @Test func squareExpertFitsTheNutOnThePegWithSmoothActions() throws {
         let env = try square()
         let expert = try RobomimicExpert(environment: env)
-        var action = [Float](repeating: 0, count: 7)
         for seed: UInt64 in [1, 2, 3] {
-            _ = try env.reset(seed: seed)
-            try expert.begin(episodeSeed: seed)
-            var success = false
-            var previous = [Float](repeating: 0, count: 7)
-            while env.stepCount < 400 && !success {
-                try action.withUnsafeMutableBufferPointer { try expert.act(action: $0.baseAddress!) }
-                for i in 0..<6 { #expect(abs(action[i] - previous[i]) <= 0.25 + 1e-6) }
-                previous = action
-                success = try env.step(action).result.success
-            }
-            #expect(success, "seed \(seed)")
+            #expect(try runSmoothExpertEpisode(env, expert, seed: seed, maximumSteps: 400), "seed \(seed)")
             // Let go and rise: the nut drops down the peg onto the table and stays there, flat.
             for _ in 0..<10 { _ = try env.step([0, 0, 0, 0, 0, 0, -1]) }
             for _ in 0..<20 { _ = try env.step([0, 0, 0.5, 0, 0, 0, -1]) }

@@ -151,20 +151,8 @@ import Testing
     @Test func liftExpertLiftsTheCube() throws {
         let env = try lift()
         let expert = try RobomimicExpert(environment: env)
-        var action = [Float](repeating: 0, count: 7)
         for seed: UInt64 in [1, 2, 3] {
-            _ = try env.reset(seed: seed)
-            try expert.begin(episodeSeed: seed)
-            var success = false
-            var previous = [Float](repeating: 0, count: 7)
-            while env.stepCount < 150 && !success {
-                try action.withUnsafeMutableBufferPointer { try expert.act(action: $0.baseAddress!) }
-                // Smooth actions: the arm components change by at most 0.25 per step.
-                for i in 0..<6 { #expect(abs(action[i] - previous[i]) <= 0.25 + 1e-6) }
-                previous = action
-                success = try env.step(action).result.success
-            }
-            #expect(success, "seed \(seed)")
+            #expect(try runSmoothExpertEpisode(env, expert, seed: seed, maximumSteps: 150), "seed \(seed)")
             // The cube is lifted, not thrown: it is between the fingers.
             let gap = env.objectPosition - env.endEffectorPosition
             #expect((gap * gap).sum().squareRoot() < 0.03)
@@ -269,19 +257,8 @@ import Testing
     @Test func canExpertPlacesTheCanWithSmoothActions() throws {
         let env = try can()
         let expert = try RobomimicExpert(environment: env)
-        var action = [Float](repeating: 0, count: 7)
         for seed: UInt64 in [1, 2] {
-            _ = try env.reset(seed: seed)
-            try expert.begin(episodeSeed: seed)
-            var success = false
-            var previous = [Float](repeating: 0, count: 7)
-            while env.stepCount < 400 && !success {
-                try action.withUnsafeMutableBufferPointer { try expert.act(action: $0.baseAddress!) }
-                for i in 0..<6 { #expect(abs(action[i] - previous[i]) <= 0.25 + 1e-6) }
-                previous = action
-                success = try env.step(action).result.success
-            }
-            #expect(success, "seed \(seed)")
+            #expect(try runSmoothExpertEpisode(env, expert, seed: seed, maximumSteps: 400), "seed \(seed)")
             // The can stays: 20 steps later it rests in the goal quadrant, upright.
             for _ in 0..<20 { _ = try env.step([0, 0, 0.3, 0, 0, 0, -1]) }
             let position = env.objectPosition
@@ -305,4 +282,20 @@ import Testing
         settings.target = nil
         #expect(throws: EnvironmentError.self) { _ = try Robomimic(settings: settings, taskName: "robomimic_can") }
     }
+}
+
+/// Runs `expert` in `env` from `seed` until success or `maximumSteps`, checking that the arm's action components
+/// change by at most 0.25 per step (smooth actions); returns whether the episode succeeded.
+func runSmoothExpertEpisode(_ env: Robomimic, _ expert: RobomimicExpert, seed: UInt64, maximumSteps: Int) throws -> Bool {
+    _ = try env.reset(seed: seed)
+    try expert.begin(episodeSeed: seed)
+    var action = [Float](repeating: 0, count: 7)
+    var previous = action
+    while env.stepCount < maximumSteps {
+        try action.withUnsafeMutableBufferPointer { try expert.act(action: $0.baseAddress!) }
+        for i in 0..<6 { #expect(abs(action[i] - previous[i]) <= 0.25 + 1e-6) }
+        previous = action
+        if try env.step(action).result.success { return true }
+    }
+    return false
 }
