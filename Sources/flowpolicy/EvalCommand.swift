@@ -38,6 +38,17 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("action-steps"), help: "Actions executed per chunk (default: the checkpoint's Ta).")
     var actionSteps: Int?
 
+    @Option(name: .customLong("hand-over"), help: ArgumentHelp(
+        "Chunk hand-over: receding (Ta actions per chunk) or ensemble (default: the task's).",
+        discussion: "The task's default is task.yaml policy.hand_over, receding when it names none."))
+    var handOver: ChunkHandOver?
+
+    @Option(name: .customLong("replan-every"), help: "Temporal ensembling: steps between chunks (default: 1).")
+    var replanEvery: Int?
+
+    @Option(name: .customLong("ensemble-decay"), help: "Temporal ensembling: k in the weights exp(-k i), i = 0 for the oldest chunk.")
+    var ensembleDecay: Float = 0.01
+
     @Option(name: .customLong("observation-noise"), help: "Std. dev. of Gaussian noise on the policy's observations.")
     var observationNoise: Float = 0
 
@@ -72,6 +83,9 @@ struct EvalCommand: ParsableCommand {
             options.steps = steps
             options.method = solver
             options.actionSteps = actionSteps
+            options.handOver = handOver
+            options.replanEvery = replanEvery
+            options.ensembleDecay = ensembleDecay
             options.observationNoise = observationNoise
             options.policySeed = policySeed
             options.threads = threads
@@ -79,17 +93,19 @@ struct EvalCommand: ParsableCommand {
             let r = try EvaluationSession.run(options)
             var lines = ["\(r.task): \(r.policy)\(r.checkpoint.map { " \($0)" } ?? "")"]
             if let solver = r.solver, let k = r.solverSteps, let evaluations = r.evaluationsPerChunk {
-                lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk), "
-                    + "\(r.actionSteps ?? 0) actions executed per chunk")
+                let handOver = r.replanEvery.map { "temporal ensembling, a chunk every \($0) steps" }
+                    ?? "\(r.actionSteps ?? 0) actions executed per chunk"
+                lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk), \(handOver)")
             }
             if r.observationNoise > 0 { lines.append("  observation noise  σ = \(r.observationNoise)") }
             lines += [
                 "  episodes        \(r.episodes) (seeds \(r.seeds[0])-\(r.seeds[1]))",
                 "  success         \(r.success.text)",
-                "  \(r.progressName.padding(toLength: 15, withPad: " ", startingAt: 0)) \(r.meanMaxProgress.text) (mean over episodes)",
+                "  \(r.progressName.padding(toLength: max(15, r.progressName.count), withPad: " ", startingAt: 0)) \(r.meanMaxProgress.text) (mean over episodes)",
             ]
             for name in r.progressLevels.keys.sorted() {
-                lines.append("  \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(r.progressLevels[name]!.text)")
+                let step = r.meanStepToProgressLevels[name].map { String(format: ", reached at step %.1f on average", $0) }
+                lines.append("  \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(r.progressLevels[name]!.text)\(step ?? "")")
             }
             lines += [
                 String(format: "  episode length  %.1f steps", r.meanEpisodeLength),

@@ -36,8 +36,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Control socket to bind (ROUTER), or \"none\".")
     var control: String = "tcp://127.0.0.1:*"
 
-    @Option(name: .customLong("hand-over"), help: "Chunk hand-over: receding, ensemble or continuation.")
-    var handOver: ChunkHandOver = .receding
+    @Option(name: .customLong("hand-over"), help: "Chunk hand-over: receding, ensemble or continuation (default: the task's, task.yaml policy.hand_over, else receding).")
+    var handOver: ChunkHandOver?
 
     @Option(help: "Fixed-step solver: euler, midpoint or rk4.")
     var solver: SolverMethod = .euler

@@ -67,6 +67,51 @@ private func untrainedPushTCheckpoint(observationDimensions: Int = 20, provenanc
         #expect(one.inferenceLatencyMilliseconds != nil && one.meanBatch == 5)
     }
 
+    @Test func kitchenEpisodesRecordTheStepOfEachSubtask() throws {
+        var options = EvaluationSession.Options(task: "franka_kitchen", checkpointPath: nil)
+        options.episodes = 2
+        options.showProgress = false
+        let report = try EvaluationSession.run(options, checkpoint: nil)
+        for result in report.results {
+            let steps = result.stepsToProgressLevels.compactMap { $0 }
+            // The expert does all four subtasks, one after the other; the episode ends with the fourth.
+            #expect(result.success && steps.count == 4 && steps == steps.sorted() && Set(steps).count == 4)
+            #expect(steps.last == result.steps)
+        }
+        let first = report.results.map { Double($0.stepsToProgressLevels[0]!) }
+        #expect(report.meanStepToProgressLevels["p1"] == first.reduce(0, +) / 2)
+        #expect(report.meanStepToProgressLevels.keys.sorted() == ["p1", "p2", "p3", "p4"])
+    }
+
+    @Test func ensemblingChunksThatDoNotOverlapIsTheRecedingHorizon() throws {
+        let checkpoint = try untrainedPushTCheckpoint()
+        var options = EvaluationSession.Options(task: "pusht", checkpointPath: nil)
+        options.episodes = 3
+        options.showProgress = false
+        options.actionSteps = 15
+        let receding = try EvaluationSession.run(options, checkpoint: checkpoint)
+        // A chunk every Tp - To + 1 = 15 steps: each step is covered by one chunk, its action To - 1 + j.
+        options.actionSteps = nil
+        options.handOver = .ensemble
+        options.replanEvery = 15
+        let sparse = try EvaluationSession.run(options, checkpoint: checkpoint)
+        #expect(sparse.results.map(\.maxProgress) == receding.results.map(\.maxProgress))
+        #expect(sparse.handOver == "ensemble" && sparse.replanEvery == 15 && sparse.actionSteps == nil)
+        #expect(receding.handOver == "receding" && receding.actionSteps == 15)
+        // A chunk every step averages up to 15 chunks per step: other actions, other outcomes.
+        options.replanEvery = 1
+        let dense = try EvaluationSession.run(options, checkpoint: checkpoint)
+        #expect(dense.results.map(\.maxProgress) != receding.results.map(\.maxProgress))
+        #expect(dense.meanBatch == 3 && dense.inferenceLatencyMilliseconds!.count == 300)
+        options.actionSteps = 4
+        #expect(throws: FlowPolicyError.self) { try EvaluationSession.run(options, checkpoint: checkpoint) }
+    }
+
+    @Test func theTaskFileChoosesTheDefaultHandOver() throws {
+        #expect(try ChunkHandOver.taskDefault("franka_kitchen") == .ensemble)
+        #expect(try ChunkHandOver.taskDefault("pusht") == .receding)
+    }
+
     @Test func nonFiniteActionsEndTheEpisodeAsAFailure() throws {
         var options = EvaluationSession.Options(task: "pusht", checkpointPath: nil)
         options.episodes = 2

@@ -140,7 +140,7 @@ import Testing
     @Test func observationsFollowTheLayoutAndNoise() throws {
         let full = try FrankaKitchen(settings: settings { $0.observation = "full" })
         let dp = try FrankaKitchen(settings: settings { $0.observation = "dp" })
-        let quiet = try FrankaKitchen(settings: settings { $0.robotNoiseRatio = 0; $0.objectNoiseRatio = 0 })
+        let quiet = try FrankaKitchen(settings: settings { $0.observation = "full"; $0.robotNoiseRatio = 0; $0.objectNoiseRatio = 0 })
         #expect(full.specification.observationDimensions == 59 && dp.specification.observationDimensions == 60)
         let a = try full.reset(seed: 4), b = try dp.reset(seed: 4), exact = try quiet.reset(seed: 4)
         // dp: robot qpos (9), object qpos (21), 30 zeros; the same noise as full.
@@ -182,7 +182,7 @@ import Testing
 
     @Test func stepAllocatesNothing() throws {
         let env = try FrankaKitchen(settings: settings())
-        let observation = UnsafeMutablePointer<Float>.allocate(capacity: 59)
+        let observation = UnsafeMutablePointer<Float>.allocate(capacity: env.specification.observationDimensions)
         defer { observation.deallocate() }
         try env.reset(seed: 6, observation: observation)
         var action = [Float](repeating: 0.1, count: 9)

@@ -21,6 +21,12 @@ public enum EvaluationSession {
         public var steps = 10
         /// Actions executed per chunk; nil means the checkpoint's Ta. Fewer replan more often.
         public var actionSteps: Int?
+        /// How consecutive chunks hand over: receding horizon (Ta actions each) or temporal ensembling (a chunk every
+        /// `replanEvery` steps, default 1, every chunk covering a step averaged with weights `exp(-ensembleDecay i)`,
+        /// as `run`). Nil: the task's default (task.yaml `policy.hand_over`).
+        public var handOver: ChunkHandOver?
+        public var replanEvery: Int?
+        public var ensembleDecay: Float = 0.01
         /// Standard deviation of Gaussian noise added to the observations the policy sees (task units).
         public var observationNoise: Float = 0
         /// Seed of the policy's sampling noise (and of the observation noise).
@@ -46,10 +52,13 @@ public enum EvaluationSession {
         public var finalProgress: Double
         public var totalReward: Double
         public var clippedActions: Int
+        /// The step at which each of the task's progress levels was first reached (nil: never), in the order of
+        /// its `progressLevels` (Franka Kitchen: when the first, second, ... subtask was done).
+        public var stepsToProgressLevels: [Int?]
         /// Why the episode stopped early (a non-finite action, a diverged simulation), if it did.
         public var failure: String?
 
-        init(seed: UInt64) {
+        init(seed: UInt64, progressLevelCount: Int) {
             self.seed = seed
             success = false
             steps = 0
@@ -57,14 +66,18 @@ public enum EvaluationSession {
             finalProgress = 0
             totalReward = 0
             clippedActions = 0
+            stepsToProgressLevels = Array(repeating: nil, count: progressLevelCount)
         }
 
-        /// Counts one control step's outcome.
-        mutating func record(_ outcome: StepResult) {
+        /// Counts one control step's outcome; `progressLevels` are the task's.
+        mutating func record(_ outcome: StepResult, progressLevels: [Double]) {
             steps += 1
             totalReward += outcome.reward
             maxProgress = max(maxProgress, outcome.progress)
             finalProgress = outcome.progress
+            for (i, level) in progressLevels.enumerated() where stepsToProgressLevels[i] == nil && outcome.progress >= level {
+                stepsToProgressLevels[i] = steps
+            }
             success = success || outcome.success
             if outcome.actionClipped { clippedActions += 1 }
         }
@@ -77,6 +90,9 @@ public enum EvaluationSession {
         public var solver: String?
         public var solverSteps: Int?
         public var evaluationsPerChunk: Int?
+        /// Chunk hand-over (receding or ensemble) and, for ensembling, the steps between chunks.
+        public var handOver: String?
+        public var replanEvery: Int?
         /// Actions executed per chunk (Ta).
         public var actionSteps: Int?
         public var observationNoise: Float
@@ -89,6 +105,8 @@ public enum EvaluationSession {
         public var progressName: String
         /// For tasks with progress levels (the kitchen's p1..p4): the share of episodes reaching each level.
         public var progressLevels: [String: ProportionEstimate]
+        /// Per level: the mean step at which it was first reached, over the episodes that reached it.
+        public var meanStepToProgressLevels: [String: Double]
         public var meanEpisodeLength: Double
         public var clippedActions: Int
         public var failedEpisodes: Int
@@ -181,6 +199,28 @@ public enum EvaluationSession {
             throw FlowPolicyError.invalidConfiguration(
                 "--action-steps must be between 1 and Tp - To + 1 = \(Tp - To + 1) for this checkpoint, got \(Ta)")
         }
+        let handOver = try options.handOver ?? ChunkHandOver.taskDefault(options.task)
+        let ensemble: Bool
+        switch handOver {
+        case .receding: ensemble = false
+        case .ensemble: ensemble = true
+        case .continuation:
+            throw FlowPolicyError.invalidConfiguration(
+                "eval runs --hand-over receding or ensemble; continuation needs the control loop (flowpolicy run)")
+        }
+        if ensemble && options.actionSteps != nil {
+            throw FlowPolicyError.invalidConfiguration(
+                "--action-steps is for the receding hand-over; temporal ensembling takes --replan-every")
+        }
+        if !ensemble && options.replanEvery != nil {
+            throw FlowPolicyError.invalidConfiguration("--replan-every is for temporal ensembling (--hand-over ensemble)")
+        }
+        let replanEvery = options.replanEvery ?? 1
+        guard !ensemble || (replanEvery >= 1 && To - 1 + replanEvery <= Tp) else {
+            throw FlowPolicyError.invalidConfiguration(
+                "--replan-every must be between 1 and Tp - To + 1 = \(Tp - To + 1) for this checkpoint, got \(replanEvery)")
+        }
+        let stepsPerChunk = ensemble ? replanEvery : Ta
         let threads = max(1, options.threads)
         let batchCapacity = min(seeds.count, 256)
         let progress = options.showProgress ? ProgressBar(title: "eval", total: seeds.count, unit: "episode") : nil
@@ -193,8 +233,16 @@ public enum EvaluationSession {
         for waveStart in stride(from: 0, to: seeds.count, by: batchCapacity) {
             let waveSeeds = Array(seeds[waveStart..<min(waveStart + batchCapacity, seeds.count)])
             let episodes = try waveSeeds.map { seed in
-                try PolicyEpisode(seed: seed, environment: TaskRegistry.makeEnvironment(options.task),
-                                  observationSteps: To, noise: options.observationNoise, noiseSeed: options.policySeed)
+                let episode = try PolicyEpisode(
+                    seed: seed, environment: TaskRegistry.makeEnvironment(options.task), observationSteps: To,
+                    noise: options.observationNoise, noiseSeed: options.policySeed)
+                if ensemble {
+                    episode.ensemble = try ActionChunkScheduler(
+                        spec: spec, mode: .ensemble, lead: 0, replanInterval: replanEvery,
+                        ensembleDecay: options.ensembleDecay)
+                    episode.ensemble!.reset(firstRequestAt: 0)
+                }
+                return episode
             }
             busySeconds += parallelEpisodes(episodes, threads: threads) { try $0.start() }
             let observations = FloatBuffer(count: episodes.count * To * Do)
@@ -210,13 +258,17 @@ public enum EvaluationSession {
                 latencies.append((monotonicSeconds() - begin) * 1000)
                 batches.append(active.count)
                 for (row, episode) in active.enumerated() {
-                    // The executed steps To - 1 ..< To - 1 + Ta of the chunk.
-                    let first = chunks.pointer + (row * Tp + To - 1) * Da
-                    episode.plan = Array(UnsafeBufferPointer(start: first, count: Ta * Da))
+                    let chunk = chunks.pointer + row * Tp * Da
+                    if let scheduler = episode.ensemble {
+                        scheduler.accept(chunk: chunk, requestStep: episode.result.steps)
+                    } else {
+                        // The executed steps To - 1 ..< To - 1 + Ta of the chunk.
+                        episode.plan = Array(UnsafeBufferPointer(start: chunk + (To - 1) * Da, count: Ta * Da))
+                    }
                 }
                 busySeconds += parallelEpisodes(active, threads: threads) { episode in
-                    for k in 0..<Ta where !episode.finished {
-                        try episode.step(Array(episode.plan[(k * Da)..<((k + 1) * Da)]))
+                    for k in 0..<stepsPerChunk where !episode.finished {
+                        try episode.step(episode.plannedAction(k, actionDimensions: Da))
                     }
                 }
                 progress?.update(completed: results.count + episodes.filter(\.finished).count,
@@ -230,7 +282,8 @@ public enum EvaluationSession {
             policy: name,
             latencies: latencies, batches: batches, busySeconds: busySeconds, threads: threads,
             evaluationsPerChunk: evaluationsPerChunk)
-        report.actionSteps = Ta
+        report.handOver = handOver.rawValue
+        if ensemble { report.replanEvery = replanEvery } else { report.actionSteps = Ta }
         return report
     }
 
@@ -298,9 +351,12 @@ public enum EvaluationSession {
         let steps = results.reduce(0) { $0 + $1.steps }
         let usesPolicy = evaluationsPerChunk != nil
         var levels: [String: ProportionEstimate] = [:]
-        for (level, name) in zip(specification.progressLevels, specification.progressLevelNames) {
+        var meanSteps: [String: Double] = [:]
+        for (i, (level, name)) in zip(specification.progressLevels, specification.progressLevelNames).enumerated() {
             levels[name] = ProportionEstimate(successes: results.filter { $0.maxProgress >= level }.count,
                                               trials: results.count)
+            let reached = results.compactMap { $0.stepsToProgressLevels[i] }
+            if !reached.isEmpty { meanSteps[name] = Double(reached.reduce(0, +)) / Double(reached.count) }
         }
         return Report(
             task: options.task, policy: policy, checkpoint: nil,
@@ -310,7 +366,7 @@ public enum EvaluationSession {
             success: ProportionEstimate(successes: results.filter(\.success).count, trials: results.count),
             meanMaxProgress: MeanEstimate(results.map(\.maxProgress),
                                           bounds: 0...(specification.progressLevels.last ?? 1)),
-            progressName: "max \(specification.progressName)", progressLevels: levels,
+            progressName: "max \(specification.progressName)", progressLevels: levels, meanStepToProgressLevels: meanSteps,
             meanEpisodeLength: Double(steps) / Double(max(results.count, 1)),
             clippedActions: results.reduce(0) { $0 + $1.clippedActions },
             failedEpisodes: results.filter { $0.failure != nil }.count,
@@ -326,7 +382,10 @@ final class PolicyEpisode {
     let environment: any Environment
     var window: ObservationWindow
     var result: EvaluationSession.EpisodeResult
+    /// Receding horizon: the chunk's Ta actions to execute.
     var plan: [Float] = []
+    /// Temporal ensembling: the chunks so far, averaged per step.
+    var ensemble: ActionChunkScheduler?
     var finished = false
     let noise: Float
     var noiseSource: RandomSource
@@ -336,7 +395,7 @@ final class PolicyEpisode {
         self.environment = environment
         let dimensions = environment.specification.observationDimensions
         window = ObservationWindow(steps: observationSteps, dimensions: dimensions)
-        result = .init(seed: seed)
+        result = .init(seed: seed, progressLevelCount: environment.specification.progressLevels.count)
         self.noise = noise
         noiseSource = RandomSource(seed: noiseSeed, stream: seed)
         observation = [Float](repeating: 0, count: dimensions)
@@ -354,8 +413,18 @@ final class PolicyEpisode {
         }
         addNoise()
         observation.withUnsafeBufferPointer { window.push($0.baseAddress!) }
-        result.record(outcome)
+        result.record(outcome, progressLevels: environment.specification.progressLevels)
         if outcome.done { finished = true }
+    }
+
+    /// The `k`-th action since the last chunk: from the plan, or the ensemble's average for the current step.
+    func plannedAction(_ k: Int, actionDimensions Da: Int) throws -> [Float] {
+        guard let ensemble else { return Array(plan[(k * Da)..<((k + 1) * Da)]) }
+        var action = [Float](repeating: 0, count: Da)
+        guard ensemble.action(at: result.steps, into: &action) else {
+            throw FlowPolicyError.invalidConfiguration("no chunk covers step \(result.steps)")
+        }
+        return action
     }
 
     func copyWindow(into destination: UnsafeMutablePointer<Float>) {
@@ -385,8 +454,8 @@ final class ExpertEpisodeRunner {
     }
 
     func run(seed: UInt64) -> EvaluationSession.EpisodeResult {
-        var result = EvaluationSession.EpisodeResult(seed: seed)
         let specification = environment.specification
+        var result = EvaluationSession.EpisodeResult(seed: seed, progressLevelCount: specification.progressLevels.count)
         var observation = [Float](repeating: 0, count: specification.observationDimensions)
         var action = [Float](repeating: 0, count: specification.actionDimensions)
         do {
@@ -399,7 +468,7 @@ final class ExpertEpisodeRunner {
                         try environment.step(action: a.baseAddress!, observation: $0.baseAddress!)
                     }
                 }
-                result.record(outcome)
+                result.record(outcome, progressLevels: specification.progressLevels)
                 if outcome.done { break }
             }
         } catch {

@@ -1,5 +1,6 @@
 import FlowPolicy
 import Foundation
+import SimBridge
 
 /// How consecutive action chunks hand over to each other.
 public enum ChunkHandOver: String, CaseIterable, Codable, Sendable {
@@ -10,6 +11,16 @@ public enum ChunkHandOver: String, CaseIterable, Codable, Sendable {
     /// Receding horizon whose next chunk is sampled with the actions already committed held on their flow path
     /// (inpainting), so it continues them without a jump (RTC-style).
     case continuation
+
+    /// The task's default (task.yaml `policy.hand_over`), receding when it names none.
+    public static func taskDefault(_ task: String) throws -> ChunkHandOver {
+        guard let name = try TaskRegistry.commonSettings(task).policy.handOver else { return .receding }
+        guard let mode = ChunkHandOver(rawValue: name) else {
+            throw FlowPolicyError.invalidConfiguration(
+                "task.yaml of \(task): policy.hand_over must be receding, ensemble or continuation, got \(name)")
+        }
+        return mode
+    }
 }
 
 /// Which action to command at each control step, given the chunks that have arrived: pure bookkeeping, no time,

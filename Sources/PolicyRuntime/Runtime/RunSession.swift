@@ -15,7 +15,8 @@ public enum RunSession {
         public var robotCommands: String?
         /// Where the control socket binds (nil: none).
         public var control: String? = "tcp://127.0.0.1:*"
-        public var handOver = ChunkHandOver.receding
+        /// Nil: the task's default (task.yaml `policy.hand_over`).
+        public var handOver: ChunkHandOver?
         public var method = SolverMethod.euler
         public var steps = 10
         /// Deadline-aware sampling: the latency budget of one chunk; K is the largest that fits.
@@ -103,8 +104,9 @@ public enum RunSession {
             robot = environmentRobot
             robotName = "\(task) in process (seeds \(seeds[0])-\(seeds[seeds.count - 1]))"
         }
+        let handOver = try options.handOver ?? ChunkHandOver.taskDefault(task)
         var configuration = ControlLoop.Configuration(periodNanoseconds: period)
-        configuration.handOver = options.handOver
+        configuration.handOver = handOver
         configuration.lead = lead
         configuration.replanInterval = options.replanInterval
         configuration.ensembleDecay = options.ensembleDecay
@@ -125,7 +127,7 @@ public enum RunSession {
         }
         defer { controlServer?.stop() }
         if let controlServer { log("control socket: \(controlServer.endpoint) (Control STOP / RESUME / STATUS)") }
-        log("robot: \(robotName); \(String(format: "%.1f", rate)) Hz, hand-over \(options.handOver.rawValue)")
+        log("robot: \(robotName); \(String(format: "%.1f", rate)) Hz, hand-over \(handOver.rawValue)")
         let slack = minimizeTimerSlack() ? "timer slack 1 ns" : "default timer slack"
         let scheduling = options.realTimeScheduling ? "\(requestRealTimeScheduling()), \(slack)" : slack
         log("scheduling: \(scheduling)")

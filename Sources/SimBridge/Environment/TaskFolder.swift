@@ -73,9 +73,12 @@ public struct CommonTaskSettings: Codable, Sendable {
         public var observationSteps: Int
         public var actionSteps: Int
         public var predictionSteps: Int
+        /// How `eval` and `run` hand over between chunks unless told otherwise: receding (absent), ensemble or
+        /// continuation.
+        public var handOver: String?
         enum CodingKeys: String, CodingKey {
             case observationSteps = "observation_steps", actionSteps = "action_steps"
-            case predictionSteps = "prediction_steps"
+            case predictionSteps = "prediction_steps", handOver = "hand_over"
         }
     }
 
