@@ -32,12 +32,14 @@ public struct SafetyLimits: Codable, Equatable, Sendable {
 
     public var dimensions: Int { low.count }
 
-    /// The limits of `task`: its environment's action bounds and `safety.max_step_change` from its task.yaml.
+    /// The limits of `task`: `safety.action_low` / `action_high` from its task.yaml (default: its environment's
+    /// action bounds) and `safety.max_step_change`.
     public static func forTask(_ task: String) throws -> SafetyLimits {
         let specification = try TaskRegistry.makeEnvironment(task).specification
-        let settings = try TaskRegistry.commonSettings(task)
-        return try SafetyLimits(low: specification.actionLow, high: specification.actionHigh,
-                                maximumStepChange: settings.safety.maximumStepChange)
+        let safety = try TaskRegistry.commonSettings(task).safety
+        return try SafetyLimits(low: safety.actionLow ?? specification.actionLow,
+                                high: safety.actionHigh ?? specification.actionHigh,
+                                maximumStepChange: safety.maximumStepChange)
     }
 }
 

@@ -92,7 +92,13 @@ public struct CommonTaskSettings: Codable, Sendable {
     public struct Safety: Codable, Sendable {
         /// Largest change of any action component between consecutive commands (task units).
         public var maximumStepChange: [Float]
-        enum CodingKeys: String, CodingKey { case maximumStepChange = "max_step_change" }
+        /// Bounds of a commanded action, when they differ from the environment's action bounds (a task whose
+        /// environment clips actions, as Franka Kitchen's does, may accept a margin beyond them).
+        public var actionLow: [Float]?
+        public var actionHigh: [Float]?
+        enum CodingKeys: String, CodingKey {
+            case maximumStepChange = "max_step_change", actionLow = "action_low", actionHigh = "action_high"
+        }
     }
 
     public var task: String
