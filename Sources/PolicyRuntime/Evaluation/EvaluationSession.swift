@@ -240,7 +240,6 @@ public enum EvaluationSession {
                     episode.ensemble = try ActionChunkScheduler(
                         spec: spec, mode: .ensemble, lead: 0, replanInterval: replanEvery,
                         ensembleDecay: options.ensembleDecay)
-                    episode.ensemble!.reset(firstRequestAt: 0)
                 }
                 return episode
             }
