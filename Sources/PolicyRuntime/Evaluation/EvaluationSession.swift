@@ -210,7 +210,8 @@ public enum EvaluationSession {
         }
         if ensemble && options.actionSteps != nil {
             throw FlowPolicyError.invalidConfiguration(
-                "--action-steps is for the receding hand-over; temporal ensembling takes --replan-every")
+                "--action-steps is for the receding hand-over (add --hand-over receding; "
+                    + "\(options.handOver == nil ? "this task's default is ensemble" : "ensembling takes --replan-every"))")
         }
         if !ensemble && options.replanEvery != nil {
             throw FlowPolicyError.invalidConfiguration("--replan-every is for temporal ensembling (--hand-over ensemble)")
@@ -221,6 +222,8 @@ public enum EvaluationSession {
                 "--replan-every must be between 1 and Tp - To + 1 = \(Tp - To + 1) for this checkpoint, got \(replanEvery)")
         }
         let stepsPerChunk = ensemble ? replanEvery : Ta
+        var executed = spec
+        executed.actionSteps = Ta
         let threads = max(1, options.threads)
         let batchCapacity = min(seeds.count, 256)
         let progress = options.showProgress ? ProgressBar(title: "eval", total: seeds.count, unit: "episode") : nil
@@ -233,15 +236,13 @@ public enum EvaluationSession {
         for waveStart in stride(from: 0, to: seeds.count, by: batchCapacity) {
             let waveSeeds = Array(seeds[waveStart..<min(waveStart + batchCapacity, seeds.count)])
             let episodes = try waveSeeds.map { seed in
-                let episode = try PolicyEpisode(
+                // The chunks' bookkeeping of the control loop, with no inference delay (lead 0).
+                let scheduler = try ActionChunkScheduler(
+                    spec: executed, mode: ensemble ? .ensemble : .receding, lead: 0, replanInterval: replanEvery,
+                    ensembleDecay: options.ensembleDecay)
+                return try PolicyEpisode(
                     seed: seed, environment: TaskRegistry.makeEnvironment(options.task), observationSteps: To,
-                    noise: options.observationNoise, noiseSeed: options.policySeed)
-                if ensemble {
-                    episode.ensemble = try ActionChunkScheduler(
-                        spec: spec, mode: .ensemble, lead: 0, replanInterval: replanEvery,
-                        ensembleDecay: options.ensembleDecay)
-                }
-                return episode
+                    noise: options.observationNoise, noiseSeed: options.policySeed, chunks: scheduler)
             }
             busySeconds += parallelEpisodes(episodes, threads: threads) { try $0.start() }
             let observations = FloatBuffer(count: episodes.count * To * Do)
@@ -257,18 +258,10 @@ public enum EvaluationSession {
                 latencies.append((monotonicSeconds() - begin) * 1000)
                 batches.append(active.count)
                 for (row, episode) in active.enumerated() {
-                    let chunk = chunks.pointer + row * Tp * Da
-                    if let scheduler = episode.ensemble {
-                        scheduler.accept(chunk: chunk, requestStep: episode.result.steps)
-                    } else {
-                        // The executed steps To - 1 ..< To - 1 + Ta of the chunk.
-                        episode.plan = Array(UnsafeBufferPointer(start: chunk + (To - 1) * Da, count: Ta * Da))
-                    }
+                    episode.chunks.accept(chunk: chunks.pointer + row * Tp * Da, requestStep: episode.result.steps)
                 }
                 busySeconds += parallelEpisodes(active, threads: threads) { episode in
-                    for k in 0..<stepsPerChunk where !episode.finished {
-                        try episode.step(episode.plannedAction(k, actionDimensions: Da))
-                    }
+                    for _ in 0..<stepsPerChunk where !episode.finished { try episode.stepPlanned() }
                 }
                 progress?.update(completed: results.count + episodes.filter(\.finished).count,
                                  status: "success \(results.filter(\.success).count + episodes.filter { $0.result.success }.count)")
@@ -381,17 +374,18 @@ final class PolicyEpisode {
     let environment: any Environment
     var window: ObservationWindow
     var result: EvaluationSession.EpisodeResult
-    /// Receding horizon: the chunk's Ta actions to execute.
-    var plan: [Float] = []
-    /// Temporal ensembling: the chunks so far, averaged per step.
-    var ensemble: ActionChunkScheduler?
+    /// The chunks so far: which action each step executes (receding horizon: steps To - 1 ..< To - 1 + Ta of the
+    /// newest chunk; ensembling: the weighted average of the chunks covering the step).
+    let chunks: ActionChunkScheduler
     var finished = false
     let noise: Float
     var noiseSource: RandomSource
     var observation: [Float]
 
-    init(seed: UInt64, environment: any Environment, observationSteps: Int, noise: Float, noiseSeed: UInt64) {
+    init(seed: UInt64, environment: any Environment, observationSteps: Int, noise: Float, noiseSeed: UInt64,
+         chunks: ActionChunkScheduler) {
         self.environment = environment
+        self.chunks = chunks
         let dimensions = environment.specification.observationDimensions
         window = ObservationWindow(steps: observationSteps, dimensions: dimensions)
         result = .init(seed: seed, progressLevelCount: environment.specification.progressLevels.count)
@@ -416,14 +410,13 @@ final class PolicyEpisode {
         if outcome.done { finished = true }
     }
 
-    /// The `k`-th action since the last chunk: from the plan, or the ensemble's average for the current step.
-    func plannedAction(_ k: Int, actionDimensions Da: Int) throws -> [Float] {
-        guard let ensemble else { return Array(plan[(k * Da)..<((k + 1) * Da)]) }
-        var action = [Float](repeating: 0, count: Da)
-        guard ensemble.action(at: result.steps, into: &action) else {
+    /// Executes the chunks' action for the current step.
+    func stepPlanned() throws {
+        var action = [Float](repeating: 0, count: environment.specification.actionDimensions)
+        guard chunks.action(at: result.steps, into: &action) else {
             throw FlowPolicyError.invalidConfiguration("no chunk covers step \(result.steps)")
         }
-        return action
+        try step(action)
     }
 
     func copyWindow(into destination: UnsafeMutablePointer<Float>) {
