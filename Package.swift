@@ -6,12 +6,16 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "flowpolicy", targets: ["flowpolicy"]),
+        // The robot computer's binary: serve, run and inspect, with neither MuJoCo nor the task files (README,
+        // "Deployment"); build it with `--static-swift-stdlib`.
+        .executable(name: "flowpolicy-runtime", targets: ["flowpolicy-runtime"]),
         .library(name: "FlowPolicy", targets: ["FlowPolicy"]),
         .library(name: "SimBridge", targets: ["SimBridge"]),
         .library(name: "PolicyRuntime", targets: ["PolicyRuntime"]),
+        .library(name: "PolicyLab", targets: ["PolicyLab"]),
     ],
     dependencies: [
-        // Command-line parsing, `--help` and subcommands for the `flowpolicy` executable.
+        // Command-line parsing, `--help` and subcommands for the executables.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Reads the task files (`tasks/<name>/task.yaml`) with line-numbered errors.
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
@@ -28,22 +32,33 @@ let package = Package(
         // Counts heap allocations per thread (malloc is forwarded to glibc); used by `bench` and the tests.
         .target(name: "CAllocationCounter"),
 
+        // Numerics: networks, training, sampling, checkpoints, datasets.
         .target(name: "FlowPolicy", dependencies: ["COpenBLAS"], exclude: ["COpenBLAS"]),
+        // Simulation: MuJoCo, the tasks and their experts.
         .target(name: "SimBridge", dependencies: ["CMuJoCo", "Yams"], exclude: ["CMuJoCo"]),
+        // What runs on a robot computer: the control loop, the server and client, the transport. No simulator.
         .target(
             name: "PolicyRuntime",
             dependencies: [
-                "FlowPolicy", "SimBridge", "CZeroMQ", "CAllocationCounter",
+                "FlowPolicy", "CZeroMQ",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             exclude: ["CZeroMQ"]),
-        .executableTarget(
-            name: "flowpolicy",
+        // The application: sessions behind each command, evaluation, rollouts, benchmarks, the simulated robot.
+        .target(name: "PolicyLab", dependencies: ["FlowPolicy", "SimBridge", "PolicyRuntime", "CAllocationCounter"]),
+        // The commands both executables offer (serve, run, inspect) and the option groups every command shares.
+        .target(
+            name: "FlowPolicyCLI",
             dependencies: ["PolicyRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "flowpolicy", dependencies: ["PolicyLab", "FlowPolicyCLI"]),
+        .executableTarget(name: "flowpolicy-runtime", dependencies: ["FlowPolicyCLI"]),
 
         .testTarget(name: "FlowPolicyTests", dependencies: ["FlowPolicy", "CAllocationCounter"]),
         .testTarget(name: "SimBridgeTests", dependencies: ["SimBridge", "CAllocationCounter"]),
-        .testTarget(name: "PolicyRuntimeTests", dependencies: ["PolicyRuntime"]),
+        // Fixtures the runtime's and the application's tests share: sockets with timeouts, peers, a random policy.
+        .target(name: "RuntimeTestSupport", dependencies: ["PolicyRuntime"], path: "Tests/RuntimeTestSupport"),
+        .testTarget(name: "PolicyRuntimeTests", dependencies: ["PolicyRuntime", "RuntimeTestSupport", "CAllocationCounter"]),
+        .testTarget(name: "PolicyLabTests", dependencies: ["PolicyLab", "SimBridge", "RuntimeTestSupport", "CAllocationCounter"]),
     ]
 )

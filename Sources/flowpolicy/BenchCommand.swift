@@ -1,7 +1,10 @@
 import ArgumentParser
 import FlowPolicy
 import Foundation
+import FlowPolicyCLI
+import PolicyLab
 import PolicyRuntime
+import SimBridge
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -97,7 +100,7 @@ struct BenchEnvCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let r = try EnvironmentBenchmark.run(task: task, steps: steps, python: python)
+            let r = try EnvironmentBenchmark.run(task: TaskDescription.named(task), steps: steps, python: python)
             print(String(format: "%@: %.0f control steps/s per core (%.0f physics steps/s, %d substeps), "
                          + "%.2f allocations per step", r.task, r.stepsPerSecondPerCore, r.physicsStepsPerSecondPerCore,
                          r.substeps, r.allocationsPerStep))

@@ -1,7 +1,10 @@
 import ArgumentParser
 import FlowPolicy
 import Foundation
+import FlowPolicyCLI
+import PolicyLab
 import PolicyRuntime
+import SimBridge
 
 struct BenchServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +44,7 @@ struct BenchServeCommand: ParsableCommand {
             settings.requests = requests
             settings.batching = !noBatching
             settings.clientCounts = try parseNumbers(clients, name: "--clients").map { Int($0) }
-            let path = try checkpoint ?? shippedPolicy(task: "pusht")
+            let path = try checkpoint ?? shippedPolicy(task: TaskDescription.named("pusht"))
             let r = try ServeBenchmark.run(checkpointPath: path, settings: settings) {
                 FileHandle.standardError.write(Data("bench: \($0)\n".utf8))
             }
@@ -120,7 +123,7 @@ struct BenchLoopCommand: ParsableCommand {
             settings.zeroMQ = !inProcess
             settings.realTimeScheduling = realtime
             settings.spinMicroseconds = spinMicroseconds
-            let path = try checkpoint ?? shippedPolicy(task: "pusht")
+            let path = try checkpoint ?? shippedPolicy(task: TaskDescription.named("pusht"))
             let r = try LoopBenchmark.run(checkpointPath: path, settings: settings) {
                 FileHandle.standardError.write(Data("bench: \($0)\n".utf8))
             }

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
+import FlowPolicy
+import FlowPolicyCLI
+import PolicyLab
 import PolicyRuntime
+import SimBridge
 
 struct CollectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,18 +26,24 @@ struct CollectCommand: ParsableCommand {
     @Flag(help: "Add the new episodes to the existing file (its episodes are kept unchanged).")
     var append = false
 
-    @Option(help: "Worker threads.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: ThreadOptions
 
-    @Option(help: "Also write the summary as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        guard episodes >= 1, episodes <= 1_000_000 else {
+            throw ValidationError("--episodes must be in 1...1000000, got \(episodes)")
+        }
+    }
 
     func run() throws {
         try reportingErrors {
-            var options = CollectSession.Options(task: task, episodes: episodes, outputPath: out)
+            let source: CollectSession.Source = task == ConditionalMixture.spec.task
+                ? .toyMixture : .expert(try TaskDescription.named(task))
+            var options = CollectSession.Options(source: source, episodes: episodes, outputPath: out)
             options.firstSeed = seed
             options.append = append
-            options.threads = threads
+            options.threads = threading.threads
             options.command = commandLine
             let s = try CollectSession.run(options)
             print("""
@@ -47,7 +57,7 @@ struct CollectCommand: ParsableCommand {
             }
             print("wrote \(s.output): \(s.datasetEpisodes) episodes, seeds \(s.datasetSeeds)")
             let summary = s
-            if let json { try writeJSONReport(summary, to: json) }
+            if let json = report.json { try writeJSONReport(summary, to: json) }
         }
     }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import FlowPolicyCLI
+import PolicyLab
 import PolicyRuntime
 
 struct DistillCommand: ParsableCommand {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import FlowPolicy
 import Foundation
+import FlowPolicyCLI
+import PolicyLab
 import PolicyRuntime
 import SimBridge
 
@@ -14,8 +16,7 @@ struct EvalCommand: ParsableCommand {
             with are refused. Success rates come with 95% Wilson intervals.
             """)
 
-    @Option(help: "Task (\(TaskRegistry.names.joined(separator: ", "))).")
-    var task: String
+    @OptionGroup var taskOptions: TaskOptions
 
     @Option(help: "Policy checkpoint (default: the task's shipped policy).")
     var checkpoint: String?
@@ -23,17 +24,9 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Evaluate the task's scripted expert instead of a policy.")
     var expert = false
 
-    @Option(help: "Number of episodes.")
-    var episodes: Int = 200
+    @OptionGroup var episodeOptions: EpisodeOptions
 
-    @Option(help: "First episode seed (default: the task's evaluation seeds).")
-    var seed: UInt64?
-
-    @Option(help: "Solver steps K per chunk.")
-    var steps: Int = 10
-
-    @Option(help: "Fixed-step solver: euler, midpoint or rk4.")
-    var solver: SolverMethod = .euler
+    @OptionGroup var sampling: SolverOptions
 
     @Option(name: .customLong("action-steps"), help: "Actions executed per chunk (default: the checkpoint's Ta).")
     var actionSteps: Int?
@@ -55,8 +48,7 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("policy-seed"), help: "Seed of the policy's sampling noise.")
     var policySeed: UInt64 = 0
 
-    @Option(help: "Worker threads.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: ThreadOptions
 
     @Option(help: ArgumentHelp(
         "Evaluate the policy served at this endpoint (flowpolicy serve), e.g. tcp://host:5555.",
@@ -64,33 +56,58 @@ struct EvalCommand: ParsableCommand {
             + "checkpoint with the same seeds, --policy-seed and --threads."))
     var remote: String?
 
-    @Option(help: "Write the report, with every episode's result, as JSON to this path.")
-    var json: String?
+    @Option(name: .customLong("remote-timeout"), help: "Seconds to wait for the policy server's replies.")
+    var remoteTimeout: Double = 5
+
+    @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        if expert && checkpoint != nil { throw ValidationError("give --checkpoint or --expert, not both") }
+        if remote != nil && (expert || checkpoint != nil) {
+            throw ValidationError("--remote evaluates the served policy; do not give --checkpoint or --expert")
+        }
+        if let actionSteps, !(1...1000).contains(actionSteps) {
+            throw ValidationError("--action-steps must be in 1...1000, got \(actionSteps)")
+        }
+        if let replanEvery, !(1...1000).contains(replanEvery) {
+            throw ValidationError("--replan-every must be in 1...1000, got \(replanEvery)")
+        }
+        guard ensembleDecay.isFinite, ensembleDecay >= 0 else {
+            throw ValidationError("--ensemble-decay must be a finite number >= 0, got \(ensembleDecay)")
+        }
+        guard observationNoise.isFinite, observationNoise >= 0 else {
+            throw ValidationError("--observation-noise must be a finite number >= 0, got \(observationNoise)")
+        }
+        guard remoteTimeout > 0, remoteTimeout <= 3600 else {
+            throw ValidationError("--remote-timeout must be in (0, 3600] seconds, got \(remoteTimeout)")
+        }
+    }
 
     func run() throws {
         try reportingErrors {
-            if expert && checkpoint != nil { throw ValidationError("give --checkpoint or --expert, not both") }
-            if remote != nil && (expert || checkpoint != nil) {
-                throw ValidationError("--remote evaluates the served policy; do not give --checkpoint or --expert")
-            }
-            var path = checkpoint
-            if !expert && path == nil && remote == nil {
-                path = try TaskFolder(task: task).requireFile("policy.safetensors")
-            }
-            var options = EvaluationSession.Options(task: task, checkpointPath: expert ? nil : path)
-            options.episodes = episodes
-            options.firstSeed = seed
-            options.steps = steps
-            options.method = solver
+            let task = try taskOptions.description()
+            var options = EvaluationSession.Options(task: task)
+            options.episodes = episodeOptions.episodes
+            options.firstSeed = episodeOptions.seed
+            options.steps = sampling.steps
+            options.method = sampling.solver
             options.actionSteps = actionSteps
             options.handOver = handOver
             options.replanEvery = replanEvery
             options.ensembleDecay = ensembleDecay
             options.observationNoise = observationNoise
             options.policySeed = policySeed
-            options.threads = threads
-            options.remote = remote
-            let r = try EvaluationSession.run(options)
+            options.threads = threading.threads
+            let r: EvaluationSession.Report
+            if expert {
+                r = try EvaluationSession.runExpert(options)
+            } else if let remote {
+                r = try EvaluationSession.run(options, remote: remote,
+                                              timeoutMilliseconds: Int((remoteTimeout * 1000).rounded()))
+            } else {
+                let path = try checkpoint ?? shippedPolicy(task: task)
+                r = try EvaluationSession.run(options, checkpoint: CheckpointReader.read(path), path: path)
+            }
             var lines = ["\(r.task): \(r.policy)\(r.checkpoint.map { " \($0)" } ?? "")"]
             if let solver = r.solver, let k = r.solverSteps, let evaluations = r.evaluationsPerChunk {
                 let handOver = r.replanEvery.map { "temporal ensembling, a chunk every \($0) steps" }
@@ -122,7 +139,7 @@ struct EvalCommand: ParsableCommand {
                 lines.append("  seed \(result.seed) failed: \(result.failure!)")
             }
             print(lines.joined(separator: "\n"))
-            if let json { try writeJSONReport(r, to: json) }
+            if let json = report.json { try writeJSONReport(r, to: json) }
         }
     }
 }

@@ -1,7 +1,10 @@
 import ArgumentParser
 import FlowPolicy
 import Foundation
+import FlowPolicyCLI
+import PolicyLab
 import PolicyRuntime
+import SimBridge
 
 extension FineTuningConfiguration.Mode: ExpressibleByArgument {}
 extension FineTuningConfiguration.Coupling: ExpressibleByArgument {}
@@ -129,8 +132,7 @@ struct CertifyCommand: ParsableCommand {
     @Option(help: "Checkpoint.")
     var checkpoint: String
 
-    @Option(help: "Task whose evaluation episodes provide the observation windows.")
-    var task: String
+    @OptionGroup var taskOptions: TaskOptions
 
     @Option(help: "Number of observation windows.")
     var windows: Int = 32
@@ -152,7 +154,7 @@ struct CertifyCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var options = CertifySession.Options(checkpointPath: checkpoint, task: task)
+            var options = CertifySession.Options(checkpointPath: checkpoint, task: try taskOptions.description())
             options.windows = windows
             options.steps = steps
             options.method = solver

@@ -1,45 +1,57 @@
 import ArgumentParser
-import FlowPolicy
+import FlowPolicyCLI
 import Foundation
-import PolicyRuntime
+import PolicyLab
+import SimBridge
 
 @main
 struct FlowPolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flowpolicy",
-        abstract: "Flow-matching robot policies: collect demonstrations, train, evaluate, sample, inspect, benchmark.",
+        abstract: "Flow-matching robot policies: collect demonstrations, train, evaluate, serve and run them.",
+        discussion: "The robot computer's binary, flowpolicy-runtime, offers serve, run and inspect alone.",
         subcommands: [
             CollectCommand.self, TrainCommand.self, FineTuneCommand.self, DistillCommand.self, EvalCommand.self,
-            CertifyCommand.self,
-            SampleCommand.self, InspectCommand.self,
-            ReplayCommand.self,
-            ServeCommand.self, RobotCommand.self, RunCommand.self,
-            BenchCommand.self,
+            CertifyCommand.self, SampleCommand.self, InspectCommand.self, UpgradeCommand.self, ReplayCommand.self,
+            ServeCommand.self, RobotCommand.self, RunCommand.self, BenchCommand.self,
         ])
 }
 
-/// Runs a command body; errors are printed as one clear line on standard error and exit with status 1.
-func reportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode.failure
+/// `--task NAME`: a simulated task, read once from its task.yaml.
+struct TaskOptions: ParsableArguments {
+    @Option(help: "Task (\(TaskDescription.knownTasks.joined(separator: ", "))).")
+    var task: String
+
+    func validate() throws {
+        guard TaskDescription.knownTasks.contains(task) else {
+            throw ValidationError("unknown task \"\(task)\"; known tasks: "
+                + TaskDescription.knownTasks.joined(separator: ", "))
+        }
+    }
+
+    func description() throws -> TaskDescription { try TaskDescription.named(task) }
+}
+
+/// `--episodes N --seed S`: how many seeded episodes, and the first seed.
+struct EpisodeOptions: ParsableArguments {
+    @Option(help: "Number of episodes.")
+    var episodes: Int = 200
+
+    @Option(help: "First episode seed (default: the task's evaluation seeds).")
+    var seed: UInt64?
+
+    func validate() throws {
+        guard episodes >= 1, episodes <= 1_000_000 else {
+            throw ValidationError("--episodes must be in 1...1000000, got \(episodes)")
+        }
     }
 }
 
-/// The command line as typed, for provenance.
-var commandLine: String { (["flowpolicy"] + CommandLine.arguments.dropFirst()).joined(separator: " ") }
-
-extension SolverMethod: ExpressibleByArgument {}
-
-func parseNumbers(_ text: String, name: String) throws -> [Float] {
-    let parts = text.split(whereSeparator: { $0 == "," || $0 == " " })
-    let values = parts.compactMap { Float($0) }
-    guard values.count == parts.count, !values.isEmpty else {
-        throw ValidationError("\(name) must be a comma-separated list of numbers, got \"\(text)\"")
+/// The task's shipped policy, or an error saying it is missing and what to give instead.
+func shippedPolicy(task: TaskDescription) throws -> String {
+    let path = task.folder.path("policy.safetensors")
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw ValidationError("the shipped \(task.name) policy (\(path)) is missing; give --checkpoint PATH")
     }
-    return values
+    return path
 }

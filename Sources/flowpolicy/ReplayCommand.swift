@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import FlowPolicyCLI
+import PolicyLab
 import PolicyRuntime
 
 struct ReplayCommand: ParsableCommand {
@@ -14,8 +16,7 @@ struct ReplayCommand: ParsableCommand {
             and for pusht the block pose.
             """)
 
-    @Option(help: "Task to replay in.")
-    var task: String
+    @OptionGroup var taskOptions: TaskOptions
 
     @Option(help: "JSON file with the episodes to replay.")
     var episodes: String
@@ -29,10 +30,10 @@ struct ReplayCommand: ParsableCommand {
                 throw ValidationError("cannot read \(episodes)")
             }
             let input = try JSONDecoder().decode([ReplaySession.Episode].self, from: data)
-            let records = try ReplaySession.run(task: task, episodes: input)
+            let records = try ReplaySession.run(task: taskOptions.description(), episodes: input)
             try writeJSONReport(records, to: json)
             let failed = records.filter { $0.error != nil }.count
-            print("replayed \(records.count) episodes (\(records.reduce(0) { $0 + $1.steps.count }) steps) in \(task); "
+            print("replayed \(records.count) episodes (\(records.reduce(0) { $0 + $1.steps.count }) steps) in \(taskOptions.task); "
                 + "\(failed) stopped early; wrote \(json)")
         }
     }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import FlowPolicy
 import Foundation
+import FlowPolicyCLI
+import PolicyLab
 import PolicyRuntime
 import SimBridge
 
@@ -16,7 +18,7 @@ struct RobotCommand: ParsableCommand {
             episodes are done or it is interrupted.
             """)
 
-    @Option(help: "Task (\(TaskRegistry.names.joined(separator: ", "))).")
+    @Option(help: "Task (\(TaskDescription.knownTasks.joined(separator: ", "))).")
     var task: String = "pusht"
 
     @Option(help: "State endpoint to bind (PUB), e.g. tcp://*:5556 or tcp://127.0.0.1:*.")
@@ -37,12 +39,20 @@ struct RobotCommand: ParsableCommand {
     @Option(help: "Real time: control rate in Hz (default: the task's).")
     var rate: Double?
 
-    @Option(help: "Write the episodes' outcomes as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        if let episodes, !(1...1_000_000).contains(episodes) {
+            throw ValidationError("--episodes must be in 1...1000000, got \(episodes)")
+        }
+        if let rate, !(rate >= 0.1 && rate <= 10_000) {
+            throw ValidationError("--rate must be in [0.1, 10000] Hz, got \(rate)")
+        }
+    }
 
     func run() throws {
         try reportingErrors {
-            var options = SimulatedRobot.Options(task: task, stateEndpoint: bind)
+            var options = SimulatedRobot.Options(task: try TaskDescription.named(task), stateEndpoint: bind)
             options.commandEndpoint = commandBind
             options.lockStep = lockStep
             options.episodes = episodes
@@ -58,7 +68,7 @@ struct RobotCommand: ParsableCommand {
             let successes = summary.episodes.filter(\.success).count
             print("\(summary.episodes.count) episodes, \(successes) successful; \(summary.appliedCommands) commands "
                   + "applied, \(summary.refusedCommands) refused, \(summary.staleCommands) stale")
-            if let json { try writeJSONReport(summary, to: json) }
+            if let json = report.json { try writeJSONReport(summary, to: json) }
         }
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import FlowPolicy
 import Foundation
+import FlowPolicyCLI
+import PolicyLab
 import PolicyRuntime
 
 struct SampleCommand: ParsableCommand {

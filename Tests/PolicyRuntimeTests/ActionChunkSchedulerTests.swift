@@ -1,6 +1,7 @@
 import FlowPolicy
 import Foundation
 import PolicyRuntime
+import RuntimeTestSupport
 import Testing
 
 /// To = 2, Ta = 3, Tp = 8, Da = 1; the chunk requested at step r holds 100 r + i at index i, so every action tells
@@ -114,7 +115,7 @@ private func drive(_ scheduler: ActionChunkScheduler, steps: Int, delay: Int, lo
 
     @Test func leadThatDoesNotFitTheChunkIsRefused() {
         // Receding: To - 1 + lead + Ta <= Tp, so lead <= 4 here.
-        #expect(throws: FlowPolicyError.self) { try ActionChunkScheduler(spec: spec, mode: .receding, lead: 5) }
+        #expect(throws: RuntimeError.self) { try ActionChunkScheduler(spec: spec, mode: .receding, lead: 5) }
         #expect(throws: Never.self) { try ActionChunkScheduler(spec: spec, mode: .receding, lead: 4) }
     }
 }

@@ -1,6 +1,7 @@
 import FlowPolicy
 import Foundation
 import PolicyRuntime
+import RuntimeTestSupport
 import Testing
 
 /// Chunk hand-over on a policy trained on sinusoids of random phase: the observation says nothing about the phase,
@@ -44,7 +45,7 @@ import Testing
             configuration.handOver = handOver
             configuration.lead = 1
             let loop = try ControlLoop(
-                spec: Self.spec, robot: robot, inference: InlineInference(policy: policy, revealAfterCollects: 1),
+                spec: Self.spec, robot: robot, inference: InlineInference(sampler: policy, revealAfterCollects: 1),
                 safety: limits, clock: clock, configuration: configuration)
             loop.run(maximumTicks: 8 * 40 + 2)
             reports[handOver] = loop.report

@@ -2,7 +2,7 @@ import CAllocationCounter
 import FlowPolicy
 import Foundation
 import PolicyRuntime
-import SimBridge
+import RuntimeTestSupport
 import Testing
 
 /// A robot that publishes one state per tick (observation `[Do]` filled with `value`) until `silentAfter` states, and
@@ -12,6 +12,8 @@ final class ScriptedRobot: RobotLink {
     let actionDimensions: Int
     var silentAfter = Int.max
     var value: Float = 0
+    /// Keep each ACT command's values (off: record only the modes, allocating nothing).
+    var recordsValues = true
     private(set) var published = 0
     private(set) var commands: [(mode: CommandMode, values: [Float])] = []
     let clock: ControlClock
@@ -24,7 +26,14 @@ final class ScriptedRobot: RobotLink {
         steps.reserveCapacity(10_000)
     }
 
-    func receiveLatest(observation: UnsafeMutablePointer<Float>) throws -> RobotStateInfo? {
+    func awaitDescription(timeoutSeconds: Double) throws -> RobotDescription {
+        RobotDescription(name: "scripted robot", observationDimensions: observationDimensions,
+                         actionDimensions: actionDimensions, controlRateHz: nil)
+    }
+
+    func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>) throws
+        -> RobotStateInfo?
+    {
         guard published < silentAfter else { return nil }
         published += 1
         observation.update(repeating: value, count: observationDimensions)
@@ -41,7 +50,8 @@ final class ScriptedRobot: RobotLink {
         if let stall, stall.command == commands.count, let clock = clock as? ManualClock {
             clock.advance(by: stall.nanoseconds)
         }
-        commands.append((mode, mode == .act ? Array(UnsafeBufferPointer(start: action, count: actionDimensions)) : []))
+        let values = mode == .act && recordsValues ? Array(UnsafeBufferPointer(start: action, count: actionDimensions)) : []
+        commands.append((mode, values))
         steps.append(step)
     }
 
@@ -81,33 +91,39 @@ final class FixedInference: ChunkInference {
     }
 
     func resetNoise(seed: UInt64) {}
+
+    var lastFailure: String? { nil }
 }
 
 private let period: UInt64 = 10_000_000
 
 private func loop(robot: any RobotLink, inference: any ChunkInference, clock: ControlClock,
-                  handOver: ChunkHandOver = .receding, lead: Int = 1, limits: SafetyLimits? = nil) throws
-    -> ControlLoop
+                  handOver: ChunkHandOver = .receding, lead: Int = 1, limits: SafetyLimits? = nil,
+                  servo: ControlLoop.Servo? = nil) throws -> ControlLoop
 {
     var configuration = ControlLoop.Configuration(periodNanoseconds: period)
     configuration.handOver = handOver
     configuration.lead = lead
+    configuration.servo = servo
     return try ControlLoop(spec: inference.spec, robot: robot, inference: inference,
                            safety: limits ?? pushTLimits(), clock: clock, configuration: configuration)
 }
 
 @Suite struct ControlLoopTests {
-    @Test(arguments: ChunkHandOver.allCases)
-    func aControlPeriodAllocatesNothing(handOver: ChunkHandOver) throws {
+    @Test(arguments: ChunkHandOver.allCases, [1, 10])
+    func aControlPeriodAllocatesNothing(handOver: ChunkHandOver, servoTicks: Int) throws {
         let clock = ManualClock()
         let checkpoint = try randomPushTCheckpoint()
         let policy = Policy(checkpoint: checkpoint, capacity: 1, steps: 3, seed: 2)
-        let robot = try EnvironmentRobot(environment: try TaskRegistry.makeEnvironment("pusht"),
-                                         seeds: [100_000, 100_001], clock: clock)
-        // Wide limits so that the random policy's actions are commanded (the filter runs either way; Push-T clips).
+        let robot = ScriptedRobot(observationDimensions: 20, actionDimensions: 2, clock: clock)
+        robot.value = 256
+        robot.recordsValues = false
+        // Wide limits so that the random policy's actions are commanded (the filter runs either way).
         let limits = try SafetyLimits(low: [-1e6, -1e6], high: [1e6, 1e6], maximumStepChange: [1e6, 1e6])
-        let control = try loop(robot: robot, inference: InlineInference(policy: policy, revealAfterCollects: 1),
-                               clock: clock, handOver: handOver, limits: limits)
+        let servo = servoTicks == 1 ? nil : try ControlLoop.Servo(
+            ticksPerPeriod: servoTicks, interpolation: .minimumJerk, contract: pushTContract)
+        let control = try loop(robot: robot, inference: InlineInference(sampler: policy, revealAfterCollects: 1),
+                               clock: clock, handOver: handOver, limits: limits, servo: servo)
         for _ in 0..<40 { control.tick() }  // warm-up: first chunks, every buffer touched
         let before = fp_thread_allocation_count()
         for _ in 0..<200 { control.tick() }
@@ -251,9 +267,9 @@ private func loop(robot: any RobotLink, inference: any ChunkInference, clock: Co
 
     @Test func threadedInferenceGivesTheSameChunksAsInlineSampling() throws {
         let checkpoint = try randomPushTCheckpoint()
-        let threaded = ThreadedInference(policy: Policy(checkpoint: checkpoint, capacity: 1, steps: 4, seed: 9))
+        let threaded = ThreadedInference(sampler: Policy(checkpoint: checkpoint, capacity: 1, steps: 4, seed: 9))
         defer { threaded.stop() }
-        let inline = InlineInference(policy: Policy(checkpoint: checkpoint, capacity: 1, steps: 4, seed: 9))
+        let inline = InlineInference(sampler: Policy(checkpoint: checkpoint, capacity: 1, steps: 4, seed: 9))
         let window = pushTWindow(seed: 3)
         let committed: [Float] = [100, 200, 110, 210]
         var fromThread = [Float](repeating: 0, count: 32), fromInline = fromThread

@@ -1,6 +1,7 @@
 import FlowPolicy
 import Foundation
 import PolicyRuntime
+import RuntimeTestSupport
 import Testing
 
 /// A DEALER client that sends raw frames and reads replies (for requests the typed client would not send).
@@ -273,7 +274,7 @@ private func infer(_ windows: [[Float]], seed: UInt64? = nil, reset: Bool = fals
         let client = try PolicyClient(context: context, endpoint: try #require(try silent.lastEndpoint),
                                       timeoutMilliseconds: 50)
         #expect { try client.metadata() } throws: { error in
-            guard case PolicyClientError.timeout = error else { return false }
+            guard case RuntimeError.timeout = error else { return false }
             return "\(error)".contains("within 50 ms")
         }
     }

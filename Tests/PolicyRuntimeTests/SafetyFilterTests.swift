@@ -1,5 +1,6 @@
 import Foundation
 import PolicyRuntime
+import RuntimeTestSupport
 import Testing
 
 @Suite struct SafetyFilterTests {
@@ -28,12 +29,9 @@ import Testing
                 && filter.rejectedStepChange == 2 && filter.rejected == 6)
     }
 
-    @Test func pushTLimitsComeFromTheTaskFile() throws {
-        let limits = try SafetyLimits.forTask("pusht")
+    @Test func limitsComeFromTheContractAndAreChecked() throws {
+        let limits = try SafetyLimits(contract: pushTContract)
         #expect(limits.low == [0, 0] && limits.high == [512, 512] && limits.maximumStepChange == [150, 150])
-        // Franka Kitchen's task file widens its environment's [-1, 1] (the environment clips).
-        let kitchen = try SafetyLimits.forTask("franka_kitchen")
-        #expect(kitchen.low == [Float](repeating: -1.25, count: 9) && kitchen.high == [Float](repeating: 1.25, count: 9))
         #expect(throws: (any Error).self) { try SafetyLimits(low: [0], high: [1, 2], maximumStepChange: [1]) }
         #expect(throws: (any Error).self) { try SafetyLimits(low: [0], high: [1], maximumStepChange: [0]) }
     }

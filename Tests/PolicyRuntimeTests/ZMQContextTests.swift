@@ -1,5 +1,6 @@
 import Foundation
 import PolicyRuntime
+import RuntimeTestSupport
 import Testing
 
 @Suite struct ZMQContextTests {

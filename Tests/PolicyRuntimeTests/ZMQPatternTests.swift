@@ -1,5 +1,6 @@
 import Foundation
 import PolicyRuntime
+import RuntimeTestSupport
 import Testing
 
 /// The messaging patterns over real sockets: each test fails if a message is lost, reordered, altered or misrouted.

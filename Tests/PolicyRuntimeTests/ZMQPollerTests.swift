@@ -1,6 +1,7 @@
 import CAllocationCounter
 import Foundation
 import PolicyRuntime
+import RuntimeTestSupport
 import Testing
 
 @Suite struct ZMQPollerTests {

@@ -1,5 +1,6 @@
 import Foundation
 import PolicyRuntime
+import RuntimeTestSupport
 import Testing
 
 /// Sending, receiving, options and errors of a single socket pair.

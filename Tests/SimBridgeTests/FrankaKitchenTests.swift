@@ -10,7 +10,7 @@ import Testing
 
     /// The repository's settings, changed by `edit`.
     func settings(_ edit: (inout FrankaKitchenSettings) -> Void = { _ in }) throws -> FrankaKitchenSettings {
-        var settings = try TaskFolder(task: "franka_kitchen").settings(TaskFile.self).environment
+        var settings = try TaskDescription.named("franka_kitchen").settings(TaskFile.self).environment
         edit(&settings)
         return settings
     }
@@ -247,7 +247,7 @@ import Testing
 
     @Test func expertDoesSubtasksInTheRequestedOrder() throws {
         let env = try FrankaKitchen(settings: settings { $0.tasks = [.lightSwitch, .slideCabinet] })
-        let expert = try TaskRegistry.makeExpert("franka_kitchen", environment: env)
+        let expert = try TaskDescription.named("franka_kitchen").makeExpert(environment: env)
         _ = try env.reset(seed: 8)
         try expert.begin(episodeSeed: 8)
         var action = [Float](repeating: 0, count: 9)

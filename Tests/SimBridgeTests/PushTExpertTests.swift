@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func succeedsWithSmoothTargetsInsideTheField() throws {
-        let expert = try PushTExpert(environment: try PushT())
+        let expert = try PushTExpert(environment: try PushT(task: .named("pusht")))
         // The plans move the target by at most the cruise speed per step (the expert's hard limit,
         // `maximumTargetStep`, is 40; the runtime's safety filter allows 150).
         let bound = Float(expert.tuning.cruiseSpeed) + 1e-3
@@ -57,8 +57,8 @@ import Testing
     }
 
     @Test func sameSeedSameActionsBitForBit() throws {
-        let first = try PushTExpert(environment: try PushT())
-        let second = try PushTExpert(environment: try PushT())
+        let first = try PushTExpert(environment: try PushT(task: .named("pusht")))
+        let second = try PushTExpert(environment: try PushT(task: .named("pusht")))
         let seed: UInt64 = 1004
         let a = try Self.runSeeded(first, seed: seed).actions
         // Another episode in between: `begin` must forget it.
@@ -77,7 +77,7 @@ import Testing
         (SIMD2<Double>(60, 60), Pose2D(x: 256, y: 256, angle: Double.pi / 4 + Double.pi)),
     ])
     func succeedsFromAwkwardStarts(agent: SIMD2<Double>, block: Pose2D) throws {
-        let env = try PushT()
+        let env = try PushT(task: .named("pusht"))
         let expert = try PushTExpert(environment: env)
         try env.place(agent: agent, block: block, settle: true)
         let episode = try Self.run(expert, episodeSeed: 0)
@@ -85,8 +85,8 @@ import Testing
     }
 
     @Test func theRegistryMakesIt() throws {
-        let env = try TaskRegistry.makeEnvironment("pusht")
-        #expect(try TaskRegistry.makeExpert("pusht", environment: env) is PushTExpert)
+        let env = try TaskDescription.named("pusht").makeEnvironment()
+        #expect(try TaskDescription.named("pusht").makeExpert(environment: env) is PushTExpert)
     }
 }
 

@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func coverageMatchesHandComputedAreas() throws {
-        let env = try PushT()
+        let env = try PushT(task: .named("pusht"))
         #expect(abs(env.coverage(of: goal) - 1) < 1e-12)
         // Shifting by d < 30 along the bar (local x) loses 30 d of the bar and 90 d of the stem: 1 - 120 d / 6300.
         // Along the stem (local y) the bar loses 120 d but gains 30 d inside the stem, and the stem loses 30 d:
@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func pushingTheBarMovesTheBlockThatWay() throws {
-        let env = try PushT()
+        let env = try PushT(task: .named("pusht"))
         // Block upright at (256, 200); the agent below the middle of the bar pushes straight up through the centre
         // of mass: the block moves up, not sideways, and does not turn.
         try env.place(agent: SIMD2(256, 150), block: Pose2D(x: 256, y: 200, angle: 0), settle: true)
@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func blockStaysStillWhenUntouched() throws {
-        let env = try PushT()
+        let env = try PushT(task: .named("pusht"))
         let start = Pose2D(x: 300, y: 300, angle: 0.7)
         try env.place(agent: SIMD2(60, 60), block: start, settle: true)
         // Along the edges of the field, more than 100 units from every point of the block.
@@ -69,7 +69,7 @@ import Testing
     }
 
     @Test func resetsFollowTheDistribution() throws {
-        let env = try PushT()
+        let env = try PushT(task: .named("pusht"))
         var angles: [Double] = []
         for seed in UInt64(0)..<1000 {
             let (agent, block) = env.initialState(seed: seed)
@@ -89,7 +89,7 @@ import Testing
             #expect(abs(share - 0.25) < 0.05, "quarter \(quarter): \(share)")
         }
         // reset(seed:) is that start plus one settling physics step.
-        let other = try PushT()
+        let other = try PushT(task: .named("pusht"))
         for seed in UInt64(0)..<20 {
             let observation = try env.reset(seed: seed)
             let (agent, block) = other.initialState(seed: seed)
@@ -99,7 +99,7 @@ import Testing
     }
 
     @Test func episodesEndAtSuccessOrTheStepLimit() throws {
-        let env = try PushT()
+        let env = try PushT(task: .named("pusht"))
         _ = try env.reset(seed: 3)
         let parked: [Float] = [Float(env.agentPosition.x), Float(env.agentPosition.y)]
         var steps = 0
@@ -117,7 +117,7 @@ import Testing
     }
 
     @Test func sameSeedSameEpisodeBitForBit() throws {
-        let first = try PushT(), second = try PushT()
+        let first = try PushT(task: .named("pusht")), second = try PushT(task: .named("pusht"))
         var a = try first.reset(seed: 42)
         var b = try second.reset(seed: 42)
         #expect(a == b)
@@ -131,7 +131,7 @@ import Testing
     }
 
     @Test func saveAndRestoreReplayExactly() throws {
-        let env = try PushT()
+        let env = try PushT(task: .named("pusht"))
         _ = try env.reset(seed: 5)
         for _ in 0..<10 { _ = try env.step([256, 256]) }
         let saved = env.saveState()
@@ -143,7 +143,7 @@ import Testing
     }
 
     @Test func badActionsAreClippedOrRefused() throws {
-        let env = try PushT()
+        let env = try PushT(task: .named("pusht"))
         _ = try env.reset(seed: 1)
         let clipped = try env.step([600, -20]).result
         #expect(clipped.actionClipped)
@@ -153,7 +153,7 @@ import Testing
     }
 
     @Test func stepAllocatesNothing() throws {
-        let env = try PushT()
+        let env = try PushT(task: .named("pusht"))
         let observation = UnsafeMutablePointer<Float>.allocate(capacity: 20)
         defer { observation.deallocate() }
         try env.reset(seed: 9, observation: observation)
@@ -169,6 +169,6 @@ import Testing
     }
 
     @Test func unknownTaskListsTheKnownOnes() {
-        #expect { try TaskRegistry.makeEnvironment("nosuch") } throws: { "\($0)".contains("known tasks: pusht") }
+        #expect { try TaskDescription.named("nosuch") } throws: { "\($0)".contains("known tasks: pusht") }
     }
 }

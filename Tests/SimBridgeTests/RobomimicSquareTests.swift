@@ -4,7 +4,7 @@ import Testing
 
 /// Robomimic Square (robosuite's NutAssemblySquare): scene, placement, the `on_peg` success rule, the expert.
 extension RobomimicTests {
-    func square() throws -> Robomimic { try Robomimic(task: "robomimic_square") }
+    func square() throws -> Robomimic { try Robomimic(task: .named("robomimic_square")) }
 
     @Test func composedSquareSceneHasRobosuitesStructure() throws {
         let env = try square()

@@ -5,7 +5,7 @@ import Testing
 
 /// The Robomimic tasks need robosuite's files in the asset cache (`scripts/setup.sh` fetches them).
 @Suite struct RobomimicTests {
-    func lift() throws -> Robomimic { try Robomimic(task: "robomimic_lift") }
+    func lift() throws -> Robomimic { try Robomimic(task: .named("robomimic_lift")) }
 
     @Test func composedLiftSceneHasRobosuitesStructure() throws {
         let env = try lift()
@@ -170,7 +170,7 @@ import Testing
 
     // MARK: Can
 
-    func can() throws -> Robomimic { try Robomimic(task: "robomimic_can") }
+    func can() throws -> Robomimic { try Robomimic(task: .named("robomimic_can")) }
 
     @Test func composedCanSceneHasRobosuitesStructure() throws {
         let env = try can()

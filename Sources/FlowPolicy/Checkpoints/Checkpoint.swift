@@ -83,7 +83,8 @@ public struct FlowStage: Sendable {
 /// intervals and fixed step counts, in sampling order). Both store the normalizers as `normalizer.observation.min|max`
 /// `[Do]` and `normalizer.action.min|max` `[Da]`, and `__metadata__` with `format = flowpolicy`, `format_version`,
 /// `architecture`, `To`, `Ta`, `Tp`, `obs_dim`, `action_dim`, `task`, `method` (`fm`, `mle`, `residual`, `lfm`,
-/// `lfm-distilled`) and `provenance` (JSON: dataset hash, steps, seed, ...).
+/// `lfm-distilled`), `provenance` (JSON: dataset hash, steps, seed, ...) and `deployment` (JSON: the deployment
+/// contract, see `DeploymentContract`; absent in checkpoints written before it existed).
 public final class Checkpoint {
     public static let formatName = "flowpolicy"
     public static let formatVersion = 1
@@ -97,22 +98,26 @@ public final class Checkpoint {
     /// How the weights were produced.
     public var method: String
     public var provenance: [String: String]
+    /// What a robot computer needs to run the policy (rate, bounds, limits, hand-over); nil in older checkpoints.
+    public var contract: DeploymentContract?
 
     /// A single-stage policy: the network (and, for residual fine-tuning, the contracting head), 0 → 1.
     public convenience init(spec: PolicySpec, network: ResMLPFiLM, parameters: FloatBuffer,
                             observationNormalizer: MinMaxNormalizer, actionNormalizer: MinMaxNormalizer,
                             head: ContractiveResidualHead? = nil, headParameters: FloatBuffer? = nil,
-                            method: String = "fm", provenance: [String: String] = [:]) {
+                            method: String = "fm", provenance: [String: String] = [:],
+                            contract: DeploymentContract? = nil) {
         precondition(parameters.count == network.layout.count)
         precondition((head == nil) == (headParameters == nil) && headParameters?.count ?? 0 == head?.layout.count ?? 0)
         let stage = FlowStage(field: VelocityField(network: network, head: head),
                               parameters: VelocityFieldParameters(network: parameters, head: headParameters))
         self.init(spec: spec, stages: [stage], observationNormalizer: observationNormalizer,
-                  actionNormalizer: actionNormalizer, method: method, provenance: provenance)
+                  actionNormalizer: actionNormalizer, method: method, provenance: provenance, contract: contract)
     }
 
     public init(spec: PolicySpec, stages: [FlowStage], observationNormalizer: MinMaxNormalizer,
-                actionNormalizer: MinMaxNormalizer, method: String, provenance: [String: String] = [:]) {
+                actionNormalizer: MinMaxNormalizer, method: String, provenance: [String: String] = [:],
+                contract: DeploymentContract? = nil) {
         precondition(!stages.isEmpty)
         precondition(observationNormalizer.dimensions == spec.observationDimensions)
         precondition(actionNormalizer.dimensions == spec.actionDimensions)
@@ -126,6 +131,7 @@ public final class Checkpoint {
         self.actionNormalizer = actionNormalizer
         self.method = method
         self.provenance = provenance
+        self.contract = contract
     }
 
     /// Whether sampling runs several flows (a Local Flow Matching chain).
@@ -188,6 +194,7 @@ public final class Checkpoint {
             "method": method,
             "provenance": jsonObject(provenance),
         ]
+        if let contract { metadata["deployment"] = contract.json }
         func sizes(_ configuration: ResMLPFiLMConfiguration) -> [String: Any] {
             ["hidden": configuration.hidden, "blocks": configuration.blocks,
              "time_embedding": configuration.timeEmbedding, "chunk_dimensions": configuration.chunkDimensions,
@@ -329,12 +336,17 @@ public final class Checkpoint {
             }
             return MinMaxNormalizer(minimum: bounds[0], maximum: bounds[1])
         }
+        let contract = try metadata["deployment"].map { text throws(FlowPolicyError) in
+            try DeploymentContract(json: text, source: path, observationDimensions: spec.observationDimensions,
+                                   actionDimensions: spec.actionDimensions)
+        }
         self.init(
             spec: spec, stages: stages,
             observationNormalizer: try normalizer("observation", dimensions: spec.observationDimensions),
             actionNormalizer: try normalizer("action", dimensions: spec.actionDimensions),
             method: metadata["method"] ?? "fm",
-            provenance: (parseJSONObject(metadata["provenance"] ?? "{}") as? [String: String]) ?? [:])
+            provenance: (parseJSONObject(metadata["provenance"] ?? "{}") as? [String: String]) ?? [:],
+            contract: contract)
     }
 }
 

@@ -64,7 +64,7 @@ public final class Policy {
         generator = RandomSource(seed: seed)
     }
 
-    /// Samples one chunk per window. `observations [B, To, Do]` raw; writes `action [B, Ta, Da]` and, if given,
+    /// Samples one chunk per window. `observations [B, To, Do]` raw; writes, where given, `action [B, Ta, Da]` and
     /// `actionPrediction [B, Tp, Da]`, both raw (denormalized).
     ///
     /// Continuation (inpainting): with `committed [B, P, Da]` (raw actions, P = `committedSteps` <= Tp), the first P
@@ -74,7 +74,7 @@ public final class Policy {
     /// without error; the network sees them at their path values at every stage. For a chain this applies to its last
     /// flow, from the state it starts from. The returned chunk starts with the committed actions.
     public func predictAction(
-        observations: UnsafePointer<Float>, batch B: Int, action: UnsafeMutablePointer<Float>,
+        observations: UnsafePointer<Float>, batch B: Int, action: UnsafeMutablePointer<Float>?,
         actionPrediction: UnsafeMutablePointer<Float>? = nil, committed: UnsafePointer<Float>? = nil,
         committedSteps: Int = 0
     ) {
@@ -93,7 +93,7 @@ public final class Policy {
         checkpoint.actionNormalizer.denormalize(state.pointer, rows: B * Tp)
         for row in 0..<B {
             let chunk = state.pointer + row * Dx
-            (action + row * Ta * Da).update(from: chunk + (To - 1) * Da, count: Ta * Da)
+            action.map { ($0 + row * Ta * Da).update(from: chunk + (To - 1) * Da, count: Ta * Da) }
             actionPrediction.map { ($0 + row * Dx).update(from: chunk, count: Dx) }
         }
     }

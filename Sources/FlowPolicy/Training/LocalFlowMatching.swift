@@ -292,5 +292,6 @@ public func distillChain(
     provenance["distilled_teacher_tolerance"] = String(teacherTolerance)
     provenance["distilled_steps"] = String(training.steps)
     return Checkpoint(spec: chain.spec, stages: students, observationNormalizer: chain.observationNormalizer,
-                      actionNormalizer: chain.actionNormalizer, method: "lfm-distilled", provenance: provenance)
+                      actionNormalizer: chain.actionNormalizer, method: "lfm-distilled", provenance: provenance,
+                      contract: chain.contract)
 }

@@ -262,12 +262,13 @@ public final class ReconstructionFineTuner {
             return Checkpoint(
                 spec: base.spec, network: base.network, parameters: weights,
                 observationNormalizer: base.observationNormalizer, actionNormalizer: base.actionNormalizer,
-                method: "mle", provenance: provenance)
+                method: "mle", provenance: provenance, contract: base.contract)
         case .residual:
             return Checkpoint(
                 spec: base.spec, network: base.network, parameters: base.parameters,
                 observationNormalizer: base.observationNormalizer, actionNormalizer: base.actionNormalizer,
-                head: field.head, headParameters: weights, method: "residual", provenance: provenance)
+                head: field.head, headParameters: weights, method: "residual", provenance: provenance,
+                contract: base.contract)
         }
     }
 

@@ -324,6 +324,13 @@ public nonisolated struct Flowpolicy_V1_Metadata: @unchecked Sendable {
     set {_uniqueStorage()._datasetSeeds = newValue}
   }
 
+  /// The checkpoint's deployment contract as JSON (the checkpoint's `deployment` metadata): control rate, observation
+  /// and action layout with units, action kind, bounds, step-change, velocity, acceleration and jerk limits, hand-over.
+  public var contractJson: String {
+    get {_storage._contractJson}
+    set {_uniqueStorage()._contractJson = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -377,6 +384,9 @@ public nonisolated struct Flowpolicy_V1_Infer: Sendable {
   public mutating func clearNoiseSeed() {self._noiseSeed = nil}
 
   public var workers: UInt32 = 0
+
+  /// Solver steps K for this request (deadline-aware sampling); 0 means the server's own K (Metadata.solver_steps).
+  public var solverSteps: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -491,8 +501,17 @@ public nonisolated struct Flowpolicy_V1_RobotState: Sendable {
   /// Lock-step robots wait for one command per state and re-publish the state until it arrives.
   public var lockStep: Bool = false
 
-  /// Commands refused by the robot (wrong size, non-finite) so far.
+  /// Commands refused by the robot (wrong size, non-finite, outside its limits) so far.
   public var refusedCommands: UInt64 = 0
+
+  /// What the robot expects, so that a runtime can check a policy's contract against it before acting: the rate of its
+  /// control steps in Hz and its action dimension Da (0: not reported).
+  public var controlRateHz: Double = 0
+
+  public var actionDimensions: UInt32 = 0
+
+  /// The robot's name (a task, or a physical arm's), for logs and recorded datasets.
+  public var robot: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -578,6 +597,12 @@ public nonisolated struct Flowpolicy_V1_Control: Sendable {
 
   public var reason: String = String()
 
+  /// RESUME after a watchdog stop: the operator's explicit confirmation that the cause is understood (logged).
+  public var overrideWatchdog: Bool = false
+
+  /// END_EPISODE: the outcome to record ("success", "failure" or free text).
+  public var outcome: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Command: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -587,11 +612,18 @@ public nonisolated struct Flowpolicy_V1_Control: Sendable {
     /// Publish HOLD and stop acting until RESUME.
     case stop // = 1
 
-    /// Act again (also after a watchdog stop).
+    /// Act again (after a watchdog stop only with `override_watchdog`).
     case resume // = 2
 
     /// Only report the status.
     case status // = 3
+
+    /// Recording (`flowpolicy record`): start an episode, end it (keeping it, with `outcome`), discard the episode in
+    /// progress, end the recording.
+    case startEpisode // = 4
+    case endEpisode // = 5
+    case discardEpisode // = 6
+    case quit // = 7
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -604,6 +636,10 @@ public nonisolated struct Flowpolicy_V1_Control: Sendable {
       case 1: self = .stop
       case 2: self = .resume
       case 3: self = .status
+      case 4: self = .startEpisode
+      case 5: self = .endEpisode
+      case 6: self = .discardEpisode
+      case 7: self = .quit
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -614,6 +650,10 @@ public nonisolated struct Flowpolicy_V1_Control: Sendable {
       case .stop: return 1
       case .resume: return 2
       case .status: return 3
+      case .startEpisode: return 4
+      case .endEpisode: return 5
+      case .discardEpisode: return 6
+      case .quit: return 7
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -624,6 +664,10 @@ public nonisolated struct Flowpolicy_V1_Control: Sendable {
       .stop,
       .resume,
       .status,
+      .startEpisode,
+      .endEpisode,
+      .discardEpisode,
+      .quit,
     ]
 
   }
@@ -1125,7 +1169,7 @@ nonisolated extension Flowpolicy_V1_MetadataRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Metadata"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}task\0\u{3}observation_steps\0\u{3}action_steps\0\u{3}prediction_steps\0\u{3}observation_dimensions\0\u{3}action_dimensions\0\u{3}control_rate_hz\0\u{3}action_low\0\u{3}action_high\0\u{3}max_step_change\0\u{1}solver\0\u{3}solver_steps\0\u{3}max_batch\0\u{1}checkpoint\0\u{1}method\0\u{3}dataset_seeds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}task\0\u{3}observation_steps\0\u{3}action_steps\0\u{3}prediction_steps\0\u{3}observation_dimensions\0\u{3}action_dimensions\0\u{3}control_rate_hz\0\u{3}action_low\0\u{3}action_high\0\u{3}max_step_change\0\u{1}solver\0\u{3}solver_steps\0\u{3}max_batch\0\u{1}checkpoint\0\u{1}method\0\u{3}dataset_seeds\0\u{3}contract_json\0")
 
   fileprivate class _StorageClass {
     var _protocolVersion: UInt32 = 0
@@ -1145,6 +1189,7 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
     var _checkpoint: String = String()
     var _method: String = String()
     var _datasetSeeds: String = String()
+    var _contractJson: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1172,6 +1217,7 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
       _checkpoint = source._checkpoint
       _method = source._method
       _datasetSeeds = source._datasetSeeds
+      _contractJson = source._contractJson
     }
   }
 
@@ -1207,6 +1253,7 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
         case 15: try { try decoder.decodeSingularStringField(value: &_storage._checkpoint) }()
         case 16: try { try decoder.decodeSingularStringField(value: &_storage._method) }()
         case 17: try { try decoder.decodeSingularStringField(value: &_storage._datasetSeeds) }()
+        case 18: try { try decoder.decodeSingularStringField(value: &_storage._contractJson) }()
         default: break
         }
       }
@@ -1266,6 +1313,9 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
       if !_storage._datasetSeeds.isEmpty {
         try visitor.visitSingularStringField(value: _storage._datasetSeeds, fieldNumber: 17)
       }
+      if !_storage._contractJson.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._contractJson, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1292,6 +1342,7 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
         if _storage._checkpoint != rhs_storage._checkpoint {return false}
         if _storage._method != rhs_storage._method {return false}
         if _storage._datasetSeeds != rhs_storage._datasetSeeds {return false}
+        if _storage._contractJson != rhs_storage._contractJson {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1303,7 +1354,7 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Flowpolicy_V1_Infer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Infer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}episode_id\0\u{1}reset\0\u{1}observations\0\u{3}observation_steps\0\u{1}batch\0\u{3}observation_timestamp_ns\0\u{1}committed\0\u{3}committed_steps\0\u{3}noise_seed\0\u{1}workers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}episode_id\0\u{1}reset\0\u{1}observations\0\u{3}observation_steps\0\u{1}batch\0\u{3}observation_timestamp_ns\0\u{1}committed\0\u{3}committed_steps\0\u{3}noise_seed\0\u{1}workers\0\u{3}solver_steps\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1321,6 +1372,7 @@ nonisolated extension Flowpolicy_V1_Infer: SwiftProtobuf.Message, SwiftProtobuf.
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.committedSteps) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self._noiseSeed) }()
       case 10: try { try decoder.decodeSingularUInt32Field(value: &self.workers) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.solverSteps) }()
       default: break
       }
     }
@@ -1361,6 +1413,9 @@ nonisolated extension Flowpolicy_V1_Infer: SwiftProtobuf.Message, SwiftProtobuf.
     if self.workers != 0 {
       try visitor.visitSingularUInt32Field(value: self.workers, fieldNumber: 10)
     }
+    if self.solverSteps != 0 {
+      try visitor.visitSingularUInt32Field(value: self.solverSteps, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1375,6 +1430,7 @@ nonisolated extension Flowpolicy_V1_Infer: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.committedSteps != rhs.committedSteps {return false}
     if lhs._noiseSeed != rhs._noiseSeed {return false}
     if lhs.workers != rhs.workers {return false}
+    if lhs.solverSteps != rhs.solverSteps {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1511,7 +1567,7 @@ nonisolated extension Flowpolicy_V1_ActionChunk: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Flowpolicy_V1_RobotState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RobotState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}episode_id\0\u{1}step\0\u{1}observation\0\u{3}episode_start\0\u{1}done\0\u{1}success\0\u{1}progress\0\u{1}reward\0\u{3}applied_action\0\u{3}applied_command_sequence\0\u{3}lock_step\0\u{3}refused_commands\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}episode_id\0\u{1}step\0\u{1}observation\0\u{3}episode_start\0\u{1}done\0\u{1}success\0\u{1}progress\0\u{1}reward\0\u{3}applied_action\0\u{3}applied_command_sequence\0\u{3}lock_step\0\u{3}refused_commands\0\u{3}control_rate_hz\0\u{3}action_dimensions\0\u{1}robot\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1531,6 +1587,9 @@ nonisolated extension Flowpolicy_V1_RobotState: SwiftProtobuf.Message, SwiftProt
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.appliedCommandSequence) }()
       case 11: try { try decoder.decodeSingularBoolField(value: &self.lockStep) }()
       case 12: try { try decoder.decodeSingularUInt64Field(value: &self.refusedCommands) }()
+      case 13: try { try decoder.decodeSingularDoubleField(value: &self.controlRateHz) }()
+      case 14: try { try decoder.decodeSingularUInt32Field(value: &self.actionDimensions) }()
+      case 15: try { try decoder.decodeSingularStringField(value: &self.robot) }()
       default: break
       }
     }
@@ -1573,6 +1632,15 @@ nonisolated extension Flowpolicy_V1_RobotState: SwiftProtobuf.Message, SwiftProt
     if self.refusedCommands != 0 {
       try visitor.visitSingularUInt64Field(value: self.refusedCommands, fieldNumber: 12)
     }
+    if self.controlRateHz.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.controlRateHz, fieldNumber: 13)
+    }
+    if self.actionDimensions != 0 {
+      try visitor.visitSingularUInt32Field(value: self.actionDimensions, fieldNumber: 14)
+    }
+    if !self.robot.isEmpty {
+      try visitor.visitSingularStringField(value: self.robot, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1589,6 +1657,9 @@ nonisolated extension Flowpolicy_V1_RobotState: SwiftProtobuf.Message, SwiftProt
     if lhs.appliedCommandSequence != rhs.appliedCommandSequence {return false}
     if lhs.lockStep != rhs.lockStep {return false}
     if lhs.refusedCommands != rhs.refusedCommands {return false}
+    if lhs.controlRateHz != rhs.controlRateHz {return false}
+    if lhs.actionDimensions != rhs.actionDimensions {return false}
+    if lhs.robot != rhs.robot {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1655,7 +1726,7 @@ nonisolated extension Flowpolicy_V1_ActionCommand.Mode: SwiftProtobuf._ProtoName
 
 nonisolated extension Flowpolicy_V1_Control: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Control"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}command\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}command\0\u{1}reason\0\u{3}override_watchdog\0\u{1}outcome\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1665,6 +1736,8 @@ nonisolated extension Flowpolicy_V1_Control: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularEnumField(value: &self.command) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.overrideWatchdog) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.outcome) }()
       default: break
       }
     }
@@ -1677,19 +1750,27 @@ nonisolated extension Flowpolicy_V1_Control: SwiftProtobuf.Message, SwiftProtobu
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
     }
+    if self.overrideWatchdog != false {
+      try visitor.visitSingularBoolField(value: self.overrideWatchdog, fieldNumber: 3)
+    }
+    if !self.outcome.isEmpty {
+      try visitor.visitSingularStringField(value: self.outcome, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Flowpolicy_V1_Control, rhs: Flowpolicy_V1_Control) -> Bool {
     if lhs.command != rhs.command {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.overrideWatchdog != rhs.overrideWatchdog {return false}
+    if lhs.outcome != rhs.outcome {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
 }
 
 nonisolated extension Flowpolicy_V1_Control.Command: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0COMMAND_UNSPECIFIED\0\u{1}STOP\0\u{1}RESUME\0\u{1}STATUS\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0COMMAND_UNSPECIFIED\0\u{1}STOP\0\u{1}RESUME\0\u{1}STATUS\0\u{1}START_EPISODE\0\u{1}END_EPISODE\0\u{1}DISCARD_EPISODE\0\u{1}QUIT\0")
 }
 
 nonisolated extension Flowpolicy_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -43,3 +43,11 @@ public func monotonicSeconds() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
 }
+
+/// `1h02m`, `3m05s`, `12.3s`.
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    if seconds >= 3600 { return String(format: "%dh%02dm", Int(seconds) / 3600, Int(seconds) % 3600 / 60) }
+    if seconds >= 60 { return String(format: "%dm%02ds", Int(seconds) / 60, Int(seconds) % 60) }
+    return String(format: "%.1fs", seconds)
+}

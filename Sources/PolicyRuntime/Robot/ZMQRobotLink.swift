@@ -22,12 +22,14 @@ public final class ZMQRobotLink: RobotLink {
     public let commandSocket: ZMQSocket
     public private(set) var droppedStates = 0
     public private(set) var lastDropReason: String?
+    public let stateEndpoint: String
     private var sequence: UInt64 = 0
 
     public init(context: ZMQContext, stateEndpoint: String, commandEndpoint: String, observationDimensions: Int,
                 actionDimensions: Int) throws {
         self.observationDimensions = observationDimensions
         self.actionDimensions = actionDimensions
+        self.stateEndpoint = stateEndpoint
         stateSocket = try ZMQSocket(.subscribe, context: context)
         try stateSocket.setOption(.conflate, true)
         try stateSocket.subscribe()
@@ -37,7 +39,32 @@ public final class ZMQRobotLink: RobotLink {
         try commandSocket.connect(commandEndpoint)
     }
 
-    public func receiveLatest(observation: UnsafeMutablePointer<Float>) throws -> RobotStateInfo? {
+    public func awaitDescription(timeoutSeconds: Double) throws -> RobotDescription {
+        let poller = ZMQPoller(capacity: 1)
+        _ = try poller.register(stateSocket)
+        let deadline = monotonicNanoseconds() + UInt64(max(timeoutSeconds, 0) * 1e9)
+        while true {
+            while let frame = try stateSocket.receive(flags: .dontWait) {
+                guard let envelope = try? Wire.decode(frame), case .robotState(let state) = envelope.body else {
+                    continue
+                }
+                return RobotDescription(
+                    name: state.robot.isEmpty ? stateEndpoint : state.robot,
+                    observationDimensions: state.observation.count,
+                    actionDimensions: state.actionDimensions > 0 ? Int(state.actionDimensions) : nil,
+                    controlRateHz: state.controlRateHz > 0 ? state.controlRateHz : nil)
+            }
+            let now = monotonicNanoseconds()
+            guard now < deadline else {
+                throw RuntimeError.robotSilent(endpoint: stateEndpoint, seconds: timeoutSeconds)
+            }
+            _ = try poller.poll(timeout: .milliseconds(Int(min((deadline - now) / 1_000_000 + 1, 100))))
+        }
+    }
+
+    public func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>)
+        throws -> RobotStateInfo?
+    {
         var newest: RobotStateInfo?
         while let frame = try stateSocket.receive(flags: .dontWait) {
             do {
@@ -59,6 +86,12 @@ public final class ZMQRobotLink: RobotLink {
                     episode: state.episodeID, step: state.step, episodeStart: state.episodeStart, done: state.done,
                     success: state.success, progress: state.progress, timestampNanoseconds: envelope.timestampNs,
                     sequence: envelope.sequence)
+                if state.appliedAction.count == actionDimensions, state.appliedAction.allSatisfy(\.isFinite) {
+                    state.appliedAction.withUnsafeBufferPointer {
+                        appliedAction.update(from: $0.baseAddress!, count: actionDimensions)
+                    }
+                    newest!.hasAppliedAction = true
+                }
             } catch {
                 droppedStates += 1
                 lastDropReason = "\(error)"

@@ -1,27 +1,5 @@
 import FlowPolicy
 import Foundation
-import SimBridge
-
-/// How consecutive action chunks hand over to each other.
-public enum ChunkHandOver: String, CaseIterable, Codable, Sendable {
-    /// Execute Ta actions of each chunk, then switch to the next (Diffusion Policy).
-    case receding
-    /// Average every chunk's prediction for the current step with weights `exp(-k i)`, i = 0 for the oldest (ACT).
-    case ensemble
-    /// Receding horizon whose next chunk is sampled with the actions already committed held on their flow path
-    /// (inpainting), so it continues them without a jump (RTC-style).
-    case continuation
-
-    /// The task's default (task.yaml `policy.hand_over`), receding when it names none.
-    public static func taskDefault(_ task: String) throws -> ChunkHandOver {
-        guard let name = try TaskRegistry.commonSettings(task).policy.handOver else { return .receding }
-        guard let mode = ChunkHandOver(rawValue: name) else {
-            throw FlowPolicyError.invalidConfiguration(
-                "task.yaml of \(task): policy.hand_over must be receding, ensemble or continuation, got \(name)")
-        }
-        return mode
-    }
-}
 
 /// Which action to command at each control step, given the chunks that have arrived: pure bookkeeping, no time,
 /// no threads, no allocation after construction.
@@ -73,7 +51,7 @@ public final class ActionChunkScheduler {
     public private(set) var interiorChangeSum: Double = 0
 
     public init(spec: PolicySpec, mode: ChunkHandOver, lead: Int, replanInterval: Int? = nil,
-                ensembleDecay: Float = 0.01) throws(FlowPolicyError) {
+                ensembleDecay: Float = 0.01) throws(RuntimeError) {
         let (To, Ta, Tp) = (spec.observationSteps, spec.actionSteps, spec.predictionSteps)
         // The last action a chunk is used for must lie inside it: To - 1 + lead + (Ta, or 1 when ensembling) <= Tp.
         let largestLead = Tp - To + 1 - (mode == .ensemble ? 1 : Ta)

@@ -9,12 +9,16 @@ public struct InferenceResult: Equatable, Sendable {
     public var generation: Int
     public var latencyNanoseconds: UInt64
     public var solverSteps: Int
+    /// The sampler failed (a remote policy's error or timeout); no chunk was written. `ChunkInference.lastFailure`
+    /// says why.
+    public var failed: Bool
 
-    public init(tag: Int, generation: Int, latencyNanoseconds: UInt64, solverSteps: Int) {
+    public init(tag: Int, generation: Int, latencyNanoseconds: UInt64, solverSteps: Int, failed: Bool = false) {
         self.tag = tag
         self.generation = generation
         self.latencyNanoseconds = latencyNanoseconds
         self.solverSteps = solverSteps
+        self.failed = failed
     }
 }
 
@@ -32,6 +36,8 @@ public protocol ChunkInference: AnyObject {
     func collect(into chunk: UnsafeMutablePointer<Float>) -> InferenceResult?
     /// Restarts the sampling noise (taken before the next request).
     func resetNoise(seed: UInt64)
+    /// Why the last failed request failed.
+    var lastFailure: String? { get }
 }
 
 /// The solver-step count for a latency budget (`--deadline-ms`): the largest K whose p99 latency fits, re-picked as
@@ -102,13 +108,14 @@ public struct SolverStepPlanner: Sendable {
     }
 }
 
-/// Samples chunks on a thread of its own with a one-worker `Policy` (zero allocations per chunk); the control loop
-/// only copies buffers under a lock, so it never waits for the network.
+/// Samples chunks on a thread of its own (with a one-worker `Policy`, zero allocations per chunk; with a
+/// `RemotePolicy`, the round trip happens there); the control loop only copies buffers under a lock, so it never
+/// waits for the network or the server.
 public final class ThreadedInference: ChunkInference, @unchecked Sendable {
     // `@unchecked`: every field shared with the worker thread is guarded by `lock`; the policy and the worker's
     // buffers are touched by the worker only, after a hand-over under the lock.
     public let spec: PolicySpec
-    private let policy: Policy
+    private let sampler: any ChunkSampler
     private let lock = NSLock()
     private let wake = DispatchSemaphore(value: 0)
     private var planner: SolverStepPlanner?
@@ -121,6 +128,7 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
     private var noiseSeed: UInt64?
     private var requestTag = 0, requestGeneration = 0, requestCommitted = 0
     private var result = InferenceResult(tag: 0, generation: 0, latencyNanoseconds: 0, solverSteps: 0)
+    private var failure: String?
     private let requestWindow: UnsafeMutablePointer<Float>  // [To*Do]
     private let requestCommittedActions: UnsafeMutablePointer<Float>  // [Tp*Da]
     private let resultChunk: UnsafeMutablePointer<Float>  // [Tp*Da]
@@ -128,18 +136,17 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
     private let workerWindow: UnsafeMutablePointer<Float>
     private let workerCommitted: UnsafeMutablePointer<Float>
     private let workerChunk: UnsafeMutablePointer<Float>
-    private let workerAction: UnsafeMutablePointer<Float>
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
 
-    /// `policy` must have one worker (and is used by this object's thread only from now on). With `planner`, K is
-    /// re-picked after every chunk for the planner's deadline.
-    public init(policy: Policy, planner: SolverStepPlanner? = nil) {
-        precondition(policy.workers == 1, "the control loop's policy samples one chunk on one thread")
-        self.policy = policy
-        spec = policy.spec
+    /// `sampler` is used by this object's thread only from now on (a local `Policy` with one worker). With
+    /// `planner`, K is re-picked after every chunk for the planner's deadline.
+    public init(sampler: any ChunkSampler, planner: SolverStepPlanner? = nil) {
+        precondition((sampler as? Policy)?.workers ?? 1 == 1, "the control loop's policy samples one chunk on one thread")
+        self.sampler = sampler
+        spec = sampler.spec
         self.planner = planner
-        nextSteps = planner?.steps ?? policy.steps
+        nextSteps = planner?.steps ?? sampler.solverSteps
         let (To, Do, Tp, Da) = (spec.observationSteps, spec.observationDimensions, spec.predictionSteps,
                                 spec.actionDimensions)
         func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
@@ -153,7 +160,6 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
         workerWindow = buffer(To * Do)
         workerCommitted = buffer(Tp * Da)
         workerChunk = buffer(Tp * Da)
-        workerAction = buffer(spec.actionSteps * Da)
         // The thread keeps the object alive until `stop()`.
         let thread = Thread { self.work() }
         thread.name = "flowpolicy inference"
@@ -164,7 +170,7 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
 
     deinit {
         for pointer in [requestWindow, requestCommittedActions, resultChunk, workerWindow, workerCommitted,
-                        workerChunk, workerAction] {
+                        workerChunk] {
             pointer.deallocate()
         }
     }
@@ -208,7 +214,7 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
             guard finished else { return nil }
             finished = false
             busy = false
-            chunk.update(from: resultChunk, count: spec.predictionSteps * spec.actionDimensions)
+            if !result.failed { chunk.update(from: resultChunk, count: spec.predictionSteps * spec.actionDimensions) }
             return result
         }
     }
@@ -216,6 +222,8 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
     public func resetNoise(seed: UInt64) {
         lock.withLock { noiseSeed = seed }
     }
+
+    public var lastFailure: String? { lock.withLock { failure } }
 
     private func work() {
         let (To, Do, Tp, Da) = (spec.observationSteps, spec.observationDimensions, spec.predictionSteps,
@@ -233,22 +241,31 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
                 noiseSeed = nil
                 workerWindow.update(from: requestWindow, count: To * Do)
                 workerCommitted.update(from: requestCommittedActions, count: Tp * Da)
-                policy.steps = nextSteps
+                sampler.solverSteps = nextSteps
                 return false
             }
             if stop { break }
-            if let seed { policy.reset(seed: seed) }
+            if let seed { sampler.resetNoise(seed: seed) }
             let begin = monotonicNanoseconds()
-            policy.predictAction(
-                observations: workerWindow, batch: 1, action: workerAction, actionPrediction: workerChunk,
-                committed: committedSteps > 0 ? UnsafePointer(workerCommitted) : nil, committedSteps: committedSteps)
+            var error: (any Error)?
+            do {
+                try sampler.sampleChunks(
+                    observations: workerWindow, batch: 1, into: workerChunk,
+                    committed: committedSteps > 0 ? UnsafePointer(workerCommitted) : nil, committedSteps: committedSteps)
+            } catch let caught {
+                error = caught
+            }
             let latency = monotonicNanoseconds() - begin
-            let steps = policy.steps
+            let steps = sampler.solverSteps
             lock.withLock {
-                resultChunk.update(from: workerChunk, count: Tp * Da)
                 result = InferenceResult(tag: tag, generation: generation, latencyNanoseconds: latency,
-                                         solverSteps: steps)
-                if planner != nil { nextSteps = planner!.record(latencyNanoseconds: latency, solverSteps: steps) }
+                                         solverSteps: steps, failed: error != nil)
+                if let error {
+                    failure = "\(error)"
+                } else {
+                    resultChunk.update(from: workerChunk, count: Tp * Da)
+                    if planner != nil { nextSteps = planner!.record(latencyNanoseconds: latency, solverSteps: steps) }
+                }
                 finished = true
             }
         }
@@ -260,39 +277,42 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
 /// `collect` (0: at once). Deterministic: for tests and lock-step runs, where the time a chunk takes must not matter.
 public final class InlineInference: ChunkInference {
     public let spec: PolicySpec
-    public let policy: Policy
+    public let sampler: any ChunkSampler
     public let revealAfterCollects: Int
+    public private(set) var lastFailure: String?
     private var waiting: Int?
     private var result = InferenceResult(tag: 0, generation: 0, latencyNanoseconds: 0, solverSteps: 0)
     private let chunk: UnsafeMutablePointer<Float>
-    private let action: UnsafeMutablePointer<Float>
 
-    public init(policy: Policy, revealAfterCollects: Int = 0) {
-        precondition(policy.workers == 1)
-        self.policy = policy
+    public init(sampler: any ChunkSampler, revealAfterCollects: Int = 0) {
+        precondition((sampler as? Policy)?.workers ?? 1 == 1)
+        self.sampler = sampler
         self.revealAfterCollects = revealAfterCollects
-        spec = policy.spec
+        spec = sampler.spec
         chunk = .allocate(capacity: spec.predictionSteps * spec.actionDimensions)
         chunk.initialize(repeating: 0, count: spec.predictionSteps * spec.actionDimensions)
-        action = .allocate(capacity: spec.actionSteps * spec.actionDimensions)
-        action.initialize(repeating: 0, count: spec.actionSteps * spec.actionDimensions)
     }
 
     deinit {
         chunk.deallocate()
-        action.deallocate()
     }
 
-    public var solverSteps: Int { policy.steps }
+    public var solverSteps: Int { sampler.solverSteps }
 
     public func submit(window: UnsafePointer<Float>, committed: UnsafePointer<Float>?, committedSteps: Int, tag: Int,
                        generation: Int) -> Bool {
         guard waiting == nil else { return false }
         let begin = monotonicNanoseconds()
-        policy.predictAction(observations: window, batch: 1, action: action, actionPrediction: chunk,
-                             committed: committed, committedSteps: committed == nil ? 0 : committedSteps)
+        var failed = false
+        do {
+            try sampler.sampleChunks(observations: window, batch: 1, into: chunk, committed: committed,
+                                     committedSteps: committed == nil ? 0 : committedSteps)
+        } catch {
+            failed = true
+            lastFailure = "\(error)"
+        }
         result = InferenceResult(tag: tag, generation: generation, latencyNanoseconds: monotonicNanoseconds() - begin,
-                                 solverSteps: policy.steps)
+                                 solverSteps: sampler.solverSteps, failed: failed)
         waiting = revealAfterCollects
         return true
     }
@@ -304,9 +324,9 @@ public final class InlineInference: ChunkInference {
             return nil
         }
         waiting = nil
-        destination.update(from: chunk, count: spec.predictionSteps * spec.actionDimensions)
+        if !result.failed { destination.update(from: chunk, count: spec.predictionSteps * spec.actionDimensions) }
         return result
     }
 
-    public func resetNoise(seed: UInt64) { policy.reset(seed: seed) }
+    public func resetNoise(seed: UInt64) { sampler.resetNoise(seed: seed) }
 }

@@ -14,9 +14,14 @@ import Foundation
 ///
 /// A tick that overruns the next deadline counts as a missed deadline; periods that are over by then are skipped.
 ///
+/// Servo-rate output (`Configuration.servo`): a tick commands N times, at `deadline + i * period / N`, the
+/// interpolation from the previous action to this one (`ServoInterpolator`: linear or minimum jerk, with velocity,
+/// acceleration and jerk limits). Each servo command passes a second safety filter (bounds, and the largest change
+/// one servo period allows), and the watchdog also looks at the state's age at every servo wake-up.
+///
 /// Per tick: wake → take stop/resume requests → newest state (window; a new episode resets the window, the
 /// scheduler and the noise) → watchdog → collect a finished chunk → request one if due → deadline check →
-/// action → safety filter → command → histograms.
+/// action → safety filter → command (or N servo commands) → histograms.
 public final class ControlLoop {
     public struct Configuration: Sendable {
         public var periodNanoseconds: UInt64
@@ -31,9 +36,39 @@ public final class ControlLoop {
         public var watchdogPeriods = 3.0
         /// Seed of the policy's noise; episode e samples with `noiseSeed(policySeed, e)`.
         public var policySeed: UInt64 = 0
+        /// Servo-rate output between the policy's actions (nil: one command per period).
+        public var servo: Servo?
 
         public init(periodNanoseconds: UInt64) {
             self.periodNanoseconds = periodNanoseconds
+        }
+    }
+
+    /// Servo-rate output: commands per control period, how they are interpolated, and their limits.
+    public struct Servo: Sendable {
+        public var ticksPerPeriod: Int
+        public var interpolation: ServoInterpolation
+        public var limits: ServoLimits
+
+        public init(ticksPerPeriod: Int, interpolation: ServoInterpolation, limits: ServoLimits) {
+            self.ticksPerPeriod = ticksPerPeriod
+            self.interpolation = interpolation
+            self.limits = limits
+        }
+
+        /// The contract's velocity, acceleration and jerk limits.
+        public init(ticksPerPeriod: Int, interpolation: ServoInterpolation, contract: DeploymentContract)
+            throws(RuntimeError)
+        {
+            do {
+                limits = try ServoLimits(maximumVelocity: contract.maximumVelocity,
+                                         maximumAcceleration: contract.maximumAcceleration,
+                                         maximumJerk: contract.maximumJerk)
+            } catch {
+                throw .invalidConfiguration("\(error)")
+            }
+            self.ticksPerPeriod = ticksPerPeriod
+            self.interpolation = interpolation
         }
     }
 
@@ -55,6 +90,7 @@ public final class ControlLoop {
     public private(set) var staleStateStops = 0
     public private(set) var actCommands = 0
     public private(set) var episodesEnded = 0
+    public private(set) var inferenceFailures = 0
     /// The watchdog's and the stop requests' reasons, in order (at most 100 kept).
     public private(set) var stops: [String] = []
 
@@ -66,6 +102,16 @@ public final class ControlLoop {
     private let planned: UnsafeMutablePointer<Float>
     private let lastCommanded: UnsafeMutablePointer<Float>
     private var hasCommanded = false
+    /// The action the robot reports applying (`[Da]`), where its state says.
+    private let applied: UnsafeMutablePointer<Float>
+    private var hasApplied = false
+    // Servo-rate output: the interpolator, the filter of each servo command, the last servo command `[Da]`.
+    private let interpolator: ServoInterpolator?
+    public private(set) var servoSafety: SafetyFilter?
+    private let servoCommand: UnsafeMutablePointer<Float>
+    private let lastServoCommand: UnsafeMutablePointer<Float>
+    private var hasServoCommand = false
+    public private(set) var servoCommands = 0
     private var lastState: RobotStateInfo?
     private var lastStateTime: UInt64 = 0
     private var generation = 0
@@ -73,7 +119,7 @@ public final class ControlLoop {
     public private(set) var tickCount = 0
 
     public init(spec: PolicySpec, robot: any RobotLink, inference: any ChunkInference, safety: SafetyLimits,
-                clock: any ControlClock, configuration: Configuration) throws(FlowPolicyError) {
+                clock: any ControlClock, configuration: Configuration) throws(RuntimeError) {
         guard robot.observationDimensions == spec.observationDimensions,
               robot.actionDimensions == spec.actionDimensions, safety.dimensions == spec.actionDimensions
         else {
@@ -84,6 +130,28 @@ public final class ControlLoop {
         }
         guard configuration.periodNanoseconds > 0, configuration.watchdogPeriods > 0 else {
             throw .invalidConfiguration("the control period and the watchdog must be positive")
+        }
+        if let servo = configuration.servo {
+            let servoSeconds = Double(configuration.periodNanoseconds) / 1e9 / Double(servo.ticksPerPeriod)
+            do {
+                interpolator = try ServoInterpolator(
+                    dimensions: spec.actionDimensions, ticksPerControlPeriod: servo.ticksPerPeriod,
+                    servoPeriodSeconds: servoSeconds, interpolation: servo.interpolation, limits: servo.limits)
+            } catch {
+                throw .invalidConfiguration("\(error)")
+            }
+            // One servo period may move a component by at most its velocity limit (with a margin for the rounding of
+            // the float32 commands) or, without one, by the largest change of a whole control period.
+            let step = (0..<spec.actionDimensions).map { d in
+                let rounding = 2 * max(abs(safety.low[d]), abs(safety.high[d])).ulp
+                return servo.limits.maximumVelocity.map { $0[d] * Float(servoSeconds) * 1.001 + rounding }
+                    ?? safety.maximumStepChange[d]
+            }
+            servoSafety = SafetyFilter(limits: try SafetyLimits(low: safety.low, high: safety.high,
+                                                                 maximumStepChange: step))
+        } else {
+            interpolator = nil
+            servoSafety = nil
         }
         self.configuration = configuration
         self.spec = spec
@@ -106,11 +174,17 @@ public final class ControlLoop {
         committed = buffer(spec.predictionSteps * Da)
         planned = buffer(Da)
         lastCommanded = buffer(Da)
+        applied = buffer(Da)
+        servoCommand = buffer(Da)
+        lastServoCommand = buffer(Da)
         stops.reserveCapacity(100)
     }
 
     deinit {
-        for pointer in [observation, chunk, committed, planned, lastCommanded] { pointer.deallocate() }
+        for pointer in [observation, chunk, committed, planned, lastCommanded, applied, servoCommand,
+                        lastServoCommand] {
+            pointer.deallocate()
+        }
     }
 
     /// The noise seed of episode `episode` under `policySeed`.
@@ -152,12 +226,13 @@ public final class ControlLoop {
         // The newest state.
         var fresh: RobotStateInfo?
         do {
-            fresh = try robot.receiveLatest(observation: observation)
+            fresh = try robot.receiveLatest(observation: observation, appliedAction: applied)
         } catch {
             stop("the robot link failed")
         }
         if let info = fresh {
             lastStateTime = wake
+            hasApplied = info.hasAppliedAction
             if info.episodeStart || lastState == nil || info.episode != lastState!.episode {
                 window.reset(to: observation)
                 inference.resetNoise(
@@ -206,10 +281,14 @@ public final class ControlLoop {
                 stop("no chunk covers the step")
             }
         }
-        do {
-            try robot.send(mode, action: planned, answering: lastState, step: k)
-        } catch {
-            stop("the robot link failed")
+        if let interpolator {
+            commandServoTicks(mode, interpolator: interpolator, step: k, deadline: deadline)
+        } else {
+            do {
+                try robot.send(mode, action: planned, answering: lastState, step: k)
+            } catch {
+                stop("the robot link failed")
+            }
         }
         if mode == .act {
             lastCommanded.update(from: planned, count: Da)
@@ -236,10 +315,61 @@ public final class ControlLoop {
         return false
     }
 
+    /// The N servo commands of tick `k`: the interpolation towards this period's action (or HOLD), each filtered.
+    private func commandServoTicks(_ periodMode: CommandMode, interpolator: ServoInterpolator, step k: Int,
+                                   deadline: UInt64) {
+        let period = configuration.periodNanoseconds
+        let ticks = UInt64(interpolator.ticksPerControlPeriod)
+        var mode = periodMode
+        if mode == .act {
+            if !hasServoCommand { interpolator.reset(start: hasApplied ? UnsafePointer(applied) : nil) }
+            if !interpolator.setTarget(planned) { mode = .hold }
+        } else {
+            interpolator.hold()
+        }
+        for i in 0..<ticks {
+            if i > 0 {
+                let servoDeadline = deadline + i * period / ticks
+                clock.sleep(until: servoDeadline)
+                let wake = clock.now()
+                wakeJitter.record(nanoseconds: wake > servoDeadline ? wake - servoDeadline : 0)
+                if mode == .act, Double(wake - lastStateTime) > configuration.watchdogPeriods * Double(period) {
+                    staleStateStops += 1
+                    stop("robot state older than the watchdog limit")
+                    mode = .hold
+                    interpolator.hold()
+                }
+            }
+            if mode == .act {
+                if !interpolator.command(tick: Int(i), into: servoCommand)
+                    || servoSafety!.check(servoCommand, previous: hasServoCommand ? lastServoCommand : nil) != nil
+                {
+                    mode = .hold
+                    interpolator.hold()
+                }
+            }
+            do {
+                try robot.send(mode, action: servoCommand, answering: lastState, step: k)
+            } catch {
+                stop("the robot link failed")
+            }
+            if mode == .act {
+                lastServoCommand.update(from: servoCommand, count: Da)
+                hasServoCommand = true
+            }
+            servoCommands += 1
+        }
+    }
+
     private func collectChunk() {
         guard let result = inference.collect(into: chunk) else { return }
         inferenceLatency.record(nanoseconds: result.latencyNanoseconds)
         guard result.generation == generation else { return }  // a chunk of an earlier episode or run
+        if result.failed {
+            inferenceFailures += 1
+            stop("the policy failed to sample a chunk")
+            return
+        }
         scheduler.accept(chunk: chunk, requestStep: result.tag)
         status.chunks += 1
     }
@@ -249,6 +379,7 @@ public final class ControlLoop {
         generation += 1
         scheduler.reset(firstRequestAt: k)
         hasCommanded = false
+        hasServoCommand = false
         status.state = .starting
         status.reason = ""
     }
@@ -276,7 +407,19 @@ public final class ControlLoop {
             largestInteriorChange: scheduler.largestInteriorChange,
             meanInteriorChange: scheduler.interiorSteps == 0
                 ? 0 : scheduler.interiorChangeSum / Double(scheduler.interiorSteps),
-            stops: stops, finalState: status.state.rawValue, episodesEnded: episodesEnded)
+            stops: stops, finalState: status.state.rawValue, episodesEnded: episodesEnded,
+            inferenceFailures: inferenceFailures, servo: servoReport)
+    }
+
+    private var servoReport: ServoReport? {
+        guard let servo = configuration.servo, let interpolator, let servoSafety else { return nil }
+        return ServoReport(
+            rateHz: 1e9 / Double(configuration.periodNanoseconds) * Double(servo.ticksPerPeriod),
+            interpolation: servo.interpolation.rawValue, commands: servoCommands,
+            largestVelocity: interpolator.largestVelocity, largestAcceleration: interpolator.largestAcceleration,
+            largestJerk: interpolator.largestJerk, maximumVelocity: servo.limits.maximumVelocity,
+            maximumAcceleration: servo.limits.maximumAcceleration, maximumJerk: servo.limits.maximumJerk,
+            limitedCommands: interpolator.limitedCommands, rejectedCommands: servoSafety.rejected)
     }
 }
 
@@ -308,6 +451,11 @@ public struct ControlLoopReport: Codable, Sendable {
     public var stops: [String]
     public var finalState: String
     public var episodesEnded: Int
+    /// Chunks the policy failed to sample (a remote policy's errors and timeouts), and the last reason.
+    public var inferenceFailures: Int
+    public var lastInferenceFailure: String?
+    /// Servo-rate output, when on.
+    public var servo: ServoReport?
     /// Deadline-aware sampling: the solver steps picked (filled by the session).
     public var solverSteps: SolverStepsReport?
     /// Real-time scheduling obtained (filled by the session).
@@ -322,4 +470,21 @@ public struct SolverStepsReport: Codable, Sendable {
     public var smallest: Int
     public var largest: Int
     public var changes: Int
+}
+
+/// Servo-rate output in a report: the largest velocity, acceleration and jerk commanded per action dimension (finite
+/// differences of consecutive commands, as the robot sees them) beside their limits.
+public struct ServoReport: Codable, Sendable {
+    public var rateHz: Double
+    public var interpolation: String
+    public var commands: Int
+    public var largestVelocity: [Double]
+    public var largestAcceleration: [Double]
+    public var largestJerk: [Double]
+    public var maximumVelocity: [Float]?
+    public var maximumAcceleration: [Float]?
+    public var maximumJerk: [Float]?
+    /// Commands the limiter changed, and commands the safety filter turned into HOLD.
+    public var limitedCommands: Int
+    public var rejectedCommands: Int
 }

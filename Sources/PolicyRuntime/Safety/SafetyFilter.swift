@@ -1,15 +1,14 @@
 import FlowPolicy
-import SimBridge
 
-/// The limits every commanded action must respect: per-dimension bounds (the environment's action bounds) and the
-/// largest change of each component between consecutive commands (task.yaml `safety.max_step_change`).
+/// The limits every commanded action must respect: per-dimension bounds and the largest change of each component
+/// between consecutive commands (from the deployment contract).
 public struct SafetyLimits: Codable, Equatable, Sendable {
     /// `[Da]` each.
     public var low: [Float]
     public var high: [Float]
     public var maximumStepChange: [Float]
 
-    public init(low: [Float], high: [Float], maximumStepChange: [Float]) throws(FlowPolicyError) {
+    public init(low: [Float], high: [Float], maximumStepChange: [Float]) throws(RuntimeError) {
         guard !low.isEmpty, low.count == high.count, low.count == maximumStepChange.count else {
             throw .invalidConfiguration(
                 "safety limits need one low, high and maximum step change per action dimension (got \(low.count), "
@@ -22,7 +21,7 @@ public struct SafetyLimits: Codable, Equatable, Sendable {
             }
             guard maximumStepChange[d] > 0, !maximumStepChange[d].isNaN else {
                 throw .invalidConfiguration(
-                    "safety.max_step_change[\(d)] must be positive (got \(maximumStepChange[d]))")
+                    "the maximum step change of dimension \(d) must be positive (got \(maximumStepChange[d]))")
             }
         }
         self.low = low
@@ -32,14 +31,9 @@ public struct SafetyLimits: Codable, Equatable, Sendable {
 
     public var dimensions: Int { low.count }
 
-    /// The limits of `task`: `safety.action_low` / `action_high` from its task.yaml (default: its environment's
-    /// action bounds) and `safety.max_step_change`.
-    public static func forTask(_ task: String) throws -> SafetyLimits {
-        let specification = try TaskRegistry.makeEnvironment(task).specification
-        let safety = try TaskRegistry.commonSettings(task).safety
-        return try SafetyLimits(low: safety.actionLow ?? specification.actionLow,
-                                high: safety.actionHigh ?? specification.actionHigh,
-                                maximumStepChange: safety.maximumStepChange)
+    /// The contract's bounds and largest step change.
+    public init(contract: DeploymentContract) throws(RuntimeError) {
+        try self.init(low: contract.actionLow, high: contract.actionHigh, maximumStepChange: contract.maximumStepChange)
     }
 }
 

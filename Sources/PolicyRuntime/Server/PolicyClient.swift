@@ -1,26 +1,6 @@
 import FlowPolicy
 import Foundation
 
-/// Why a request to a policy server failed.
-public enum PolicyClientError: Error, CustomStringConvertible, Equatable {
-    /// The server answered with an `Error`.
-    case server(WireError)
-    /// No reply within the timeout.
-    case timeout(endpoint: String, milliseconds: Int)
-    /// The reply was not the expected message.
-    case unexpectedReply(String)
-
-    public var description: String {
-        switch self {
-        case .server(let error): return "the policy server refused the request: \(error)"
-        case .timeout(let endpoint, let milliseconds):
-            return "no reply from the policy server at \(endpoint) within \(milliseconds) ms (is `flowpolicy serve` "
-                + "running there?)"
-        case .unexpectedReply(let message): return "unexpected reply from the policy server: \(message)"
-        }
-    }
-}
-
 /// A client of `flowpolicy serve` (a DEALER socket): one request at a time, replies matched by sequence number, so a
 /// late reply to a request that timed out is dropped rather than taken for the next one.
 public final class PolicyClient {
@@ -64,18 +44,18 @@ public final class PolicyClient {
             let now = monotonicNanoseconds()
             guard now < deadline,
                   try poller.poll(timeout: .milliseconds(Int((deadline - now + 999_999) / 1_000_000))) > 0
-            else { throw PolicyClientError.timeout(endpoint: endpoint, milliseconds: timeoutMilliseconds) }
+            else { throw RuntimeError.timeout(endpoint: endpoint, milliseconds: timeoutMilliseconds) }
             while let frame = try socket.receive(flags: .dontWait) {
                 guard let envelope = try? Wire.decode(frame), envelope.sequence == sequence else { continue }
                 if case .error(let error) = envelope.body {
-                    throw PolicyClientError.server(WireError(error, sequence: envelope.sequence))
+                    throw RuntimeError.server(WireError(error, sequence: envelope.sequence))
                 }
                 return envelope
             }
         }
     }
 
-    private func unexpected(_ reply: Wire.Envelope, _ expected: String) -> PolicyClientError {
+    private func unexpected(_ reply: Wire.Envelope, _ expected: String) -> RuntimeError {
         .unexpectedReply("expected \(expected), got \(Wire.name(of: reply.body))")
     }
 }

@@ -1,9 +1,11 @@
 import FlowPolicy
 import Foundation
-import SimBridge
 
 /// `flowpolicy serve`: the inference service. One ROUTER socket; requests `MetadataRequest`, `Infer` and `Ping`,
 /// answered with `Metadata`, `ActionChunk`, `Pong` or `Error`, each reply carrying the sequence number of its request.
+///
+/// Metadata: the policy's spec, solver and K, and its deployment contract (rate, bounds, limits; the JSON in
+/// `contract_json`), so a client needs nothing else. A checkpoint without a contract is refused.
 ///
 /// Batching: the server never waits to fill a batch. It serves on one thread; the requests that arrived while it
 /// was sampling are taken together, and those that can share a call (no noise seed, the same number of committed
@@ -13,7 +15,8 @@ import SimBridge
 /// Windows: a request may carry full windows (`To` observations) or only the newest observation, which the server
 /// appends to the window it keeps for (client routing id, episode id); `reset` starts the episode's window again.
 /// Requests with a `noise_seed` are sampled alone, on a noise stream kept for (client, episode), so they are exactly
-/// reproducible (see the .proto).
+/// reproducible (see the .proto). A request may ask for fewer solver steps than the server's K (deadline-aware
+/// sampling); requests batch together only with the same K.
 ///
 /// Bad input — a frame that is not an envelope, another protocol version, wrong sizes, NaN observations, a message
 /// the server does not take — gets an `Error` reply naming the problem; the server goes on serving everyone.
@@ -32,8 +35,6 @@ public final class PolicyServer: @unchecked Sendable {
         public var batching = true
         /// Seed of the shared noise stream (requests without `noise_seed`).
         public var seed: UInt64 = 0
-        /// The task whose rate and limits Metadata reports; nil means the checkpoint's task.
-        public var task: String?
         /// Shown in Metadata.
         public var checkpointName = ""
         /// Server-side windows and seeded noise streams kept (least recently used ones are forgotten).
@@ -63,19 +64,18 @@ public final class PolicyServer: @unchecked Sendable {
     /// The bound endpoint, wildcards resolved.
     public let endpoint: String
 
-    private let policy: Policy
+    private let policy: any ChunkSampler
     private let poller = ZMQPoller(capacity: 1)
     private let lock = NSLock()
     private var stopRequested = false
     private var statisticsStore = Statistics()
     private var windows: [EpisodeKey: (window: ObservationWindow, lastUse: UInt64)] = [:]
-    private var seededStreams: [EpisodeKey: (policy: Policy, lastUse: UInt64)] = [:]
+    private var seededStreams: [EpisodeKey: (policy: any ChunkSampler, lastUse: UInt64)] = [:]
     private var useCounter: UInt64 = 0
     private let (To, Ta, Tp, Do, Da): (Int, Int, Int, Int, Int)
     // Batch buffers, [maxBatch, ...].
     private let observations: FloatBuffer
     private let committed: FloatBuffer
-    private let actions: FloatBuffer
     private let predictions: FloatBuffer
 
     struct EpisodeKey: Hashable {
@@ -96,13 +96,14 @@ public final class PolicyServer: @unchecked Sendable {
         var noiseSeed: UInt64?
         var reset: Bool
         var workers: Int
+        var solverSteps: Int
         var received: UInt64
         var observationTimestamp: UInt64
     }
 
     public init(checkpoint: Checkpoint, options: Options, context: ZMQContext) throws {
         guard options.maxBatch >= 1, options.steps >= 1, options.workers >= 1 else {
-            throw FlowPolicyError.invalidConfiguration("max batch, solver steps and workers must be at least 1")
+            throw RuntimeError.invalidConfiguration("max batch, solver steps and workers must be at least 1")
         }
         self.checkpoint = checkpoint
         self.options = options
@@ -114,7 +115,6 @@ public final class PolicyServer: @unchecked Sendable {
                         steps: options.steps, seed: options.seed, workers: options.workers)
         observations = FloatBuffer(count: options.maxBatch * To * Do)
         committed = FloatBuffer(count: options.maxBatch * Tp * Da)
-        actions = FloatBuffer(count: options.maxBatch * Ta * Da)
         predictions = FloatBuffer(count: options.maxBatch * Tp * Da)
         socket = try ZMQSocket(.router, context: context)
         try socket.setOption(.maxMessageSize, 64 << 20)
@@ -141,23 +141,14 @@ public final class PolicyServer: @unchecked Sendable {
         metadata.checkpoint = options.checkpointName
         metadata.method = checkpoint.method
         metadata.datasetSeeds = checkpoint.provenance["dataset_seeds"] ?? ""
-        let task = options.task ?? spec.task
-        if TaskRegistry.names.contains(task) {
-            let specification = try TaskRegistry.makeEnvironment(task).specification
-            guard specification.actionDimensions == spec.actionDimensions else {
-                throw FlowPolicyError.invalidConfiguration(
-                    "task \(task) has \(specification.actionDimensions)-D actions; the checkpoint gives "
-                        + "\(spec.actionDimensions)-D")
-            }
-            metadata.controlRateHz = specification.controlRate
-            metadata.actionLow = specification.actionLow
-            metadata.actionHigh = specification.actionHigh
-            metadata.maxStepChange = try TaskRegistry.commonSettings(task).safety.maximumStepChange
-        } else {
-            // A policy of no known task: its action range is what it was trained on.
-            metadata.actionLow = checkpoint.actionNormalizer.minimum
-            metadata.actionHigh = checkpoint.actionNormalizer.maximum
+        guard let contract = checkpoint.contract else {
+            throw RuntimeError.missingContract(path: options.checkpointName.isEmpty ? "the checkpoint" : options.checkpointName)
         }
+        metadata.controlRateHz = contract.controlRateHz
+        metadata.actionLow = contract.actionLow
+        metadata.actionHigh = contract.actionHigh
+        metadata.maxStepChange = contract.maximumStepChange
+        metadata.contractJson = contract.json
         return metadata
     }
 
@@ -183,14 +174,16 @@ public final class PolicyServer: @unchecked Sendable {
             if let infer = handle(frames) { pending.append(infer) }
         }
         guard !pending.isEmpty else { return }
-        // Reproducible requests alone, on their own noise streams; the others batched where they can share a call.
+        // Reproducible requests alone, on their own noise streams; the others batched where they can share a call
+        // (the same committed steps and K).
         for request in pending where request.noiseSeed != nil { sampleSeeded(request) }
         let shared = pending.filter { $0.noiseSeed == nil }
         if options.batching {
-            for committedSteps in Set(shared.map(\.committedSteps)).sorted() {
+            let kinds = Set(shared.map { [$0.committedSteps, $0.solverSteps] }).sorted { $0.lexicographicallyPrecedes($1) }
+            for kind in kinds {
                 var group: [PendingInfer] = []
                 var rows = 0
-                for request in shared where request.committedSteps == committedSteps {
+                for request in shared where [request.committedSteps, request.solverSteps] == kind {
                     if rows + request.batch > options.maxBatch {
                         sampleShared(group)
                         group = []
@@ -276,6 +269,11 @@ public final class PolicyServer: @unchecked Sendable {
         }
         let workers = max(Int(infer.workers), 1)
         guard workers <= 64 else { throw WireError(.invalidArgument, "workers \(workers) is more than 64") }
+        let solverSteps = infer.solverSteps == 0 ? options.steps : Int(infer.solverSteps)
+        guard solverSteps <= options.steps else {
+            throw WireError(.invalidArgument, "solver_steps \(solverSteps) is more than this server's K = "
+                + "\(options.steps)")
+        }
         let key = EpisodeKey(client: routing[0], episode: infer.episodeID)
         var full = infer.observations
         if steps == 1 {
@@ -285,7 +283,7 @@ public final class PolicyServer: @unchecked Sendable {
             routing: routing, sequence: envelope.sequence, episode: infer.episodeID, key: key, batch: batch,
             windows: full, committed: infer.committed, committedSteps: committedSteps,
             noiseSeed: infer.hasNoiseSeed ? infer.noiseSeed : nil, reset: infer.reset, workers: workers,
-            received: monotonicNanoseconds(),
+            solverSteps: solverSteps, received: monotonicNanoseconds(),
             observationTimestamp: infer.observationTimestampNs != 0
                 ? infer.observationTimestampNs : envelope.timestampNs)
     }
@@ -328,10 +326,15 @@ public final class PolicyServer: @unchecked Sendable {
             }
             row += request.batch
         }
-        policy.predictAction(
-            observations: observations.pointer, batch: row, action: actions.pointer,
-            actionPrediction: predictions.pointer, committed: committedSteps > 0 ? committed.pointer : nil,
-            committedSteps: committedSteps)
+        policy.solverSteps = group[0].solverSteps
+        do {
+            try policy.sampleChunks(observations: observations.pointer, batch: row, into: predictions.pointer,
+                                    committed: committedSteps > 0 ? committed.pointer : nil,
+                                    committedSteps: committedSteps)
+        } catch {
+            for request in group { replyError(request.routing, sequence: request.sequence, WireError(.internal, "\(error)")) }
+            return
+        }
         let finished = monotonicNanoseconds()
         count {
             $0.calls += 1
@@ -342,14 +345,14 @@ public final class PolicyServer: @unchecked Sendable {
         row = 0
         for request in group {
             replyChunk(request, rows: row, started: started, finished: finished, callBatch: callBatch,
-                       steps: policy.steps)
+                       steps: group[0].solverSteps)
             row += request.batch
         }
     }
 
     private func sampleSeeded(_ request: PendingInfer) {
         useCounter += 1
-        let stream: Policy
+        let stream: any ChunkSampler
         if !request.reset, let existing = seededStreams[request.key] {
             stream = existing.policy
         } else {
@@ -362,14 +365,19 @@ public final class PolicyServer: @unchecked Sendable {
             seededStreams.removeValue(forKey: oldest.key)
         }
         let started = monotonicNanoseconds()
-        request.windows.withUnsafeBufferPointer { windows in
-            request.committed.withUnsafeBufferPointer { committedActions in
-                stream.predictAction(
-                    observations: windows.baseAddress!, batch: request.batch, action: actions.pointer,
-                    actionPrediction: predictions.pointer,
-                    committed: request.committedSteps > 0 ? committedActions.baseAddress : nil,
-                    committedSteps: request.committedSteps)
+        stream.solverSteps = request.solverSteps
+        do {
+            try request.windows.withUnsafeBufferPointer { windows in
+                try request.committed.withUnsafeBufferPointer { committedActions in
+                    try stream.sampleChunks(
+                    observations: windows.baseAddress!, batch: request.batch, into: predictions.pointer,
+                        committed: request.committedSteps > 0 ? committedActions.baseAddress : nil,
+                        committedSteps: request.committedSteps)
+                }
             }
+        } catch {
+            replyError(request.routing, sequence: request.sequence, WireError(.internal, "\(error)"))
+            return
         }
         let finished = monotonicNanoseconds()
         count {
@@ -378,7 +386,7 @@ public final class PolicyServer: @unchecked Sendable {
             $0.largestCall = max($0.largestCall, request.batch)
         }
         replyChunk(request, rows: 0, started: started, finished: finished, callBatch: request.batch,
-                   steps: stream.steps)
+                   steps: request.solverSteps)
     }
 
     private func replyChunk(_ request: PendingInfer, rows first: Int, started: UInt64, finished: UInt64,

@@ -1,7 +1,7 @@
 import FlowPolicy
 import Foundation
 
-/// `flowpolicy inspect`: what a checkpoint or dataset file holds.
+/// `inspect`: what a checkpoint or dataset file holds, with a checkpoint's deployment contract.
 public enum InspectSession {
     public struct TensorEntry: Codable, Sendable {
         public var name: String
@@ -16,6 +16,8 @@ public enum InspectSession {
         public var metadata: [String: String]
         public var tensors: [TensorEntry]
         public var parameterCount: Int?
+        /// A checkpoint's deployment contract (nil: it predates the contract).
+        public var contract: DeploymentContract?
         /// Flows sampling runs (1, or a Local Flow Matching chain's blocks).
         public var stages: Int?
         public var episodes: Int?
@@ -37,6 +39,7 @@ public enum InspectSession {
             summary.kind = "checkpoint"
             summary.parameterCount = checkpoint.parameterCount
             summary.stages = checkpoint.stages.count
+            summary.contract = checkpoint.contract
         case EpisodeDataset.formatName,
              nil where file["episode_ends"] != nil:
             let dataset = try EpisodeDataset(contentsOf: path)

@@ -66,9 +66,14 @@ public final class FrankaKitchen: Environment {
     /// The last observation in the `full` layout, before conversion to Float.
     let noisyState: UnsafeMutablePointer<Double>
 
-    public convenience init(folder: TaskFolder? = nil) throws {
-        let folder = try folder ?? TaskFolder(task: "franka_kitchen")
-        try self.init(settings: folder.settings(FrankaKitchenTaskFile.self).environment)
+    /// The kitchen as `task.yaml` describes it; its `control_hz` must be the scene's timestep times `frame_skip`.
+    public convenience init(task: TaskDescription) throws {
+        try self.init(settings: task.settings(FrankaKitchenTaskFile.self).environment)
+        guard abs(specification.controlRate - task.controlRate) < 1e-9 else {
+            throw EnvironmentError.invalidTaskFile(
+                path: task.folder.path("task.yaml"), message: "environment.control_hz is \(task.controlRate) Hz; the "
+                    + "scene's timestep and frame_skip give \(specification.controlRate) Hz")
+        }
     }
 
     /// Builds the environment from settings, with the scene and robot configuration from the asset cache.

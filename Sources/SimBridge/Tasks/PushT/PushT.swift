@@ -39,10 +39,10 @@ public final class PushT: Environment {
     let substeps: Int
     let timestep: Double
 
-    public convenience init(folder: TaskFolder? = nil) throws {
-        let folder = try folder ?? TaskFolder(task: "pusht")
-        let settings = try folder.settings(PushTTaskFile.self).environment
-        try self.init(settings: settings, scenePath: folder.requireFile(settings.scene))
+    /// Push-T as `task.yaml` describes it, with the scene from the task's folder.
+    public convenience init(task: TaskDescription) throws {
+        let settings = try task.settings(PushTTaskFile.self).environment
+        try self.init(settings: settings, scenePath: task.folder.requireFile(settings.scene))
     }
 
     public init(settings: PushTSettings, scenePath: String) throws {

@@ -65,10 +65,10 @@ public final class Robomimic: Environment {
     let tableTop: Double
     private var resetJoints = [Double](repeating: 0, count: 7)
 
-    public convenience init(task: String) throws {
-        let folder = try TaskFolder(task: task)
-        let settings = try folder.settings(RobomimicTaskFile.self).environment
-        try self.init(settings: settings, taskName: task, path: folder.path("task.yaml"))
+    /// The robomimic task that `task.yaml` describes.
+    public convenience init(task: TaskDescription) throws {
+        let settings = try task.settings(RobomimicTaskFile.self).environment
+        try self.init(settings: settings, taskName: task.name, path: task.folder.path("task.yaml"))
     }
 
     public init(settings: RobomimicSettings, taskName: String, path: String = "task.yaml") throws {

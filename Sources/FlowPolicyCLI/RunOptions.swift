@@ -1,0 +1,205 @@
+import ArgumentParser
+import FlowPolicy
+import Foundation
+import PolicyRuntime
+
+/// The options of `run` that both executables share: the policy (a checkpoint or a server), the robot, the loop.
+public struct RunOptions: ParsableArguments {
+    @Option(help: "Policy checkpoint to sample in this process.")
+    public var checkpoint: String?
+
+    @Option(help: "A policy server to ask instead (flowpolicy serve), e.g. tcp://gpu-host:5555.")
+    public var policy: String?
+
+    @Option(help: "The robot's RobotState endpoint, e.g. tcp://robot:5556.")
+    public var robot: String?
+
+    @Option(name: .customLong("robot-commands"), help: "The robot's ActionCommand endpoint (default: the next port).")
+    public var robotCommands: String?
+
+    @Option(help: "Control socket to bind (ROUTER), or \"none\".")
+    public var control: String = "tcp://127.0.0.1:*"
+
+    @Option(name: .customLong("hand-over"), help: "Chunk hand-over: receding, ensemble or continuation (default: the checkpoint's).")
+    public var handOver: ChunkHandOver?
+
+    @OptionGroup public var sampling: SolverOptions
+
+    @Option(name: .customLong("deadline-ms"), help: "Latency budget per chunk (a round trip with --policy): use the largest K whose p99 fits.")
+    public var deadlineMilliseconds: Double?
+
+    @Option(help: "The policy's control rate in Hz (default: the checkpoint's).")
+    public var rate: Double?
+
+    @Option(name: .customLong("servo-rate"), help: ArgumentHelp(
+        "Command the robot at this rate (Hz), interpolating between the policy's actions.",
+        discussion: "A whole multiple of the control rate, e.g. 1000 for a 10 Hz policy. Every command respects the "
+            + "checkpoint's velocity, acceleration and jerk limits and passes the safety filter."))
+    public var servoRate: Double?
+
+    @Option(help: "Servo-rate interpolation: linear or min-jerk.")
+    public var interpolation: ServoInterpolation = .minimumJerk
+
+    @Option(help: "Stop after this many seconds.")
+    public var duration: Double?
+
+    @Option(name: .customLong("policy-seed"), help: "Seed of the policy's sampling noise.")
+    public var policySeed: UInt64 = 0
+
+    @Option(name: .customLong("ensemble-decay"), help: "Temporal ensembling: k in the weights exp(-k i).")
+    public var ensembleDecay: Float = 0.01
+
+    @Option(name: .customLong("replan-every"), help: "Temporal ensembling: periods between chunk requests.")
+    public var replanEvery: Int = 1
+
+    @Option(name: .customLong("startup-timeout"), help: "Seconds to wait for the robot's first state.")
+    public var startupTimeout: Double = 10
+
+    @Flag(help: "Ask for SCHED_FIFO scheduling and locked memory (needs CAP_SYS_NICE).")
+    public var realtime = false
+
+    @Option(name: .customLong("spin-us"), help: "Spin this many microseconds before each deadline instead of sleeping.")
+    public var spinMicroseconds: Int = 0
+
+    @OptionGroup public var report: ReportOptions
+
+    public init() {}
+
+    public func validate() throws {
+        if checkpoint != nil && policy != nil { throw ValidationError("give --checkpoint or --policy, not both") }
+        if let rate, !(rate > 0 && rate <= 10_000) { throw ValidationError("--rate must be in (0, 10000] Hz, got \(rate)") }
+        if let servoRate, !(servoRate > 0 && servoRate <= 100_000) {
+            throw ValidationError("--servo-rate must be in (0, 100000] Hz, got \(servoRate)")
+        }
+        if let duration, !(duration > 0) { throw ValidationError("--duration must be positive, got \(duration)") }
+        if let deadlineMilliseconds, !(deadlineMilliseconds > 0) {
+            throw ValidationError("--deadline-ms must be positive, got \(deadlineMilliseconds)")
+        }
+        guard replanEvery >= 1 else { throw ValidationError("--replan-every must be at least 1, got \(replanEvery)") }
+        guard ensembleDecay.isFinite, ensembleDecay >= 0 else {
+            throw ValidationError("--ensemble-decay must be a finite number >= 0, got \(ensembleDecay)")
+        }
+        guard startupTimeout > 0, startupTimeout <= 3600 else {
+            throw ValidationError("--startup-timeout must be in (0, 3600] s, got \(startupTimeout)")
+        }
+        guard spinMicroseconds >= 0, spinMicroseconds <= 100_000 else {
+            throw ValidationError("--spin-us must be in 0...100000, got \(spinMicroseconds)")
+        }
+    }
+
+    /// The session's options (the policy defaults to `defaultCheckpoint` when neither is given).
+    public func sessionOptions(defaultCheckpoint: String? = nil) throws -> RunSession.Options {
+        guard checkpoint != nil || policy != nil || defaultCheckpoint != nil else {
+            throw ValidationError("give --checkpoint PATH or --policy tcp://HOST:PORT")
+        }
+        var options = RunSession.Options(checkpointPath: policy == nil ? checkpoint ?? defaultCheckpoint : nil,
+                                         policyEndpoint: policy)
+        options.robot = robot
+        options.robotCommands = robotCommands
+        options.control = control == "none" ? nil : control
+        options.handOver = handOver
+        options.method = sampling.solver
+        options.steps = sampling.steps
+        options.deadlineMilliseconds = deadlineMilliseconds
+        options.rate = rate
+        options.servoRate = servoRate
+        options.interpolation = interpolation
+        options.durationSeconds = duration
+        options.policySeed = policySeed
+        options.ensembleDecay = ensembleDecay
+        options.replanInterval = replanEvery
+        options.startupSeconds = startupTimeout
+        options.realTimeScheduling = realtime
+        options.spinMicroseconds = spinMicroseconds
+        return options
+    }
+}
+
+/// `run` on a robot over ZeroMQ (the robot computer's binary; `flowpolicy run` adds the simulation in process).
+public struct RobotRunCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a policy in the real-time control loop against a robot over ZeroMQ.",
+        discussion: runDiscussion)
+
+    @OptionGroup var options: RunOptions
+
+    public init() {}
+
+    public func validate() throws {
+        guard options.robot != nil else {
+            throw ValidationError("give --robot tcp://HOST:PORT (the robot's state endpoint)")
+        }
+    }
+
+    public func run() throws {
+        try reportingErrors {
+            let report = try RunSession.run(try options.sessionOptions(), log: printNow)
+            print(loopSummary(report.loop))
+            if let json = options.report.json { try writeJSONReport(report, to: json) }
+        }
+    }
+}
+
+public let runDiscussion = """
+    The policy is a checkpoint sampled here (--checkpoint) or a policy server on another machine (--policy). With \
+    --robot tcp://HOST:PORT the loop subscribes to the robot's RobotState (newest only), checks the robot against \
+    the policy's deployment contract (dimensions, rate), and publishes ActionCommand at the control rate (to \
+    --robot-commands, default the next port), or at --servo-rate with interpolated commands. Inference runs on its \
+    own thread and is started early enough that the loop never waits. Every action passes the safety filter; a \
+    rejected action is sent as HOLD. The watchdog sends HOLD and stops when the state is older than 3 periods or a \
+    chunk misses its deadline (a silent policy server included); Control STOP / RESUME / STATUS on the control \
+    socket stop and resume. Prints latency and jitter histograms (p50 / p99 / p99.9 / max) on exit.
+    """
+
+/// The one-screen summary of a control loop run.
+public func loopSummary(_ r: ControlLoopReport) -> String {
+    var lines = [
+        String(format: "control loop: %d periods of %.2f ms, hand-over %@, lead %d; ended %@", r.ticks,
+               r.periodMilliseconds, r.handOver, r.lead, r.finalState),
+        "  wake-up jitter        \(r.wakeJitter.text())",
+        "  inference             \(r.inferenceLatency.text(milliseconds: true))",
+        "  observation → action  \(r.observationToAction.text())",
+        "  missed deadlines      \(r.missedLoopDeadlines) loop, \(r.missedInferenceDeadlines) inference",
+        "  commands              \(r.actCommands) ACT, \(r.holdCommands) HOLD; rejected \(r.rejectedActions) "
+            + "(non-finite \(r.rejectedNonFinite), out of bounds \(r.rejectedOutOfBounds), step change "
+            + "\(r.rejectedStepChange))",
+        String(format: "  chunk boundaries      %d, largest jump %.2f, mean %.2f "
+                   + "(within chunks: largest %.2f, mean %.2f)",
+               r.boundaries, r.largestBoundaryJump, r.meanBoundaryJump, r.largestInteriorChange,
+               r.meanInteriorChange),
+    ]
+    if let servo = r.servo {
+        let format = { (values: [Double], limits: [Float]?) in
+            zip(values.indices, values).map { d, value in
+                String(format: "%.4g", value) + (limits.map { String(format: "/%.4g", $0[d]) } ?? "")
+            }.joined(separator: ", ")
+        }
+        lines.append(String(format: "  servo                 %.0f Hz, %@, %d commands; limiter changed %d, "
+                                + "filter refused %d", servo.rateHz, servo.interpolation, servo.commands,
+                            servo.limitedCommands, servo.rejectedCommands))
+        lines.append("    largest / limit     velocity \(format(servo.largestVelocity, servo.maximumVelocity))")
+        lines.append("                        acceleration \(format(servo.largestAcceleration, servo.maximumAcceleration))")
+        lines.append("                        jerk \(format(servo.largestJerk, servo.maximumJerk))")
+    }
+    if let steps = r.solverSteps {
+        lines.append("  solver steps          K=\(steps.initial)"
+            + (steps.deadlineMilliseconds.map { String(format: " for a %.2f ms deadline", $0) } ?? "")
+            + (steps.changes > 0 ? ", re-picked \(steps.changes) times (\(steps.smallest)...\(steps.largest))" : ""))
+    }
+    if r.inferenceFailures > 0 {
+        lines.append("  policy failures       \(r.inferenceFailures); last: \(r.lastInferenceFailure ?? "?")")
+    }
+    if !r.stops.isEmpty {
+        // Reasons in order of first occurrence, with how often each stopped the loop.
+        var reasons: [String] = []
+        for reason in r.stops where !reasons.contains(reason) { reasons.append(reason) }
+        let counted = reasons.map { reason in
+            let count = r.stops.filter { $0 == reason }.count
+            return count == 1 ? reason : "\(reason) (\(count)x)"
+        }
+        lines.append("  stops                 \(counted.joined(separator: "; "))")
+    }
+    if let scheduling = r.scheduling { lines.append("  scheduling            \(scheduling)") }
+    return lines.joined(separator: "\n")
+}

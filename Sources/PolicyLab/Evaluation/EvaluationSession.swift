@@ -1,0 +1,458 @@
+import FlowPolicy
+import Foundation
+import PolicyRuntime
+import SimBridge
+
+/// `flowpolicy eval`: success-rate evaluation of a policy (a checkpoint, or a policy server through the same
+/// `ChunkSampler` calls) or of the task's scripted expert, on seeded episodes of a task.
+///
+/// Policy episodes run in lock-step: every episode starts together, so all unfinished episodes need a new chunk at
+/// the same control steps; one batched call serves them all (split over the worker threads), then each episode
+/// executes its actions, the episodes split over the same threads. Expert episodes are independent and are handed
+/// out to the threads one at a time. Results are listed in seed order and do not depend on the thread count.
+///
+/// A remote policy gives exactly the in-process outcomes: the calls are the same (all unfinished episodes of a wave,
+/// in seed order, full windows), and `RemotePolicy` asks the server to sample each on a noise stream seeded with the
+/// policy seed and split over the same number of threads, so every chunk is bit-identical.
+public enum EvaluationSession {
+    public struct Options: Sendable {
+        public var task: TaskDescription
+        public var episodes = 200
+        /// First seed; nil means the task's evaluation seeds.
+        public var firstSeed: UInt64?
+        public var method = SolverMethod.euler
+        public var steps = 10
+        /// Actions executed per chunk; nil means the policy's Ta. Fewer replan more often.
+        public var actionSteps: Int?
+        /// How consecutive chunks hand over: receding horizon (Ta actions each) or temporal ensembling (a chunk every
+        /// `replanEvery` steps, default 1, every chunk covering a step averaged with weights `exp(-ensembleDecay i)`,
+        /// as `run`). Nil: the task's default.
+        public var handOver: ChunkHandOver?
+        public var replanEvery: Int?
+        public var ensembleDecay: Float = 0.01
+        /// Standard deviation of Gaussian noise added to the observations the policy sees (task units).
+        public var observationNoise: Float = 0
+        /// Seed of the policy's sampling noise (and of the observation noise).
+        public var policySeed: UInt64 = 0
+        public var threads = ProcessInfo.processInfo.activeProcessorCount
+        public var showProgress = true
+
+        public init(task: TaskDescription) {
+            self.task = task
+        }
+    }
+
+    public typealias EpisodeResult = EpisodeOutcome
+
+    public struct Report: Codable, Sendable {
+        public var task: String
+        public var policy: String
+        public var checkpoint: String?
+        public var solver: String?
+        public var solverSteps: Int?
+        public var evaluationsPerChunk: Int?
+        /// Chunk hand-over (receding or ensemble) and, for ensembling, the steps between chunks.
+        public var handOver: String?
+        public var replanEvery: Int?
+        /// Actions executed per chunk (Ta).
+        public var actionSteps: Int?
+        public var observationNoise: Float
+        public var episodes: Int
+        /// First and last seed.
+        public var seeds: [UInt64]
+        public var success: ProportionEstimate
+        /// Mean over episodes of the largest progress (Push-T: Diffusion Policy's score, mean max coverage).
+        public var meanMaxProgress: MeanEstimate
+        public var progressName: String
+        /// For tasks with progress levels (the kitchen's p1..p4): the share of episodes reaching each level.
+        public var progressLevels: [String: ProportionEstimate]
+        /// Per level: the mean step at which it was first reached, over the episodes that reached it.
+        public var meanStepToProgressLevels: [String: Double]
+        public var meanEpisodeLength: Double
+        public var clippedActions: Int
+        public var failedEpisodes: Int
+        /// One batched policy call (`meanBatch` chunks), in milliseconds.
+        public var inferenceLatencyMilliseconds: LatencySummary?
+        public var meanBatch: Double?
+        /// Environment steps per second on one core (time spent stepping), and over the whole run (wall clock).
+        public var environmentStepsPerSecondPerCore: Double
+        public var environmentStepsPerSecondOverall: Double
+        public var threads: Int
+        public var wallSeconds: Double
+        public var results: [EpisodeResult]
+    }
+
+    /// Evaluates a checkpoint (sampled here with `options`' solver, K, seed and threads).
+    public static func run(_ options: Options, checkpoint: Checkpoint, path: String) throws -> Report {
+        let policy = Policy(checkpoint: checkpoint, capacity: min(options.episodes, 256), method: options.method,
+                            steps: options.steps, seed: options.policySeed, workers: max(1, options.threads))
+        var report = try run(options, policy: policy, name: "checkpoint (\(checkpoint.method))",
+                             trainingSeeds: checkpoint.provenance["dataset_seeds"], source: path)
+        report.checkpoint = path
+        return report
+    }
+
+    /// Evaluates the policy served at `endpoint` (its solver and K), failing within `timeoutMilliseconds` when
+    /// nothing answers.
+    public static func run(_ options: Options, remote endpoint: String, timeoutMilliseconds: Int = 5_000) throws
+        -> Report
+    {
+        let context = try ZMQContext()
+        let remote = try RemotePolicy(context: context, endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds)
+        remote.workers = max(1, options.threads)
+        var report = try run(options, policy: remote, name: "served by \(endpoint) (\(remote.metadata.method))",
+                             trainingSeeds: remote.metadata.datasetSeeds, source: endpoint)
+        report.checkpoint = remote.metadata.checkpoint.isEmpty ? nil : remote.metadata.checkpoint
+        return report
+    }
+
+    /// Evaluates the task's scripted expert.
+    public static func runExpert(_ options: Options) throws -> Report {
+        let seeds = try evaluationSeeds(options)
+        let start = monotonicSeconds()
+        var report = try runExpert(seeds: seeds, options: options)
+        return finish(&report, start: start)
+    }
+
+    /// Evaluates any chunk sampler (the noise is reset to the policy seed first).
+    public static func run(_ options: Options, policy: any ChunkSampler, name: String, trainingSeeds: String?,
+                           source: String) throws -> Report {
+        let seeds = try evaluationSeeds(options)
+        if let text = trainingSeeds, let range = SeedRanges(text), let overlap = seeds.first(where: range.contains) {
+            throw FlowPolicyError.invalidConfiguration(
+                "evaluation seed \(overlap) is one the training data of \(source) was collected with (\(text)); "
+                    + "evaluate on other seeds (the task's evaluation seeds are the default)")
+        }
+        let start = monotonicSeconds()
+        policy.resetNoise(seed: options.policySeed)
+        var report = try runLockStep(seeds: seeds, options: options, policy: policy, name: name)
+        return finish(&report, start: start)
+    }
+
+    static func evaluationSeeds(_ options: Options) throws -> [UInt64] {
+        guard options.episodes >= 1 else { throw FlowPolicyError.invalidConfiguration("episodes must be at least 1") }
+        let firstSeed = options.firstSeed ?? options.task.evaluationSeed
+        return (0..<UInt64(options.episodes)).map { firstSeed + $0 }
+    }
+
+    static func finish(_ report: inout Report, start: Double) -> Report {
+        report.wallSeconds = monotonicSeconds() - start
+        report.environmentStepsPerSecondOverall = Double(report.results.reduce(0) { $0 + $1.steps }) / report.wallSeconds
+        return report
+    }
+
+    // MARK: Policy
+
+    /// The lock-step batched rollouts: every unfinished episode's chunk, in seed order, in one call; each episode
+    /// executes steps To - 1 ..< To - 1 + Ta (or, ensembling, the averaged plan).
+    static func runLockStep(seeds: [UInt64], options: Options, policy: any ChunkSampler, name: String) throws
+        -> Report
+    {
+        let spec = policy.spec
+        let probe = try options.task.makeEnvironment()
+        let environmentSpec = probe.specification
+        guard spec.observationDimensions == environmentSpec.observationDimensions,
+              spec.actionDimensions == environmentSpec.actionDimensions
+        else {
+            throw FlowPolicyError.invalidConfiguration(
+                "the policy takes \(spec.observationDimensions)-D observations and gives "
+                    + "\(spec.actionDimensions)-D actions; task \(options.task.name) (\(environmentSpec.observationMode) "
+                    + "observations) has \(environmentSpec.observationDimensions)-D observations and "
+                    + "\(environmentSpec.actionDimensions)-D actions")
+        }
+        let (To, Tp, Do, Da) = (spec.observationSteps, spec.predictionSteps, spec.observationDimensions, spec.actionDimensions)
+        let Ta = options.actionSteps ?? spec.actionSteps
+        guard Ta >= 1, To - 1 + Ta <= Tp else {
+            throw FlowPolicyError.invalidConfiguration(
+                "the actions executed per chunk must be between 1 and Tp - To + 1 = \(Tp - To + 1) for this policy, "
+                    + "got \(Ta)")
+        }
+        let handOver = options.handOver ?? ChunkHandOver(rawValue: options.task.handOver) ?? .receding
+        let ensemble: Bool
+        switch handOver {
+        case .receding: ensemble = false
+        case .ensemble: ensemble = true
+        case .continuation:
+            throw FlowPolicyError.invalidConfiguration(
+                "evaluation runs the receding or ensemble hand-over; continuation needs the control loop (run)")
+        }
+        if ensemble && options.actionSteps != nil {
+            let reason = options.handOver == nil ? "this task's default is ensemble" : "ensembling replans instead"
+            throw FlowPolicyError.invalidConfiguration(
+                "the actions executed per chunk are for the receding hand-over (\(reason))")
+        }
+        if !ensemble && options.replanEvery != nil {
+            throw FlowPolicyError.invalidConfiguration("replanning every few steps is for temporal ensembling")
+        }
+        let replanEvery = options.replanEvery ?? 1
+        guard !ensemble || (replanEvery >= 1 && To - 1 + replanEvery <= Tp) else {
+            throw FlowPolicyError.invalidConfiguration(
+                "steps between chunks must be between 1 and Tp - To + 1 = \(Tp - To + 1) for this policy, got "
+                    + "\(replanEvery)")
+        }
+        let stepsPerChunk = ensemble ? replanEvery : Ta
+        var executed = spec
+        executed.actionSteps = Ta
+        let threads = max(1, options.threads)
+        let batchCapacity = min(seeds.count, policy.capacity)
+        let progress = options.showProgress ? ProgressBar(title: "eval", total: seeds.count, unit: "episode") : nil
+        var results: [EpisodeResult] = []
+        var latencies: [Double] = []
+        var batches: [Int] = []
+        var busySeconds = 0.0
+
+        // Waves of at most `batchCapacity` episodes in lock-step.
+        for waveStart in stride(from: 0, to: seeds.count, by: batchCapacity) {
+            let waveSeeds = Array(seeds[waveStart..<min(waveStart + batchCapacity, seeds.count)])
+            let episodes = try waveSeeds.map { seed in
+                // The chunks' bookkeeping of the control loop, with no inference delay (lead 0).
+                let scheduler = try ActionChunkScheduler(
+                    spec: executed, mode: ensemble ? .ensemble : .receding, lead: 0, replanInterval: replanEvery,
+                    ensembleDecay: options.ensembleDecay)
+                return try PolicyEpisode(
+                    seed: seed, rollout: Rollout(task: options.task), observationSteps: To,
+                    noise: options.observationNoise, noiseSeed: options.policySeed, chunks: scheduler)
+            }
+            busySeconds += parallelEpisodes(episodes, threads: threads) { try $0.start() }
+            let observations = FloatBuffer(count: episodes.count * To * Do)
+            let chunks = FloatBuffer(count: episodes.count * Tp * Da)
+            while true {
+                let active = episodes.filter { !$0.finished }
+                if active.isEmpty { break }
+                for (row, episode) in active.enumerated() {
+                    episode.copyWindow(into: observations.pointer + row * To * Do)
+                }
+                let begin = monotonicSeconds()
+                try policy.sampleChunks(observations: observations.pointer, batch: active.count, into: chunks.pointer)
+                latencies.append((monotonicSeconds() - begin) * 1000)
+                batches.append(active.count)
+                for (row, episode) in active.enumerated() {
+                    episode.chunks.accept(chunk: chunks.pointer + row * Tp * Da, requestStep: episode.steps)
+                }
+                busySeconds += parallelEpisodes(active, threads: threads) { episode in
+                    for _ in 0..<stepsPerChunk where !episode.finished { try episode.stepPlanned() }
+                }
+                progress?.update(completed: results.count + episodes.filter(\.finished).count,
+                                 status: "success \(results.filter(\.success).count + episodes.filter(\.success).count)")
+            }
+            results += episodes.map(\.outcome)
+        }
+        progress?.finish(status: "success \(results.filter(\.success).count)/\(results.count)")
+        var report = makeReport(
+            options: options, specification: environmentSpec, results: results, policy: name,
+            latencies: latencies, batches: batches, busySeconds: busySeconds, threads: threads,
+            evaluationsPerChunk: policy.evaluationsPerChunk)
+        report.solver = policy.solver.rawValue
+        report.solverSteps = policy.solverSteps
+        report.handOver = handOver.rawValue
+        if ensemble { report.replanEvery = replanEvery } else { report.actionSteps = Ta }
+        return report
+    }
+
+    /// Runs `body` on every episode, the episodes split over `threads`; returns the summed busy time of the threads.
+    /// An error thrown for an episode ends that episode as a failure.
+    static func parallelEpisodes(
+        _ episodes: [PolicyEpisode], threads: Int, _ body: (PolicyEpisode) throws -> Void
+    ) -> Double {
+        let busy = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
+        busy.initialize(repeating: 0)
+        defer { busy.deallocate() }
+        parallelFor(min(threads, episodes.count)) { worker in
+            let begin = monotonicSeconds()
+            var index = worker
+            while index < episodes.count {
+                let episode = episodes[index]
+                do { try body(episode) } catch { episode.rollout.fail("\(error)") }
+                index += threads
+            }
+            busy[worker] = monotonicSeconds() - begin
+        }
+        return busy.reduce(0, +)
+    }
+
+    // MARK: Expert
+
+    static func runExpert(seeds: [UInt64], options: Options) throws -> Report {
+        let threads = max(1, min(options.threads, seeds.count))
+        let progress = options.showProgress ? ProgressBar(title: "eval expert", total: seeds.count, unit: "episode") : nil
+        let workers = try (0..<threads).map { _ in try ExpertRunner(task: options.task) }
+        let queue = WorkQueue(count: seeds.count)
+        var results = [EpisodeResult?](repeating: nil, count: seeds.count)
+        let busy = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
+        busy.initialize(repeating: 0)
+        defer { busy.deallocate() }
+        results.withUnsafeMutableBufferPointer { slots in
+            parallelFor(threads) { worker in
+                let begin = monotonicSeconds()
+                while let index = queue.next() {
+                    let result = workers[worker].run(seed: seeds[index])
+                    slots[index] = result
+                    queue.finished { completed, _ in
+                        progress?.update(completed: completed, status: "")
+                    }
+                }
+                busy[worker] = monotonicSeconds() - begin
+            }
+        }
+        let finished = results.compactMap { $0 }
+        progress?.finish(status: "success \(finished.filter(\.success).count)/\(finished.count)")
+        return makeReport(options: options, specification: workers[0].rollout.specification, results: finished,
+                          policy: "scripted expert", latencies: [], batches: [],
+                          busySeconds: busy.reduce(0, +), threads: threads, evaluationsPerChunk: nil)
+    }
+
+    static func makeReport(
+        options: Options, specification: EnvironmentSpecification, results: [EpisodeResult], policy: String,
+        latencies: [Double], batches: [Int],
+        busySeconds: Double, threads: Int, evaluationsPerChunk: Int?
+    ) -> Report {
+        let steps = results.reduce(0) { $0 + $1.steps }
+        let usesPolicy = evaluationsPerChunk != nil
+        var levels: [String: ProportionEstimate] = [:]
+        var meanSteps: [String: Double] = [:]
+        for (i, (level, name)) in zip(specification.progressLevels, specification.progressLevelNames).enumerated() {
+            levels[name] = ProportionEstimate(successes: results.filter { $0.maxProgress >= level }.count,
+                                              trials: results.count)
+            let reached = results.compactMap { $0.stepsToProgressLevels[i] }
+            if !reached.isEmpty { meanSteps[name] = Double(reached.reduce(0, +)) / Double(reached.count) }
+        }
+        return Report(
+            task: options.task.name, policy: policy, checkpoint: nil,
+            solver: usesPolicy ? options.method.rawValue : nil, solverSteps: usesPolicy ? options.steps : nil,
+            evaluationsPerChunk: evaluationsPerChunk, actionSteps: nil, observationNoise: options.observationNoise,
+            episodes: results.count, seeds: [results.first?.seed ?? 0, results.last?.seed ?? 0],
+            success: ProportionEstimate(successes: results.filter(\.success).count, trials: results.count),
+            meanMaxProgress: MeanEstimate(results.map(\.maxProgress),
+                                          bounds: 0...(specification.progressLevels.last ?? 1)),
+            progressName: "max \(specification.progressName)", progressLevels: levels, meanStepToProgressLevels: meanSteps,
+            meanEpisodeLength: Double(steps) / Double(max(results.count, 1)),
+            clippedActions: results.reduce(0) { $0 + $1.clippedActions },
+            failedEpisodes: results.filter { $0.failure != nil }.count,
+            inferenceLatencyMilliseconds: latencies.isEmpty ? nil : LatencySummary(latencies),
+            meanBatch: batches.isEmpty ? nil : Double(batches.reduce(0, +)) / Double(batches.count),
+            environmentStepsPerSecondPerCore: busySeconds > 0 ? Double(steps) / busySeconds : 0,
+            environmentStepsPerSecondOverall: 0, threads: threads, wallSeconds: 0, results: results)
+    }
+}
+
+/// A policy-driven episode: its rollout, the observation window the policy sees, and the chunks so far.
+final class PolicyEpisode {
+    let rollout: Rollout
+    var window: ObservationWindow
+    /// Which action each step executes (receding horizon: steps To - 1 ..< To - 1 + Ta of the newest chunk;
+    /// ensembling: the weighted average of the chunks covering the step).
+    let chunks: ActionChunkScheduler
+    let seed: UInt64
+    let noise: Float
+    var noiseSource: RandomSource
+    /// The observation the policy sees (noise added) and the action to execute, `[Do]` and `[Da]`.
+    var observation: [Float]
+    var action: [Float]
+
+    init(seed: UInt64, rollout: Rollout, observationSteps: Int, noise: Float, noiseSeed: UInt64,
+         chunks: ActionChunkScheduler) {
+        self.rollout = rollout
+        self.chunks = chunks
+        self.seed = seed
+        let specification = rollout.specification
+        window = ObservationWindow(steps: observationSteps, dimensions: specification.observationDimensions)
+        self.noise = noise
+        noiseSource = RandomSource(seed: noiseSeed, stream: seed)
+        observation = [Float](repeating: 0, count: specification.observationDimensions)
+        action = [Float](repeating: 0, count: specification.actionDimensions)
+    }
+
+    var finished: Bool { rollout.isDone }
+    var success: Bool { rollout.outcome.success }
+    var steps: Int { rollout.outcome.steps }
+    var outcome: EpisodeOutcome { rollout.outcome }
+
+    func start() throws {
+        try rollout.reset(seed: seed)
+        observe()
+        observation.withUnsafeBufferPointer { window.reset(to: $0.baseAddress!) }
+    }
+
+    /// Executes the chunks' action for the current step.
+    func stepPlanned() throws {
+        guard chunks.action(at: steps, into: &action) else {
+            throw FlowPolicyError.invalidConfiguration("no chunk covers step \(steps)")
+        }
+        guard action.withUnsafeBufferPointer({ rollout.step($0.baseAddress!) }) != nil else { return }
+        observe()
+        observation.withUnsafeBufferPointer { window.push($0.baseAddress!) }
+    }
+
+    func copyWindow(into destination: UnsafeMutablePointer<Float>) {
+        window.values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: $0.count) }
+    }
+
+    /// The rollout's observation, with the evaluation's observation noise.
+    private func observe() {
+        for i in observation.indices {
+            observation[i] = rollout.observation[i]
+            if noise > 0 { observation[i] += noise * noiseSource.nextGaussian() }
+        }
+    }
+}
+
+/// Hands out indices 0 ..< count to threads, and counts finished work, under a lock.
+final class WorkQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private let count: Int
+    private var nextIndex = 0
+    private var completed = 0
+
+    init(count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.withLock {
+            guard nextIndex < count else { return nil }
+            defer { nextIndex += 1 }
+            return nextIndex
+        }
+    }
+
+    /// Marks one item finished and calls `body` with the number finished so far, under the lock.
+    func finished(_ body: (Int, Int) -> Void) {
+        lock.withLock {
+            completed += 1
+            body(completed, count)
+        }
+    }
+}
+
+/// Seeds written as inclusive ranges, `first-last[,first-last...]`, as datasets record them.
+public struct SeedRanges: Sendable, Equatable {
+    public var ranges: [ClosedRange<UInt64>]
+
+    public init(_ ranges: [ClosedRange<UInt64>]) { self.ranges = ranges }
+
+    public init?(_ text: String) {
+        var ranges: [ClosedRange<UInt64>] = []
+        for part in text.split(separator: ",") {
+            let bounds = part.split(separator: "-")
+            guard bounds.count == 2, let first = UInt64(bounds[0]), let last = UInt64(bounds[1]), first <= last else {
+                return nil
+            }
+            ranges.append(first...last)
+        }
+        guard !ranges.isEmpty else { return nil }
+        self.ranges = ranges
+    }
+
+    public var text: String { ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",") }
+    public func contains(_ seed: UInt64) -> Bool { ranges.contains { $0.contains(seed) } }
+    public var last: UInt64? { ranges.map(\.upperBound).max() }
+
+    /// These ranges and `other`, merging a range that continues the last one.
+    public func adding(_ other: ClosedRange<UInt64>) -> SeedRanges {
+        var ranges = self.ranges
+        if let last = ranges.last, other.lowerBound == last.upperBound + 1 {
+            ranges[ranges.count - 1] = last.lowerBound...other.upperBound
+        } else {
+            ranges.append(other)
+        }
+        return SeedRanges(ranges)
+    }
+}

@@ -1,0 +1,59 @@
+import FlowPolicy
+
+/// Where action chunks come from, for evaluation, the control loop and the server alike: a `Policy` in this process,
+/// or a `RemotePolicy` served by `flowpolicy serve` on another machine (openpi's `BasePolicy` and
+/// `WebsocketClientPolicy` share `infer` the same way). None of the callers cares which one it holds.
+///
+/// Shapes: `observations [B, To, Do]` in task units, oldest first; `chunks [B, Tp, Da]` in task units, index To - 1
+/// being the action for the step of the newest observation. Not thread-safe: one caller at a time.
+public protocol ChunkSampler: AnyObject {
+    var spec: PolicySpec { get }
+    /// What a robot needs to run the policy; nil for checkpoints that predate it (evaluation in simulation only).
+    var contract: DeploymentContract? { get }
+    /// Most windows one call takes.
+    var capacity: Int { get }
+    var solver: SolverMethod { get }
+    /// Solver steps K of the next call (the deadline-aware planner changes it between calls).
+    var solverSteps: Int { get set }
+    /// Network evaluations one chunk costs at the current K.
+    var evaluationsPerChunk: Int { get }
+    /// Samples one chunk per window into `chunks`. With `committed [B, P, Da]` (P = `committedSteps`), the first P
+    /// steps of each chunk are held on their flow path (continuation).
+    func sampleChunks(observations: UnsafePointer<Float>, batch: Int, into chunks: UnsafeMutablePointer<Float>,
+                      committed: UnsafePointer<Float>?, committedSteps: Int) throws
+    /// Restarts the sampling noise from `seed`, so that what follows is reproducible (an episode's start).
+    func resetNoise(seed: UInt64)
+}
+
+extension ChunkSampler {
+    /// Samples without committed actions.
+    public func sampleChunks(observations: UnsafePointer<Float>, batch: Int, into chunks: UnsafeMutablePointer<Float>)
+        throws
+    {
+        try sampleChunks(observations: observations, batch: batch, into: chunks, committed: nil, committedSteps: 0)
+    }
+
+    /// The contract, or an error naming `source` when there is none.
+    public func requireContract(source: String) throws(RuntimeError) -> DeploymentContract {
+        guard let contract else { throw .missingContract(path: source) }
+        return contract
+    }
+}
+
+/// The local sampler: the policy itself. Allocates nothing per call.
+extension Policy: ChunkSampler {
+    public var contract: DeploymentContract? { checkpoint.contract }
+    public var solver: SolverMethod { method }
+    public var solverSteps: Int {
+        get { steps }
+        set { steps = newValue }
+    }
+
+    public func sampleChunks(observations: UnsafePointer<Float>, batch: Int, into chunks: UnsafeMutablePointer<Float>,
+                             committed: UnsafePointer<Float>?, committedSteps: Int) {
+        predictAction(observations: observations, batch: batch, action: nil, actionPrediction: chunks,
+                      committed: committed, committedSteps: committedSteps)
+    }
+
+    public func resetNoise(seed: UInt64) { reset(seed: seed) }
+}
