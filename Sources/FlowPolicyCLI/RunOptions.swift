@@ -43,6 +43,15 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "Stop after this many seconds.")
     public var duration: Double?
 
+    @Option(help: "Stop when this many episodes have ended (in process: run this many; default 10).")
+    public var episodes: Int?
+
+    @Flag(name: .customLong("lock-step"), help: ArgumentHelp(
+        "One control step per robot state, each chunk sampled when needed: reproducible, not real time.",
+        discussion: "For a lock-step robot (flowpolicy robot --lock-step) or the task in process; with the same "
+            + "seeds, a policy served with --policy gives exactly the outcomes of the checkpoint in process."))
+    public var lockStep = false
+
     @Option(name: .customLong("policy-seed"), help: "Seed of the policy's sampling noise.")
     public var policySeed: UInt64 = 0
 
@@ -71,7 +80,12 @@ public struct RunOptions: ParsableArguments {
         if let servoRate, !(servoRate > 0 && servoRate <= 100_000) {
             throw ValidationError("--servo-rate must be in (0, 100000] Hz, got \(servoRate)")
         }
-        if let duration, !(duration > 0) { throw ValidationError("--duration must be positive, got \(duration)") }
+        if let duration, !(duration > 0 && duration <= 1e7) {
+            throw ValidationError("--duration must be in (0, 1e7] seconds, got \(duration)")
+        }
+        if let episodes, !(1...1_000_000).contains(episodes) {
+            throw ValidationError("--episodes must be in 1...1000000, got \(episodes)")
+        }
         if let deadlineMilliseconds, !(deadlineMilliseconds > 0) {
             throw ValidationError("--deadline-ms must be positive, got \(deadlineMilliseconds)")
         }
@@ -105,6 +119,8 @@ public struct RunOptions: ParsableArguments {
         options.servoRate = servoRate
         options.interpolation = interpolation
         options.durationSeconds = duration
+        options.episodes = episodes
+        options.lockStep = lockStep
         options.policySeed = policySeed
         options.ensembleDecay = ensembleDecay
         options.replanInterval = replanEvery

@@ -17,18 +17,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: "In process (no --robot): the task (default: the checkpoint's).")
     var task: String?
 
-    @Option(help: "In process: episodes to run.")
-    var episodes: Int = 10
-
     @Option(help: "In process: first episode seed (default: the task's evaluation seeds).")
     var seed: UInt64?
 
     func validate() throws {
         if options.robot != nil && (task != nil || seed != nil) {
             throw ValidationError("--task and --seed are for the task in process; with --robot, the robot runs them")
-        }
-        guard episodes >= 1, episodes <= 1_000_000 else {
-            throw ValidationError("--episodes must be in 1...1000000, got \(episodes)")
         }
     }
 
@@ -43,8 +37,8 @@ struct RunCommand: ParsableCommand {
             let description = try TaskDescription.named(task ?? taskOfPolicy())
             var session = try options.sessionOptions(defaultCheckpoint: try shippedPolicy(task: description))
             session.robot = nil
-            let run = try InProcessRun.run(session, task: description, episodes: episodes, firstSeed: seed,
-                                           log: printNow)
+            let run = try InProcessRun.run(session, task: description, episodes: options.episodes ?? 10,
+                                           firstSeed: seed, log: printNow)
             print(loopSummary(run.report.loop))
             let successes = run.episodes.filter(\.success).count
             print("  episodes              \(run.episodes.count), \(successes) successful")

@@ -38,6 +38,55 @@ private func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.cont
         #expect(bytes(path) == bytes(again))
     }
 
+    /// A contract of the toy's dimensions (1-D observations, 2-D actions).
+    static let toyContract = DeploymentContract(
+        controlRateHz: 12.5, observations: [.init(name: "condition", size: 1, unit: "")],
+        actions: [.init(name: "target", size: 2, unit: "m")], actionKind: .position, actionLow: [-3, -3],
+        actionHigh: [3, 3], maximumStepChange: [1, 1], maximumVelocity: [2, 2], handOver: .ensemble)
+
+    @Test func theDeploymentContractTravelsWithTheCheckpoint() throws {
+        let checkpoint = try smallCheckpoint()
+        #expect(checkpoint.contract == nil)
+        let legacy = temporaryPath("legacy.safetensors")
+        try checkpoint.write(to: legacy)
+        #expect(try Checkpoint(contentsOf: legacy).contract == nil)  // written before the contract: still loads
+        checkpoint.contract = Self.toyContract
+        let path = temporaryPath("contract.safetensors")
+        try checkpoint.write(to: path)
+        let loaded = try Checkpoint(contentsOf: path)
+        #expect(loaded.contract == Self.toyContract)
+        #expect(DeploymentContract.dimensionNames(loaded.contract!.actions) == ["target[0]", "target[1]"])
+        // The weights are the same with or without it.
+        #expect(loaded.parameters.array.map(\.bitPattern) == checkpoint.parameters.array.map(\.bitPattern))
+    }
+
+    /// Spoils one field of a contract; returns what the refusal must say.
+    static func spoil(_ contract: inout DeploymentContract, _ how: String) -> String {
+        switch how {
+        case "zero rate": contract.controlRateHz = 0; return "control_rate_hz"
+        case "negative rate": contract.controlRateHz = -10; return "control_rate_hz"
+        case "inverted bounds": contract.actionLow[1] = 4; return "dimension 1 are not an interval"
+        case "NaN bound": contract.actionHigh[0] = 12345.5; return "dimension 0"
+        case "NaN limit": contract.maximumVelocity = [1, 12345.5]; return "max_velocity[1]"
+        case "zero step": contract.maximumStepChange = [0, 1]; return "max_step_change[0]"
+        default: contract.actions[0].size = 3; return "actions layout adds up to 3"
+        }
+    }
+
+    @Test(arguments: ["zero rate", "negative rate", "inverted bounds", "NaN bound", "NaN limit", "zero step", "sizes"])
+    func aBadContractIsRefusedWhenTheCheckpointIsRead(how: String) throws {
+        var contract = Self.toyContract
+        let expected = Self.spoil(&contract, how)
+        var file = try smallCheckpoint().safeTensors()
+        // 12345.5 stands for a NaN, which JSON spells as a string.
+        file.metadata["deployment"] = contract.json.replacingOccurrences(of: "12345.5", with: "\"NaN\"")
+        let path = temporaryPath("bad-contract-\(how.replacingOccurrences(of: " ", with: "-")).safetensors")
+        try file.write(to: path)
+        #expect { try Checkpoint(contentsOf: path) } throws: { error in
+            "\(error)".contains(path) && "\(error)".contains(expected)
+        }
+    }
+
     @Test func otherFormatVersionIsRefused() throws {
         var file = try smallCheckpoint().safeTensors()
         file.metadata["format_version"] = "2"

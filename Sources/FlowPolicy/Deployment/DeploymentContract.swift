@@ -127,8 +127,12 @@ public struct DeploymentContract: Codable, Equatable, Sendable {
     public init(json text: String, source: String, observationDimensions: Int, actionDimensions: Int)
         throws(FlowPolicyError)
     {
+        let decoder = JSONDecoder()
+        // Other writers may spell non-finite numbers as strings; they are read, and refused by `validate` by name.
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         do {
-            self = try JSONDecoder().decode(DeploymentContract.self, from: Data(text.utf8))
+            self = try decoder.decode(DeploymentContract.self, from: Data(text.utf8))
         } catch {
             throw .incompatible(path: source, message: "the deployment contract is not readable: \(error)")
         }

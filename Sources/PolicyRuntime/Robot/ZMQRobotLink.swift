@@ -14,7 +14,12 @@ public enum RobotEndpoints {
 }
 
 /// A robot across ZeroMQ: subscribes to its `RobotState` stream keeping only the newest (`ZMQ_CONFLATE`), and
-/// publishes `ActionCommand`s. Malformed or mis-sized states are dropped and counted.
+/// publishes `ActionCommand`s. Malformed or mis-sized states are dropped and counted; a state published again under
+/// the same sequence number (a lock-step robot repeating the state that waits for its command) is not new.
+///
+/// Lock-step (`lockStepWaitSeconds`): `receiveLatest` waits up to that long for the next state, so the loop runs at
+/// the robot's pace, one control step per state, whatever the time each takes. A lock-step robot publishing the
+/// answered state again means the answer was lost (a connection still being made): the command is sent again.
 public final class ZMQRobotLink: RobotLink {
     public let observationDimensions: Int
     public let actionDimensions: Int
@@ -23,7 +28,19 @@ public final class ZMQRobotLink: RobotLink {
     public private(set) var droppedStates = 0
     public private(set) var lastDropReason: String?
     public let stateEndpoint: String
+    /// Lock-step: how long `receiveLatest` waits for the next state (nil: it never waits).
+    public var lockStepWaitSeconds: Double?
     private var sequence: UInt64 = 0
+    private var lastStateSequence: UInt64?
+    /// Lock-step: the last command sent and the state it answered (re-sent if that state comes again).
+    private var lastCommandFrame: [UInt8] = []
+    private var lastCommandAnswers: UInt64 = 0
+    private var sawRepeat = false
+    private lazy var poller: ZMQPoller = {
+        let poller = ZMQPoller(capacity: 1)
+        _ = try? poller.register(stateSocket)
+        return poller
+    }()
 
     public init(context: ZMQContext, stateEndpoint: String, commandEndpoint: String, observationDimensions: Int,
                 actionDimensions: Int) throws {
@@ -40,8 +57,6 @@ public final class ZMQRobotLink: RobotLink {
     }
 
     public func awaitDescription(timeoutSeconds: Double) throws -> RobotDescription {
-        let poller = ZMQPoller(capacity: 1)
-        _ = try poller.register(stateSocket)
         let deadline = monotonicNanoseconds() + UInt64(max(timeoutSeconds, 0) * 1e9)
         while true {
             while let frame = try stateSocket.receive(flags: .dontWait) {
@@ -65,7 +80,28 @@ public final class ZMQRobotLink: RobotLink {
     public func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>)
         throws -> RobotStateInfo?
     {
+        var newest = try receiveNewest(observation: observation, appliedAction: appliedAction)
+        if newest == nil, let wait = lockStepWaitSeconds {
+            let deadline = monotonicNanoseconds() + UInt64(wait * 1e9)
+            while newest == nil {
+                let now = monotonicNanoseconds()
+                guard now < deadline else { break }
+                _ = try poller.poll(timeout: .milliseconds(Int(min((deadline - now) / 1_000_000 + 1, 100))))
+                newest = try receiveNewest(observation: observation, appliedAction: appliedAction)
+                if newest == nil, sawRepeat, !lastCommandFrame.isEmpty, lastCommandAnswers == lastStateSequence {
+                    try commandSocket.send(lastCommandFrame, flags: .dontWait)
+                }
+            }
+        }
+        return newest
+    }
+
+    /// The newest new state waiting on the socket, if any.
+    private func receiveNewest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>)
+        throws -> RobotStateInfo?
+    {
         var newest: RobotStateInfo?
+        sawRepeat = false
         while let frame = try stateSocket.receive(flags: .dontWait) {
             do {
                 let envelope = try Wire.decode(frame)
@@ -79,6 +115,11 @@ public final class ZMQRobotLink: RobotLink {
                 guard state.observation.allSatisfy(\.isFinite) else {
                     throw WireError(.nonFinite, "RobotState observation has a non-finite number")
                 }
+                guard envelope.sequence != lastStateSequence else {
+                    sawRepeat = true
+                    continue
+                }
+                lastStateSequence = envelope.sequence
                 state.observation.withUnsafeBufferPointer {
                     observation.update(from: $0.baseAddress!, count: observationDimensions)
                 }
@@ -109,7 +150,11 @@ public final class ZMQRobotLink: RobotLink {
         command.episodeID = answering?.episode ?? 0
         command.step = UInt64(step)
         sequence += 1
-        try commandSocket.send(Wire.encode(Wire.envelope(sequence: sequence, .actionCommand(command))),
-                               flags: .dontWait)
+        let frame = Wire.encode(Wire.envelope(sequence: sequence, .actionCommand(command)))
+        if lockStepWaitSeconds != nil {
+            lastCommandFrame = frame
+            lastCommandAnswers = command.stateSequence
+        }
+        try commandSocket.send(frame, flags: .dontWait)
     }
 }

@@ -8,6 +8,11 @@ import Foundation
 /// Everything comes from the policy's deployment contract (rate, bounds, limits, hand-over): nothing here reads a
 /// task file or builds an environment. Before acting, the robot's first state is checked against the contract
 /// (observation and action dimensions, control rate); a mismatch is refused with both values named.
+///
+/// Lock-step (`Options.lockStep`, for reproducible runs against a lock-step robot): no clock and no thread. Each
+/// period waits for the robot's next state, samples the chunk it needs at once (no lead) and commands; so the
+/// outcomes depend on the policy, the seeds and the robot only, not on timing, and a remote policy gives exactly the
+/// outcomes of the same checkpoint in process.
 public enum RunSession {
     public struct Options: Sendable {
         /// The checkpoint to sample in this process, or
@@ -34,6 +39,10 @@ public enum RunSession {
         public var interpolation = ServoInterpolation.minimumJerk
         /// Stop after this long (nil: until interrupted or `shouldEnd`).
         public var durationSeconds: Double?
+        /// Stop when this many episodes have ended (nil: no limit).
+        public var episodes: Int?
+        /// One control step per robot state, chunks sampled when needed: reproducible, not real time.
+        public var lockStep = false
         public var policySeed: UInt64 = 0
         public var watchdogPeriods = 3.0
         public var ensembleDecay: Float = 0.01
@@ -104,6 +113,7 @@ public enum RunSession {
         if let givenRobot {
             robot = givenRobot
         } else {
+            let link: ZMQRobotLink
             guard let endpoint = options.robot else {
                 throw RuntimeError.invalidConfiguration("give the robot's state endpoint")
             }
@@ -112,15 +122,25 @@ public enum RunSession {
                 throw RuntimeError.invalidConfiguration(
                     "cannot derive the command endpoint from \(endpoint); give the robot's command endpoint")
             }
-            robot = try ZMQRobotLink(context: context, stateEndpoint: endpoint, commandEndpoint: commands,
-                                     observationDimensions: spec.observationDimensions,
-                                     actionDimensions: spec.actionDimensions)
+            link = try ZMQRobotLink(context: context, stateEndpoint: endpoint, commandEndpoint: commands,
+                                    observationDimensions: spec.observationDimensions,
+                                    actionDimensions: spec.actionDimensions)
+            if options.lockStep { link.lockStepWaitSeconds = options.startupSeconds }
+            robot = link
         }
         let description = try robot.awaitDescription(timeoutSeconds: options.startupSeconds)
         try check(description, spec: spec, controlRate: rate)
         log("robot: \(description.name): \(description.observationDimensions)-D observations"
             + (description.controlRateHz.map { String(format: ", %g Hz", $0) } ?? ""))
 
+        if options.lockStep {
+            guard servoTicks == 1, options.deadlineMilliseconds == nil else {
+                throw RuntimeError.invalidConfiguration(
+                    "lock-step runs take one command per robot state: no servo rate and no deadline")
+            }
+            return try runLockStep(options, sampler: sampler, contract: contract, robot: robot, robotName: description.name,
+                                   period: period, shouldEnd: shouldEnd, log: log)
+        }
         let calibration = try InferenceCalibration.measure(
             sampler: sampler, deadlineMilliseconds: options.deadlineMilliseconds)
         sampler.solverSteps = calibration.steps
@@ -170,7 +190,9 @@ public enum RunSession {
 
         Interrupt.install()
         let maximumTicks = options.durationSeconds.map { Int(($0 * rate).rounded()) }
-        loop.run(maximumTicks: maximumTicks) { Interrupt.requested || shouldEnd() }
+        loop.run(maximumTicks: maximumTicks) {
+            Interrupt.requested || shouldEnd() || options.episodes.map { loop.episodesEnded >= $0 } ?? false
+        }
 
         var report = loop.report
         report.scheduling = scheduling
@@ -187,6 +209,33 @@ public enum RunSession {
         }
         return Report(task: spec.task, policy: policyName, robot: description.name, controlRateHz: rate,
                       solver: sampler.solver.rawValue, loop: report, controlEndpoint: controlServer?.endpoint)
+    }
+
+    /// The lock-step run: the loop on a clock that only counts periods, inference inline and used at once (lead 0).
+    static func runLockStep(_ options: Options, sampler: any ChunkSampler, contract: DeploymentContract,
+                            robot: any RobotLink, robotName: String, period: UInt64, shouldEnd: () -> Bool,
+                            log: (String) -> Void) throws -> Report {
+        var configuration = ControlLoop.Configuration(periodNanoseconds: period)
+        configuration.handOver = options.handOver ?? contract.handOver
+        configuration.lead = 0
+        configuration.replanInterval = options.replanInterval
+        configuration.ensembleDecay = options.ensembleDecay
+        configuration.watchdogPeriods = options.watchdogPeriods
+        configuration.policySeed = options.policySeed
+        let loop = try ControlLoop(spec: sampler.spec, robot: robot, inference: InlineInference(sampler: sampler),
+                                   safety: SafetyLimits(contract: contract), clock: ManualClock(),
+                                   configuration: configuration)
+        log("lock-step: one control step per robot state, \(sampler.solver.rawValue) K=\(sampler.solverSteps), "
+            + "hand-over \(configuration.handOver.rawValue)")
+        Interrupt.install()
+        let maximumTicks = options.durationSeconds.map { Int(($0 * 1e9 / Double(period)).rounded()) }
+        loop.run(maximumTicks: maximumTicks) {
+            Interrupt.requested || shouldEnd() || options.episodes.map { loop.episodesEnded >= $0 } ?? false
+                || loop.status.state == .stopped
+        }
+        return Report(task: sampler.spec.task, policy: options.checkpointPath ?? "served by \(options.policyEndpoint ?? "")",
+                      robot: robotName, controlRateHz: 1e9 / Double(period), solver: sampler.solver.rawValue,
+                      loop: loop.report, controlEndpoint: nil)
     }
 
     /// Refuses a robot whose observations, actions or control rate differ from the policy's, naming both values.
@@ -206,7 +255,7 @@ public enum RunSession {
 
     /// Servo ticks per control period for `servoRate` (1 without one): an integer multiple of the control rate, and
     /// only for actions that can be interpolated (positions and velocities, not per-step deltas).
-    static func servoTicksPerPeriod(servoRate: Double?, controlRate: Double, contract: DeploymentContract)
+    public static func servoTicksPerPeriod(servoRate: Double?, controlRate: Double, contract: DeploymentContract)
         throws(RuntimeError) -> Int
     {
         guard let servoRate else { return 1 }

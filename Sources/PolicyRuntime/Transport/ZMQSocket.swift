@@ -232,6 +232,14 @@ public final class ZMQSocket {
         }
     }
 
+    /// Sets a text option, passed as its UTF-8 bytes without a terminating zero (libzmq takes the length). A CURVE
+    /// key is 40 Z85 characters.
+    ///
+    /// The corresponding C function is `zmq_setsockopt`.
+    public func setOption(_ option: ZMQSocketOption<String>, _ value: String) throws(ZMQError) {
+        try setOption(ZMQSocketOption<[UInt8]>(code: option.code, name: option.name), Array(value.utf8))
+    }
+
     /// Reads a millisecond option.
     ///
     /// The corresponding C function is `zmq_getsockopt`.
@@ -274,6 +282,21 @@ public final class ZMQSocket {
         }
         value.removeSubrange(size...)
         return value
+    }
+
+    /// Reads a text option; CURVE keys read as 40 Z85 characters.
+    ///
+    /// The corresponding C function is `zmq_getsockopt`.
+    public func option(_ option: ZMQSocketOption<String>) throws(ZMQError) -> String {
+        // libzmq returns a CURVE key as Z85 only when given exactly 41 bytes (40 characters and the terminating
+        // zero), and refuses any other size but 32 (raw); other text options need room for the text and its zero.
+        let isCurveKey = [ZMQ_CURVE_PUBLICKEY, ZMQ_CURVE_SECRETKEY, ZMQ_CURVE_SERVERKEY].contains(option.code)
+        var value = [UInt8](repeating: 0, count: isCurveKey ? 41 : 256)
+        let size = try value.withUnsafeMutableBufferPointer { (bytes) throws(ZMQError) in
+            try getRawOption(option.code, option.name, bytes.baseAddress!, bytes.count)
+        }
+        // `size` counts the terminating zero.
+        return String(decoding: value.prefix(max(size - 1, 0)), as: UTF8.self)
     }
 
     /// Subscribes a SUB socket to messages whose first frame starts with `prefix`; the empty prefix matches all.

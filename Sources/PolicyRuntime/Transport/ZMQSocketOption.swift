@@ -3,8 +3,8 @@ import CZeroMQ
 /// A socket option with the Swift type of its value, for `ZMQSocket.setOption(_:_:)` and `ZMQSocket.option(_:)`.
 ///
 /// `Value` selects how the value crosses to C: `Int32` and `Bool` as `int`, `Int64` as `int64_t`, ``ZMQTimeout`` as
-/// an `int` of milliseconds with `-1` for no limit, `[UInt8]` as bytes. Options libzmq does not have here can be
-/// named directly: `ZMQSocketOption<Int32>(code: ZMQ_TOS, name: "ZMQ_TOS")`.
+/// an `int` of milliseconds with `-1` for no limit, `[UInt8]` as bytes, `String` as its UTF-8 bytes. Options libzmq
+/// does not have here can be named directly: `ZMQSocketOption<Int32>(code: ZMQ_TOS, name: "ZMQ_TOS")`.
 ///
 /// Most options apply to connections made after they are set, so set them before ``ZMQSocket/bind(_:)`` and
 /// ``ZMQSocket/connect(_:)``. Some are write-only in libzmq 4.3.4 (reading them fails with `EINVAL`); their
@@ -32,6 +32,9 @@ extension ZMQSocketOption where Value == ZMQTimeout {
     /// How long to wait before reconnecting a lost or refused connection; ``ZMQTimeout/infinite`` never
     /// reconnects. Default: 100 ms.
     public static var reconnectInterval: Self { .init(code: ZMQ_RECONNECT_IVL, name: "ZMQ_RECONNECT_IVL") }
+    /// How long a new connection may take to finish its security handshake (for CURVE: until the server's ZAP
+    /// handler has answered) before it is dropped; zero means no limit. Default: 30 s.
+    public static var handshakeInterval: Self { .init(code: ZMQ_HANDSHAKE_IVL, name: "ZMQ_HANDSHAKE_IVL") }
 }
 
 extension ZMQSocketOption where Value == Int32 {
@@ -40,6 +43,9 @@ extension ZMQSocketOption where Value == Int32 {
     public static var sendHighWaterMark: Self { .init(code: ZMQ_SNDHWM, name: "ZMQ_SNDHWM") }
     /// The most inbound messages queued per peer before the peer is held back; 0 means no limit. Default: 1000.
     public static var receiveHighWaterMark: Self { .init(code: ZMQ_RCVHWM, name: "ZMQ_RCVHWM") }
+    /// The security mechanism the socket's options select: `ZMQ_NULL` (0, none), `ZMQ_PLAIN` (1) or `ZMQ_CURVE` (2).
+    /// Read-only; setting a CURVE option selects CURVE.
+    public static var mechanism: Self { .init(code: ZMQ_MECHANISM, name: "ZMQ_MECHANISM") }
 }
 
 extension ZMQSocketOption where Value == Int64 {
@@ -67,10 +73,31 @@ extension ZMQSocketOption where Value == Bool {
     public static var requestRelaxed: Self { .init(code: ZMQ_REQ_RELAXED, name: "ZMQ_REQ_RELAXED") }
     /// Use IPv6 as well as IPv4 for `tcp://` endpoints.
     public static var ipv6: Self { .init(code: ZMQ_IPV6, name: "ZMQ_IPV6") }
+    /// CURVE: act as the server of the handshake, which holds a secret key and authenticates every client through
+    /// the context's ZAP handler (``ZAPHandler``). Independent of bind and connect, but set before either.
+    public static var curveServer: Self { .init(code: ZMQ_CURVE_SERVER, name: "ZMQ_CURVE_SERVER") }
+    /// Refuse a security handshake when no ZAP handler is bound in the context, instead of accepting every peer
+    /// (libzmq's default, for compatibility). Part of libzmq's draft API: a library built without it refuses the
+    /// option with `EINVAL`. Write-only.
+    public static var zapEnforceDomain: Self { .init(code: ZMQ_ZAP_ENFORCE_DOMAIN, name: "ZMQ_ZAP_ENFORCE_DOMAIN") }
 }
 
 extension ZMQSocketOption where Value == [UInt8] {
     /// The routing id a ROUTER peer sees for this socket (1 to 255 bytes, not starting with a zero byte). Set before
     /// connecting; without one the ROUTER makes one up. Reads as empty when unset.
     public static var routingID: Self { .init(code: ZMQ_ROUTING_ID, name: "ZMQ_ROUTING_ID") }
+}
+
+// CURVE keys are given and read as 40 Z85 characters (see ``CurveKeyPair``). libzmq also takes them as 32 raw bytes,
+// but reads them back only as Z85 (into exactly 41 bytes) or raw (exactly 32), which `ZMQSocket.option(_:)` handles.
+extension ZMQSocketOption where Value == String {
+    /// CURVE: this socket's long-term public key. Setting it (or any CURVE key) selects the CURVE mechanism.
+    public static var curvePublicKey: Self { .init(code: ZMQ_CURVE_PUBLICKEY, name: "ZMQ_CURVE_PUBLICKEY") }
+    /// CURVE: this socket's long-term secret key.
+    public static var curveSecretKey: Self { .init(code: ZMQ_CURVE_SECRETKEY, name: "ZMQ_CURVE_SECRETKEY") }
+    /// CURVE client: the public key of the server it connects to; setting it makes the socket a CURVE client.
+    public static var curveServerKey: Self { .init(code: ZMQ_CURVE_SERVERKEY, name: "ZMQ_CURVE_SERVERKEY") }
+    /// The ZAP domain a server socket's handshakes are authenticated in: the ``ZAPHandler`` chooses the allow-list
+    /// by it. At most 255 bytes; empty by default.
+    public static var zapDomain: Self { .init(code: ZMQ_ZAP_DOMAIN, name: "ZMQ_ZAP_DOMAIN") }
 }

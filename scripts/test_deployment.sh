@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The robot computer, as a new user sets it up: the flowpolicy-runtime binary (the Swift standard library linked in)
+# and the shipped checkpoints copied into an empty folder, an empty asset cache, no tasks/ folder, no Swift toolchain
+# on PATH. Every checkpoint is served, and run against `flowpolicy robot` (the simulator, from the repository, standing
+# in for the arm) on loopback: in this process, and through the server. Run by scripts/test.sh after the Swift tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repository="$PWD"
+flowpolicy="$repository/.build/release/flowpolicy"
+
+printf '==> building flowpolicy-runtime with the Swift standard library linked in (.build-static)\n' >&2
+swift build -c release --product flowpolicy-runtime --static-swift-stdlib --scratch-path .build-static
+binary=".build-static/release/flowpolicy-runtime"
+if ldd "$binary" | grep -E 'libmujoco|libswift|libFoundation|libdispatch'; then
+    printf 'error: %s links the libraries above; it must need only OpenBLAS and ZeroMQ\n' "$binary" >&2
+    exit 1
+fi
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+computer="$work/robot-computer"
+mkdir -p "$computer/home" "$computer/empty-cache"
+cp "$binary" "$computer/"
+tasks=(pusht franka_kitchen robomimic_lift robomimic_can robomimic_square)
+for task in "${tasks[@]}"; do cp "tasks/$task/policy.safetensors" "$computer/$task.safetensors"; done
+
+# The robot computer's commands: an empty environment but for PATH (no Swift), HOME and a cache with nothing in it.
+on_computer() {
+    (cd "$computer" && env -i PATH=/usr/bin:/bin HOME="$computer/home" FLOWPOLICY_CACHE="$computer/empty-cache" \
+        FLOWPOLICY_TASKS="$computer/no-tasks" ./flowpolicy-runtime "$@")
+}
+
+# Starts a command in the background and waits for the line matching $2 in its output (at most 60 s).
+start() {
+    local log="$1" pattern="$2"
+    shift 2
+    "$@" >"$log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 600); do
+        grep -qE "$pattern" "$log" && return 0
+        kill -0 "${pids[-1]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    printf 'error: %s did not start:\n' "$*" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+# `run` must have acted and seen the episode end; prints its one-line result.
+check_run() {
+    local report="$1" name="$2"
+    python3 - "$report" "$name" <<'EOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+loop = report["loop"]
+assert loop["actCommands"] > 0 and loop["episodesEnded"] >= 1, f"{sys.argv[2]}: {loop}"
+print(f"{sys.argv[2]}: {loop['actCommands']} ACT, {loop['holdCommands']} HOLD, "
+      f"{loop['episodesEnded']} episode(s) ended, final state {loop['finalState']}")
+EOF
+}
+
+on_computer inspect pusht.safetensors | grep -q 'deployment  10 Hz' || { echo 'error: inspect shows no contract' >&2; exit 1; }
+for task in "${tasks[@]}"; do
+    printf '==> %s: serve and run on the robot computer, against flowpolicy robot --task %s\n' "$task" "$task" >&2
+    start "$work/$task-robot.log" 'commands tcp://' \
+        "$flowpolicy" robot --task "$task" --lock-step --episodes 2 --bind 'tcp://127.0.0.1:*'
+    state="$(grep -oE 'state tcp://[0-9.]+:[0-9]+' "$work/$task-robot.log" | head -1 | cut -c7-)"
+    commands="$(grep -oE 'commands tcp://[0-9.]+:[0-9]+' "$work/$task-robot.log" | head -1 | cut -c10-)"
+    on_computer run --checkpoint "$task.safetensors" --robot "$state" --robot-commands "$commands" --lock-step \
+        --episodes 1 --control none --json "$work/$task-run.json" >"$work/$task-run.log" 2>&1 \
+        || { cat "$work/$task-run.log" >&2; exit 1; }
+    check_run "$work/$task-run.json" "$task, in process"
+    start "$work/$task-serve.log" ' on tcp://' on_computer serve --checkpoint "$task.safetensors" \
+        --bind 'tcp://127.0.0.1:*'
+    server="$(grep -oE 'on tcp://[0-9.]+:[0-9]+' "$work/$task-serve.log" | head -1 | cut -c4-)"
+    on_computer run --policy "$server" --robot "$state" --robot-commands "$commands" --lock-step --episodes 1 \
+        --control none --json "$work/$task-remote.json" >"$work/$task-remote.log" 2>&1 \
+        || { cat "$work/$task-remote.log" >&2; exit 1; }
+    check_run "$work/$task-remote.json" "$task, served"
+done
+printf 'flowpolicy-runtime: %s bytes; ldd:\n' "$(stat -c %s "$binary")"
+ldd "$binary" | sed 's/^/    /'
