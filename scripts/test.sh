@@ -49,3 +49,6 @@ robot_state="$(grep -oE 'state tcp://[0-9.]+:[0-9]+' "$work/robot.log" | head -1
 robot_commands="$(grep -oE 'commands tcp://[0-9.]+:[0-9]+' "$work/robot.log" | head -1 | cut -c10-)"
 PYTHONPATH="clients/python${PYTHONPATH:+:$PYTHONPATH}" "$python" -m pytest clients/python/tests -q -p no:cacheprovider \
     --server "$server" --robot-state "$robot_state" --robot-commands "$robot_commands"
+
+# The robot computer: the static flowpolicy-runtime and the shipped checkpoints, nothing else.
+scripts/test_deployment.sh

@@ -39,9 +39,7 @@ public struct KeysCommand: ParsableCommand {
             let (publicFile, secretFile) = CurveKeyPair.files(in: out, name: name)
             if !force {
                 for file in [publicFile, secretFile] where FileManager.default.fileExists(atPath: file) {
-                    throw ValidationError(
-                        "\(file) exists already; pass --force to replace the pair (peers holding the old public key "
-                            + "will no longer recognise this one)")
+                    throw KeyFileExists(file: file)
                 }
             }
             let keyPair = try CurveKeyPair.generate()
@@ -55,5 +53,15 @@ public struct KeysCommand: ParsableCommand {
             print("  - the clients of a server named \"\(name)\": as the key of the server they connect to.")
             print("Never copy \(secretFile).")
         }
+    }
+}
+
+/// `flowpolicy keys` keeps existing key files unless told otherwise.
+struct KeyFileExists: Error, CustomStringConvertible {
+    let file: String
+
+    var description: String {
+        "\(file) exists already; pass --force to replace the pair (peers that hold the old public key will no "
+            + "longer recognise this one)"
     }
 }

@@ -191,9 +191,9 @@ public func loopSummary(_ r: ControlLoopReport) -> String {
                 String(format: "%.4g", value) + (limits.map { String(format: "/%.4g", $0[d]) } ?? "")
             }.joined(separator: ", ")
         }
-        lines.append(String(format: "  servo                 %.0f Hz, %@, %d commands; limiter changed %d, "
-                                + "filter refused %d", servo.rateHz, servo.interpolation, servo.commands,
-                            servo.limitedCommands, servo.rejectedCommands))
+        lines.append(String(format: "  servo                 %.0f Hz, %@, %d commands (%d late); limiter changed "
+                                + "%d, filter refused %d", servo.rateHz, servo.interpolation, servo.commands,
+                            servo.missedDeadlines, servo.limitedCommands, servo.rejectedCommands))
         lines.append("    largest / limit     velocity \(format(servo.largestVelocity, servo.maximumVelocity))")
         lines.append("                        acceleration \(format(servo.largestAcceleration, servo.maximumAcceleration))")
         lines.append("                        jerk \(format(servo.largestJerk, servo.maximumJerk))")

@@ -25,11 +25,7 @@ struct BenchInferCommand: ParsableCommand {
     @Option(help: "Checkpoint to benchmark (default: the reference network with random weights).")
     var checkpoint: String?
 
-    @Option(help: "Solver.")
-    var solver: SolverMethod = .euler
-
-    @Option(help: "Solver steps K.")
-    var steps: Int = 10
+    @OptionGroup var sampling: SolverOptions
 
     @Option(help: "Batch-1 calls to time.")
     var iterations: Int = 500
@@ -37,14 +33,13 @@ struct BenchInferCommand: ParsableCommand {
     @Option(help: "Batch size for the throughput figure.")
     var batch: Int = 64
 
-    @Option(help: "Also write the figures as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
 
     func run() throws {
         try reportingErrors {
             var settings = InferenceBenchmark.Settings()
-            settings.method = solver
-            settings.steps = steps
+            settings.method = sampling.solver
+            settings.steps = sampling.steps
             settings.iterations = iterations
             settings.batch = batch
             let model = try checkpoint.map { try Checkpoint(contentsOf: $0) } ?? InferenceBenchmark.referenceCheckpoint()
@@ -69,7 +64,7 @@ struct BenchInferCommand: ParsableCommand {
                 training     batch \(r.trainingBatch) on \(r.trainingThreads) threads: \
                 \(Int(r.trainingSamplesPerSecond)) samples/s
                 """)
-            if let json { try writeJSONReport(r, to: json) }
+            if let json = report.json { try writeJSONReport(r, to: json) }
         }
     }
 
@@ -95,8 +90,7 @@ struct BenchEnvCommand: ParsableCommand {
     @Option(help: "Python interpreter that has the reference package (gym-pusht, gymnasium-robotics).")
     var python: String?
 
-    @Option(help: "Also write the figures as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
 
     func run() throws {
         try reportingErrors {
@@ -110,7 +104,7 @@ struct BenchEnvCommand: ParsableCommand {
             } else if let note = r.referenceNote {
                 print("reference: not measured (\(note))")
             }
-            if let json { try writeJSONReport(r, to: json) }
+            if let json = report.json { try writeJSONReport(r, to: json) }
         }
     }
 }

@@ -18,11 +18,7 @@ struct BenchServeCommand: ParsableCommand {
     @Option(help: "Checkpoint (default: the shipped Push-T policy).")
     var checkpoint: String?
 
-    @Option(help: "Fixed-step solver.")
-    var solver: SolverMethod = .euler
-
-    @Option(help: "Solver steps K.")
-    var steps: Int = 10
+    @OptionGroup var sampling: SolverOptions
 
     @Option(help: "Requests per client.")
     var requests: Int = 500
@@ -33,14 +29,13 @@ struct BenchServeCommand: ParsableCommand {
     @Flag(name: .customLong("no-batching"), help: "Serve every request on its own.")
     var noBatching = false
 
-    @Option(help: "Also write the figures as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
 
     func run() throws {
         try reportingErrors {
             var settings = ServeBenchmark.Settings()
-            settings.method = solver
-            settings.steps = steps
+            settings.method = sampling.solver
+            settings.steps = sampling.steps
             settings.requests = requests
             settings.batching = !noBatching
             settings.clientCounts = try parseNumbers(clients, name: "--clients").map { Int($0) }
@@ -68,7 +63,7 @@ struct BenchServeCommand: ParsableCommand {
             }
             lines.append("  load average (1, 5, 15 min) after: \(r.loadAverage)")
             print(lines.joined(separator: "\n"))
-            if let json { try writeJSONReport(r, to: json) }
+            if let json = report.json { try writeJSONReport(r, to: json) }
         }
     }
 }
@@ -91,11 +86,7 @@ struct BenchLoopCommand: ParsableCommand {
     @Option(help: "Duration in seconds.")
     var seconds: Double = 60
 
-    @Option(help: "Fixed-step solver.")
-    var solver: SolverMethod = .euler
-
-    @Option(help: "Solver steps K.")
-    var steps: Int = 10
+    @OptionGroup var sampling: SolverOptions
 
     @Option(name: .customLong("hand-over"), help: "Chunk hand-over: receding, ensemble or continuation.")
     var handOver: ChunkHandOver = .receding
@@ -109,16 +100,15 @@ struct BenchLoopCommand: ParsableCommand {
     @Option(name: .customLong("spin-us"), help: "Spin this many microseconds before each deadline.")
     var spinMicroseconds: Int = 0
 
-    @Option(help: "Also write the figures as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
 
     func run() throws {
         try reportingErrors {
             var settings = LoopBenchmark.Settings()
             settings.rate = rate
             settings.seconds = seconds
-            settings.method = solver
-            settings.steps = steps
+            settings.method = sampling.solver
+            settings.steps = sampling.steps
             settings.handOver = handOver
             settings.zeroMQ = !inProcess
             settings.realTimeScheduling = realtime
@@ -132,7 +122,7 @@ struct BenchLoopCommand: ParsableCommand {
             print(loopSummary(r.loop))
             print(String(format: "  allocations           %.2f per period on the loop thread", r.allocationsPerPeriod))
             print("  load average          before \(r.loadAverageBefore), after \(r.loadAverageAfter) (1, 5, 15 min)")
-            if let json { try writeJSONReport(r, to: json) }
+            if let json = report.json { try writeJSONReport(r, to: json) }
         }
     }
 }

@@ -35,11 +35,9 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "Worker threads.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: ThreadOptions
 
-    @Option(help: "Also write the summary as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
 
     func run() throws {
         try reportingErrors {
@@ -48,7 +46,7 @@ struct DistillCommand: ParsableCommand {
             options.training.steps = steps
             options.training.learningRate = learningRate
             options.training.seed = seed
-            options.training.threads = threads
+            options.training.threads = threading.threads
             let s = try DistillSession.run(options)
             print("""
                 distilled \(s.stages) blocks into one-step students (\(s.samples) teacher trajectories, \
@@ -56,7 +54,7 @@ struct DistillCommand: ParsableCommand {
                 \(formatDuration(s.seconds))
                 wrote \(s.output)
                 """)
-            if let json { try writeJSONReport(s, to: json) }
+            if let json = report.json { try writeJSONReport(s, to: json) }
         }
     }
 }

@@ -75,11 +75,9 @@ struct FineTuneCommand: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "Worker threads.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: ThreadOptions
 
-    @Option(help: "Also write the summary as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
 
     func run() throws {
         try reportingErrors {
@@ -97,7 +95,7 @@ struct FineTuneCommand: ParsableCommand {
             c.training.learningRate = learningRate ?? (mode == .mle ? 3e-5 : 3e-4)
             c.training.warmupSteps = warmup
             c.training.seed = seed
-            c.training.threads = threads
+            c.training.threads = threading.threads
             c.headRank = headRank
             c.headEpsilon = headEpsilon
             options.configuration = c
@@ -114,7 +112,7 @@ struct FineTuneCommand: ParsableCommand {
                   time \(formatDuration(s.seconds))
                 wrote \(s.output)
                 """)
-            if let json { try writeJSONReport(s, to: json) }
+            if let json = report.json { try writeJSONReport(s, to: json) }
         }
     }
 }
@@ -149,8 +147,7 @@ struct CertifyCommand: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "Also write the report as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
 
     func run() throws {
         try reportingErrors {
@@ -172,7 +169,7 @@ struct CertifyCommand: ParsableCommand {
                 contracting at \(String(format: "%.0f", 100 * r.contractingShare))% of points
                   disturbance gain: latent \(r.latentGain.text), observation \(r.observationGain.text)
                 """)
-            if let json { try writeJSONReport(r, to: json) }
+            if let json = report.json { try writeJSONReport(r, to: json) }
         }
     }
 }

@@ -19,11 +19,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Number of chunks to sample.")
     var count: Int = 1000
 
-    @Option(help: "Fixed-step solver: euler, midpoint or rk4.")
-    var solver: SolverMethod = .euler
-
-    @Option(help: "Solver steps K.")
-    var steps: Int = 10
+    @OptionGroup var sampling: SolverOptions
 
     @Option(help: "Use adaptive Dormand-Prince 5(4) with this relative and absolute tolerance instead.")
     var adaptive: Float?
@@ -31,8 +27,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Noise seed.")
     var seed: UInt64 = 0
 
-    @Option(help: "Write the summary and every sampled chunk as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
 
     func run() throws {
         try reportingErrors {
@@ -40,7 +35,7 @@ struct SampleCommand: ParsableCommand {
                 checkpointPath: checkpoint, observation: try parseNumbers(observation, name: "--observation"))
             options.count = count
             options.seed = seed
-            options.solver = adaptive.map { .adaptive(tolerance: $0) } ?? .fixed(solver, steps: steps)
+            options.solver = adaptive.map { .adaptive(tolerance: $0) } ?? .fixed(sampling.solver, steps: sampling.steps)
             let s = try SampleSession.run(options)
             let format = { (values: [Float]) in values.map { String(format: "%.3f", $0) }.joined(separator: ", ") }
             print("""
@@ -57,7 +52,7 @@ struct SampleCommand: ParsableCommand {
                 print(String(format: "    on the other condition's modes %.3f, far from every mode %.3f",
                              report.otherCondition, report.unassigned))
             }
-            if let json { try writeJSONReport(s, to: json) }
+            if let json = report.json { try writeJSONReport(s, to: json) }
         }
     }
 }

@@ -67,14 +67,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Random seed (weights, batches, noise).")
     var seed: UInt64 = 0
 
-    @Option(help: "Worker threads (the batch is split across them). Results are reproducible for a given count.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var threading: ThreadOptions
 
     @Option(name: .customLong("save-every"), help: "FM: also save the EMA weights every N steps (out.stepN.safetensors).")
     var saveEvery: Int?
 
-    @Option(help: "Also write the summary as JSON to this path.")
-    var json: String?
+    @OptionGroup var report: ReportOptions
 
     func run() throws {
         try reportingErrors {
@@ -97,7 +95,7 @@ struct TrainCommand: ParsableCommand {
             options.training.warmupSteps = warmup
             options.training.weightDecay = weightDecay
             options.training.seed = seed
-            options.training.threads = threads
+            options.training.threads = threading.threads
             options.command = commandLine
             let s = try TrainingSession.run(options)
             let chain = s.chainBlocks.map { ", a chain of \($0) blocks of width \(s.blockHidden ?? 0)" } ?? ""
@@ -110,7 +108,7 @@ struct TrainCommand: ParsableCommand {
                   time      \(formatDuration(s.seconds)) (\(Int(s.samplesPerSecond)) samples/s)
                 wrote \(s.checkpoint)
                 """)
-            if let json { try writeJSONReport(s, to: json) }
+            if let json = report.json { try writeJSONReport(s, to: json) }
         }
     }
 }

@@ -88,7 +88,9 @@ import Testing
                 usleep(1000)
             }
         }
-        let description = try link.awaitDescription(timeoutSeconds: generousTimeoutSeconds)
+        var description = try link.awaitDescription(timeoutSeconds: generousTimeoutSeconds)
+        #expect(description.stateArrival != nil)
+        description.stateArrival = nil
         #expect(description == RobotDescription(name: "arm", observationDimensions: 5, actionDimensions: 7,
                                                 controlRateHz: 20))
         _ = try? publisher.join()

@@ -84,7 +84,7 @@ public final class SimulatedRobot {
             ?? RobotEndpoints.defaultCommandEndpoint(forState: options.stateEndpoint)
         guard let commandEndpoint else {
             throw FlowPolicyError.invalidConfiguration(
-                "cannot derive the command endpoint from \(options.stateEndpoint); give --command-bind")
+                "cannot derive the command endpoint from \(options.stateEndpoint); give it explicitly")
         }
         try commandSocket.bind(commandEndpoint)
         self.commandEndpoint = try commandSocket.lastEndpoint ?? commandEndpoint

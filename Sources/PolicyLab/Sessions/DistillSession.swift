@@ -38,7 +38,7 @@ public enum DistillSession {
         let chain = try CheckpointReader.read(options.checkpointPath)
         guard chain.isChain else {
             throw FlowPolicyError.incompatible(path: options.checkpointPath,
-                                               message: "distill takes a Local Flow Matching chain (train --method lfm)")
+                                               message: "distillation takes a Local Flow Matching chain (trained with the lfm method)")
         }
         let dataset = try EpisodeDataset(contentsOf: options.datasetPath)
         try TrainingSession.checkWritable(options.outputPath)

@@ -65,7 +65,7 @@ public enum FineTuneSession {
         }
         guard options.encodingSteps >= 1 else {
             throw FlowPolicyError.invalidConfiguration(
-                "--encode-steps must be at least 1 (RK4 steps encoding the latents), got \(options.encodingSteps)")
+                "the encoding steps (RK4 steps encoding the latents) must be at least 1, got \(options.encodingSteps)")
         }
         guard dataset.episodeCount >= 2 else {
             throw FlowPolicyError.invalidConfiguration("fine-tuning needs at least 2 episodes (one is held out)")

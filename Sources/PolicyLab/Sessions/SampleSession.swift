@@ -46,7 +46,7 @@ public enum SampleSession {
         let checkpoint = try Checkpoint(contentsOf: options.checkpointPath)
         let spec = checkpoint.spec
         let window = try observationWindow(options.observation, spec: spec)
-        guard options.count >= 1 else { throw FlowPolicyError.invalidConfiguration("--count must be at least 1") }
+        guard options.count >= 1 else { throw FlowPolicyError.invalidConfiguration("the number of chunks must be at least 1") }
         let batch = min(options.count, 256)
         let policy = Policy(checkpoint: checkpoint, capacity: batch, seed: options.seed,
                             workers: ProcessInfo.processInfo.activeProcessorCount)
@@ -107,7 +107,7 @@ public enum SampleSession {
         if values.count == To * Do { return values }
         if values.count == Do { return Array((0..<To).map { _ in values }.joined()) }
         throw FlowPolicyError.invalidConfiguration(
-            "--observation needs \(Do) numbers (one observation, repeated over the window) or \(To * Do) (To = \(To) "
+            "the observation needs \(Do) numbers (one observation, repeated over the window) or \(To * Do) (To = \(To) "
                 + "observations of \(Do)); got \(values.count)")
     }
 }

@@ -42,12 +42,17 @@ public struct RobotDescription: Sendable, Equatable {
     /// Nil where the robot does not report it.
     public var actionDimensions: Int?
     public var controlRateHz: Double?
+    /// When the state arrived (this machine's `CLOCK_MONOTONIC`, ns), for a loop to tick in phase with the robot's
+    /// state stream; nil where states come when asked for.
+    public var stateArrival: UInt64?
 
-    public init(name: String, observationDimensions: Int, actionDimensions: Int?, controlRateHz: Double?) {
+    public init(name: String, observationDimensions: Int, actionDimensions: Int?, controlRateHz: Double?,
+                stateArrival: UInt64? = nil) {
         self.name = name
         self.observationDimensions = observationDimensions
         self.actionDimensions = actionDimensions
         self.controlRateHz = controlRateHz
+        self.stateArrival = stateArrival
     }
 }
 

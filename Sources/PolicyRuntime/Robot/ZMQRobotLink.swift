@@ -67,7 +67,8 @@ public final class ZMQRobotLink: RobotLink {
                     name: state.robot.isEmpty ? stateEndpoint : state.robot,
                     observationDimensions: state.observation.count,
                     actionDimensions: state.actionDimensions > 0 ? Int(state.actionDimensions) : nil,
-                    controlRateHz: state.controlRateHz > 0 ? state.controlRateHz : nil)
+                    controlRateHz: state.controlRateHz > 0 ? state.controlRateHz : nil,
+                    stateArrival: monotonicNanoseconds())
             }
             let now = monotonicNanoseconds()
             guard now < deadline else {

@@ -112,6 +112,8 @@ public final class ControlLoop {
     private let lastServoCommand: UnsafeMutablePointer<Float>
     private var hasServoCommand = false
     public private(set) var servoCommands = 0
+    /// Servo commands that left after the next one's slot had begun.
+    public private(set) var missedServoDeadlines = 0
     private var lastState: RobotStateInfo?
     private var lastStateTime: UInt64 = 0
     private var generation = 0
@@ -281,14 +283,17 @@ public final class ControlLoop {
                 stop("no chunk covers the step")
             }
         }
+        // When the period's (first) command left: observation-to-action and the deadline are measured on it.
+        let sent: UInt64
         if let interpolator {
-            commandServoTicks(mode, interpolator: interpolator, step: k, deadline: deadline)
+            sent = commandServoTicks(mode, interpolator: interpolator, step: k, deadline: deadline)
         } else {
             do {
                 try robot.send(mode, action: planned, answering: lastState, step: k)
             } catch {
                 stop("the robot link failed")
             }
+            sent = clock.now()
         }
         if mode == .act {
             lastCommanded.update(from: planned, count: Da)
@@ -298,14 +303,17 @@ public final class ControlLoop {
             status.holdCommands += 1
         }
         scheduler.recordCommanded(hasCommanded ? lastCommanded : nil, at: k)
-        let sent = clock.now()
         if let info = fresh, sent > info.timestampNanoseconds {
             observationToAction.record(nanoseconds: sent - info.timestampNanoseconds)
         }
-        if sent > deadline + period { missedLoopDeadlines += 1 }
+        // A command is late when it leaves after its successor's slot (the next period, or the next servo tick).
+        let slot = period / UInt64(interpolator?.ticksPerControlPeriod ?? 1)
+        if sent > deadline + slot { missedLoopDeadlines += 1 }
         // After a stall, periods that are already over are skipped (their commands would be stale), not run back to
-        // back; the step counter keeps real time, so the chunks stay aligned.
-        while startTime + UInt64(tickCount + 1) * period <= sent {
+        // back; the step counter keeps real time, so the chunks stay aligned. (With servo output, a period whose
+        // first slot is still running is not over.)
+        let now = interpolator == nil ? sent : clock.now()
+        while startTime + UInt64(tickCount + 1) * period + (slot < period ? slot : 0) <= now {
             tickCount += 1
             missedLoopDeadlines += 1
         }
@@ -316,8 +324,9 @@ public final class ControlLoop {
     }
 
     /// The N servo commands of tick `k`: the interpolation towards this period's action (or HOLD), each filtered.
+    /// Returns when the first one left.
     private func commandServoTicks(_ periodMode: CommandMode, interpolator: ServoInterpolator, step k: Int,
-                                   deadline: UInt64) {
+                                   deadline: UInt64) -> UInt64 {
         let period = configuration.periodNanoseconds
         let ticks = UInt64(interpolator.ticksPerControlPeriod)
         var mode = periodMode
@@ -327,12 +336,14 @@ public final class ControlLoop {
         } else {
             interpolator.hold()
         }
+        var firstSent: UInt64 = 0
         for i in 0..<ticks {
             if i > 0 {
                 let servoDeadline = deadline + i * period / ticks
                 clock.sleep(until: servoDeadline)
                 let wake = clock.now()
                 wakeJitter.record(nanoseconds: wake > servoDeadline ? wake - servoDeadline : 0)
+                if wake > servoDeadline + period / ticks { missedServoDeadlines += 1 }
                 if mode == .act, Double(wake - lastStateTime) > configuration.watchdogPeriods * Double(period) {
                     staleStateStops += 1
                     stop("robot state older than the watchdog limit")
@@ -357,8 +368,10 @@ public final class ControlLoop {
                 lastServoCommand.update(from: servoCommand, count: Da)
                 hasServoCommand = true
             }
+            if i == 0 { firstSent = clock.now() }
             servoCommands += 1
         }
+        return firstSent
     }
 
     private func collectChunk() {
@@ -416,6 +429,7 @@ public final class ControlLoop {
         return ServoReport(
             rateHz: 1e9 / Double(configuration.periodNanoseconds) * Double(servo.ticksPerPeriod),
             interpolation: servo.interpolation.rawValue, commands: servoCommands,
+            missedDeadlines: missedServoDeadlines,
             largestVelocity: interpolator.largestVelocity, largestAcceleration: interpolator.largestAcceleration,
             largestJerk: interpolator.largestJerk, maximumVelocity: servo.limits.maximumVelocity,
             maximumAcceleration: servo.limits.maximumAcceleration, maximumJerk: servo.limits.maximumJerk,
@@ -478,6 +492,8 @@ public struct ServoReport: Codable, Sendable {
     public var rateHz: Double
     public var interpolation: String
     public var commands: Int
+    /// Servo commands that left after the next one's slot had begun.
+    public var missedDeadlines: Int
     public var largestVelocity: [Double]
     public var largestAcceleration: [Double]
     public var largestJerk: [Double]

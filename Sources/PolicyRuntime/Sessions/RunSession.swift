@@ -190,7 +190,7 @@ public enum RunSession {
 
         Interrupt.install()
         let maximumTicks = options.durationSeconds.map { Int(($0 * rate).rounded()) }
-        loop.run(maximumTicks: maximumTicks) {
+        loop.run(maximumTicks: maximumTicks, start: phaseLockedStart(description, period: period)) {
             Interrupt.requested || shouldEnd() || options.episodes.map { loop.episodesEnded >= $0 } ?? false
         }
 
@@ -209,6 +209,16 @@ public enum RunSession {
         }
         return Report(task: spec.task, policy: policyName, robot: description.name, controlRateHz: rate,
                       solver: sampler.solver.rawValue, loop: report, controlEndpoint: controlServer?.endpoint)
+    }
+
+    /// The first tick's time: half a millisecond after a state of a robot streaming at the loop's rate is expected
+    /// (its phase read from the first state's arrival), so that each period acts on a fresh state; now otherwise.
+    static func phaseLockedStart(_ robot: RobotDescription, period: UInt64) -> UInt64? {
+        guard let arrival = robot.stateArrival, let rate = robot.controlRateHz,
+              abs(1e9 / rate - Double(period)) < 1000 else { return nil }
+        let now = monotonicNanoseconds() + 1_000_000
+        let periods = (now - arrival + period - 1) / period
+        return arrival + periods * period + 500_000
     }
 
     /// The lock-step run: the loop on a clock that only counts periods, inference inline and used at once (lead 0).

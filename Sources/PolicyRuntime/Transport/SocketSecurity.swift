@@ -69,6 +69,8 @@ public struct SocketSecurity: Sendable, CustomStringConvertible {
     /// Sets `socket` up for this security: for a server `ZMQ_ZAP_DOMAIN`, `ZMQ_ZAP_ENFORCE_DOMAIN` (when libzmq has
     /// it), `ZMQ_CURVE_SERVER` and its keys; for a client `ZMQ_CURVE_SERVERKEY` and its keys; nothing for ``none``.
     ///
+    /// A server socket keeps its ZAP handler alive (stopping it explicitly is still possible; close the socket first).
+    ///
     /// Throws ``CurveError`` if the socket was bound or connected already (options apply to later connections only),
     /// or, for a server, if `authentication` runs in another context than the socket's, was stopped, or has no
     /// allow-list for the domain: libzmq would then let every client in, or none. Throws ``ZMQError`` if libzmq
@@ -101,6 +103,8 @@ public struct SocketSecurity: Sendable, CustomStringConvertible {
             try socket.setOption(.curveServer, true)
             try socket.setOption(.curveSecretKey, keyPair.secretKey)
             try socket.setOption(.curvePublicKey, keyPair.publicKey)
+            // A handler released while the socket still takes connections would stop, leaving it without one.
+            socket.dependencies.append(authentication)
         case .client(let keyPair, let serverPublicKey):
             try socket.setOption(.curveServerKey, serverPublicKey)
             try socket.setOption(.curvePublicKey, keyPair.publicKey)

@@ -41,8 +41,9 @@ public struct ZAPRefusal: Sendable, Equatable, CustomStringConvertible {
 /// **Stop it last.** Close the server sockets it authenticates before ``stop()``. libzmq's default is to let every
 /// client in when no handler is bound; ``SocketSecurity`` turns that off (`ZMQ_ZAP_ENFORCE_DOMAIN`), but only a libzmq
 /// built with the draft API honours it (Debian's does; see ``SocketSecurity/handlerAbsenceRefusesClients``).
-/// `deinit` stops the handler too. Shutting the context down (``ZMQContext/shutdown()``) also ends it (``failure``
-/// is then `ETERM`).
+/// Releasing the handler stops it too, but every server socket it was applied to keeps it alive, so a handler that is
+/// never stopped explicitly stops after its last server socket is gone. Shutting the context down
+/// (``ZMQContext/shutdown()``) also ends it (``failure`` is then `ETERM`).
 ///
 /// The corresponding C endpoint is `inproc://zeromq.zap.01`.
 public final class ZAPHandler: @unchecked Sendable {

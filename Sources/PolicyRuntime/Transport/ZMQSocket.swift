@@ -69,6 +69,9 @@ public final class ZMQSocket {
     public let type: ZMQSocketType
     /// The libzmq socket, or `nil` once closed.
     private var handle: UnsafeMutableRawPointer?
+    /// What the socket's configuration relies on, kept alive as long as the socket: the ``ZAPHandler`` of a CURVE
+    /// server socket (``SocketSecurity/apply(to:)``), so that it cannot stop while the socket takes connections.
+    var dependencies: [AnyObject] = []
 
     /// Creates a socket of `type` in `context`, with ``ZMQSocketOption/linger`` set to zero.
     ///

@@ -10,14 +10,27 @@
 
 Timestamps are CLOCK_MONOTONIC nanoseconds (time.monotonic_ns() on Linux), comparable with the Swift side on the
 same host.
+
+Servers and robots that use CURVE (encrypted, authenticated connections) need the client's key pair on their
+allow-list and give the client their public key. Key files are ZeroMQ certificates, as `flowpolicy keys` (or pyzmq's
+`zmq.auth.create_certificates`) writes them: NAME.key holds the public key, NAME.key_secret both keys (mode 0600).
+
+    from flowpolicy_client import CurveKeys, PolicyClient
+    curve = CurveKeys.from_files(server_key_file="keys/policy-server.key", secret_key_file="keys/laptop.key_secret")
+    with PolicyClient("tcp://robot-pc:5555", curve=curve) as client:
+        ...
+
+A server that does not let the client in answers nothing: requests time out (PolicyTimeout).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import stat
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple, Union
 
 import zmq
 
@@ -25,6 +38,8 @@ from . import flowpolicy_pb2 as pb
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "CurveKeys",
+    "KeyFileError",
     "PolicyClient",
     "PolicyMetadata",
     "PolicyError",
@@ -33,6 +48,8 @@ __all__ = [
     "RobotLink",
     "RobotState",
     "pb",
+    "read_key_pair",
+    "read_public_key",
 ]
 
 PROTOCOL_VERSION = 1
@@ -53,6 +70,113 @@ class PolicyServerError(PolicyError):
 
 class PolicyTimeout(PolicyError, TimeoutError):
     """No reply within the timeout."""
+
+
+class KeyFileError(PolicyError, ValueError):
+    """A key file is missing, malformed, or (a secret key file) readable by group or others. The message names it."""
+
+
+Z85_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _check_key(key: str, role: str, path: PathLike) -> bytes:
+    expected = f"a {role} is 40 characters of Z85 (0-9, a-z, A-Z and .-:+=^!/*?&<>()[]{{}}@%$#)"
+    for index, character in enumerate(key):
+        if character not in Z85_ALPHABET:
+            raise KeyFileError(f"{path}: {expected}; found {character!r} at character {index + 1}")
+    if len(key) != 40:
+        raise KeyFileError(f"{path}: {expected}; got {len(key)} characters")
+    return key.encode("ascii")
+
+
+def _read_certificate(path: PathLike, secret: bool) -> Tuple[Optional[str], Optional[str]]:
+    """The public-key and secret-key entries of a ZeroMQ certificate (read as pyzmq's load_certificate does)."""
+    try:
+        with open(path, "rb") as file:
+            if secret and os.name == "posix":
+                mode = stat.S_IMODE(os.fstat(file.fileno()).st_mode)
+                if mode & 0o077:
+                    raise KeyFileError(
+                        f"{path}: permissions {mode:o} are too open: a secret key file must not be accessible by "
+                        f"group or others; run `chmod 600 {path}`")
+            data = file.read(64 * 1024 + 1)
+    except OSError as error:
+        raise KeyFileError(f"{path}: cannot read: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise KeyFileError(f"{path}: is not a key file (not UTF-8 text)") from None
+    if len(data) > 64 * 1024:
+        raise KeyFileError(f"{path}: is too large for a key file")
+    keys = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            continue
+        for name in ("public-key", "secret-key"):
+            if line.startswith(name):
+                rest = line[len(name):].lstrip(" \t")
+                if not rest.startswith("="):
+                    raise KeyFileError(f'{path}: expected a line {name} = "<40 Z85 characters>"')
+                if name in keys:
+                    raise KeyFileError(f"{path}: holds two {name} lines; a key file holds one key of each kind")
+                keys[name] = rest[1:].strip(" \t'\"")
+    return keys.get("public-key"), keys.get("secret-key")
+
+
+def read_public_key(path: PathLike) -> bytes:
+    """The public key (40 Z85 characters, as bytes) of a public key file NAME.key."""
+    public_key, secret_key = _read_certificate(path, secret=False)
+    if secret_key is not None:
+        raise KeyFileError(f"{path}: holds a secret key: only public key files (NAME.key) are given to peers; keep "
+                           f"this one private (chmod 600) and use the .key file of the same name")
+    if public_key is None:
+        raise KeyFileError(f'{path}: no public-key line: expected a public key file (NAME.key) with a line '
+                           f'public-key = "<40 Z85 characters>"')
+    return _check_key(public_key, "public key", path)
+
+
+def read_key_pair(path: PathLike) -> Tuple[bytes, bytes]:
+    """(public key, secret key), each 40 Z85 characters as bytes, of a secret key file NAME.key_secret.
+
+    Refuses a file that group or others may access (like ssh): `chmod 600` it."""
+    public_key, secret_key = _read_certificate(path, secret=True)
+    if secret_key is None or public_key is None:
+        raise KeyFileError(f'{path}: expected a secret key file (NAME.key_secret) with the lines '
+                           f'public-key = "<40 Z85 characters>" and secret-key = "<40 Z85 characters>"')
+    public = _check_key(public_key, "public key", path)
+    secret = _check_key(secret_key, "secret key", path)
+    if zmq.curve_public(secret) != public:
+        raise KeyFileError(f"{path}: its public-key does not belong to its secret-key")
+    return public, secret
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """What a CURVE client needs: the server's public key and its own key pair (each 40 Z85 characters, bytes).
+
+    Build it from key files with `CurveKeys.from_files(server_key_file, secret_key_file)`; give it to `PolicyClient`
+    or `RobotLink` as `curve=`. The secret key is left out of repr()."""
+
+    server_public_key: bytes
+    public_key: bytes
+    secret_key: bytes = field(repr=False)
+
+    @classmethod
+    def from_files(cls, server_key_file: PathLike, secret_key_file: PathLike) -> "CurveKeys":
+        """The server's public key file (its NAME.key) and this client's secret key file (NAME.key_secret, mode
+        0600)."""
+        public_key, secret_key = read_key_pair(secret_key_file)
+        return cls(server_public_key=read_public_key(server_key_file), public_key=public_key, secret_key=secret_key)
+
+    def apply(self, socket: zmq.Socket) -> None:
+        """Makes `socket` a CURVE client of the server; call before connect()."""
+        if not zmq.has("curve"):
+            raise PolicyError("this libzmq has no CURVE support (built without libsodium)")
+        socket.curve_serverkey = self.server_public_key
+        socket.curve_publickey = self.public_key
+        socket.curve_secretkey = self.secret_key
 
 
 @dataclass
@@ -131,9 +255,13 @@ class PolicyClient:
 
     `timeout` (seconds) bounds every request; `PolicyTimeout` is raised when it passes. Error replies raise
     `PolicyServerError` with the server's code and message. Use as a context manager, or call `close()`.
+
+    `curve`: the keys for a server that uses CURVE (`CurveKeys.from_files(...)`); without it the connection is plain.
+    A CURVE server that does not have this client's public key on its allow-list never answers (PolicyTimeout).
     """
 
-    def __init__(self, address: str, timeout: float = 10.0, context: Optional[zmq.Context] = None):
+    def __init__(self, address: str, timeout: float = 10.0, context: Optional[zmq.Context] = None,
+                 curve: Optional[CurveKeys] = None):
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self.address = address
@@ -141,6 +269,8 @@ class PolicyClient:
         self._context = context or zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            curve.apply(self._socket)
         self._socket.connect(address)
         self._sequence = 0
         self._episode = 0
@@ -260,16 +390,24 @@ class PolicyClient:
 
 class RobotLink:
     """The controller side of a robot's ZeroMQ interface: subscribes to its RobotState stream and publishes
-    ActionCommand messages (`flowpolicy robot`, or a physical arm speaking flowpolicy.v1)."""
+    ActionCommand messages (`flowpolicy robot`, or a physical arm speaking flowpolicy.v1).
 
-    def __init__(self, state_address: str, command_address: str, context: Optional[zmq.Context] = None):
+    `curve`: the keys for a robot that uses CURVE (it is the server of both its sockets; `CurveKeys.server_public_key`
+    is the robot's public key). Without it the connections are plain."""
+
+    def __init__(self, state_address: str, command_address: str, context: Optional[zmq.Context] = None,
+                 curve: Optional[CurveKeys] = None):
         self._context = context or zmq.Context.instance()
         self._states = self._context.socket(zmq.SUB)
         self._states.setsockopt(zmq.LINGER, 0)
         self._states.setsockopt(zmq.SUBSCRIBE, b"")
+        if curve is not None:
+            curve.apply(self._states)
         self._states.connect(state_address)
         self._commands = self._context.socket(zmq.PUB)
         self._commands.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            curve.apply(self._commands)
         self._commands.connect(command_address)
         self._sequence = 0
         self._last_command: Optional[bytes] = None
