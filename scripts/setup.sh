@@ -37,13 +37,16 @@ fi
 # Python client (clients/python: pyzmq and protobuf) with pytest for its tests.
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$cache/venv"
-requirements=(safetensors numpy)
+# Dataset import and export (clients/python/flowpolicy_data): pyarrow (LeRobot parquet), h5py (robomimic HDF5), zarr 2
+# (Diffusion Policy's replay buffers are zarr format 2; zarr 2.18.7 is the last 2.x, numcodecs 0.15 its codecs) and
+# PyYAML (task.yaml).
+requirements=(safetensors numpy pyarrow==26.0.1 h5py==3.16.0 zarr==2.18.7 numcodecs==0.15.2 pyyaml==6.0.4)
 if [ ! -x "$venv/bin/python" ]; then
     say "creating the Python environment $venv"
     mkdir -p "$cache"
     python3 -m venv "$venv"
 fi
-if "$venv/bin/python" -c 'import safetensors, numpy' 2>/dev/null; then
+if "$venv/bin/python" -c 'import safetensors, numpy, pyarrow, h5py, yaml, zarr; assert zarr.__version__.startswith("2.")' 2>/dev/null; then
     say "Python packages present in $venv: ${requirements[*]}"
 else
     say "installing Python packages into $venv: ${requirements[*]}"

@@ -20,6 +20,14 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "Control socket to bind (ROUTER), or \"none\".")
     public var control: String = "tcp://127.0.0.1:*"
 
+    @OptionGroup public var security: SecurityOptions
+
+    @Option(name: .customLong("robot-key"), help: "The robot's public key (its NAME.key file): connect with CURVE.")
+    public var robotKey: String?
+
+    @Option(name: .customLong("policy-key"), help: "The policy server's public key (its NAME.key file): connect with CURVE.")
+    public var policyKey: String?
+
     @Option(name: .customLong("hand-over"), help: "Chunk hand-over: receding, ensemble or continuation (default: the checkpoint's).")
     public var handOver: ChunkHandOver?
 
@@ -125,6 +133,9 @@ public struct RunOptions: ParsableArguments {
         options.ensembleDecay = ensembleDecay
         options.replanInterval = replanEvery
         options.startupSeconds = startupTimeout
+        options.credentials = try security.credentials()
+        options.robotPublicKey = try serverPublicKey(robotKey)
+        options.policyPublicKey = try serverPublicKey(policyKey)
         options.realTimeScheduling = realtime
         options.spinMicroseconds = spinMicroseconds
         return options
@@ -150,6 +161,7 @@ public struct RobotRunCommand: ParsableCommand {
 
     public func run() throws {
         try reportingErrors {
+            options.security.warnIfInsecure(options.control == "none" ? [] : [options.control])
             let report = try RunSession.run(try options.sessionOptions(), log: printNow)
             print(loopSummary(report.loop))
             if let json = options.report.json { try writeJSONReport(report, to: json) }
@@ -179,7 +191,7 @@ public func loopSummary(_ r: ControlLoopReport) -> String {
         "  missed deadlines      \(r.missedLoopDeadlines) loop, \(r.missedInferenceDeadlines) inference",
         "  commands              \(r.actCommands) ACT, \(r.holdCommands) HOLD; rejected \(r.rejectedActions) "
             + "(non-finite \(r.rejectedNonFinite), out of bounds \(r.rejectedOutOfBounds), step change "
-            + "\(r.rejectedStepChange))",
+            + "\(r.rejectedStepChange)); \(r.clampedActions) chunk numbers clamped to the bounds",
         String(format: "  chunk boundaries      %d, largest jump %.2f, mean %.2f "
                    + "(within chunks: largest %.2f, mean %.2f)",
                r.boundaries, r.largestBoundaryJump, r.meanBoundaryJump, r.largestInteriorChange,

@@ -18,8 +18,12 @@ public struct ServeCommand: ParsableCommand {
     @Option(help: "Policy checkpoint.")
     var checkpoint: String
 
-    @Option(help: "Endpoint to bind, e.g. tcp://*:5555 or tcp://127.0.0.1:* (any free port).")
-    var bind: String = "tcp://*:5555"
+    @Option(help: ArgumentHelp(
+        "Endpoint to bind, e.g. tcp://127.0.0.1:* (any free port) or tcp://*:5555.",
+        discussion: "Beyond loopback it needs --secret-key and --allow (CURVE), or --insecure."))
+    var bind: String = "tcp://127.0.0.1:5555"
+
+    @OptionGroup var security: SecurityOptions
 
     @OptionGroup var sampling: SolverOptions
 
@@ -32,10 +36,26 @@ public struct ServeCommand: ParsableCommand {
     @Flag(name: .customLong("no-batching"), help: "Sample every request on its own (for comparison).")
     var noBatching = false
 
+    @Option(name: .customLong("out-of-bounds"), help: "A chunk outside the contract's action bounds: clip (and count) or refuse.")
+    var outOfBounds: OutOfBounds = .clip
+
+    @Option(name: .customLong("max-clients"), help: "Clients whose state is kept at once.")
+    var maxClients: Int = 64
+
     @Option(help: "Seed of the shared noise stream.")
     var seed: UInt64 = 0
 
     public init() {}
+
+    public enum OutOfBounds: String, ExpressibleByArgument, Sendable { case clip, refuse }
+
+    public func validate() throws {
+        guard (1...100_000).contains(maxBatch) else { throw ValidationError("--max-batch must be in 1...100000, got \(maxBatch)") }
+        guard (1...256).contains(workers) else { throw ValidationError("--workers must be in 1...256, got \(workers)") }
+        guard (1...100_000).contains(maxClients) else {
+            throw ValidationError("--max-clients must be in 1...100000, got \(maxClients)")
+        }
+    }
 
     public func run() throws {
         try reportingErrors {
@@ -46,14 +66,19 @@ public struct ServeCommand: ParsableCommand {
             options.maxBatch = maxBatch
             options.workers = workers
             options.batching = !noBatching
+            options.clipsOutOfBounds = outOfBounds == .clip
+            options.maxClients = maxClients
             options.seed = seed
             options.checkpointName = URL(fileURLWithPath: checkpoint).lastPathComponent
+            options.credentials = try security.credentials()
             let context = try ZMQContext()
             let server = try PolicyServer(checkpoint: model, options: options, context: context)
             let spec = model.spec
             printNow("serving \(checkpoint) (\(spec.task): To=\(spec.observationSteps) Ta=\(spec.actionSteps) "
                 + "Tp=\(spec.predictionSteps), Do=\(spec.observationDimensions) Da=\(spec.actionDimensions); "
-                + "\(sampling.solver.rawValue) K=\(sampling.steps)) on \(server.endpoint)")
+                + "\(sampling.solver.rawValue) K=\(sampling.steps)) on \(server.endpoint)"
+                + (server.authentication == nil ? "" : " (CURVE)"))
+            security.warnIfInsecure([server.endpoint])
             Interrupt.install()
             let watcher = Thread {
                 while !Interrupt.requested { usleep(50_000) }
@@ -63,7 +88,9 @@ public struct ServeCommand: ParsableCommand {
             try server.run()
             let statistics = server.statistics
             print("served \(statistics.inferRequests) Infer requests in \(statistics.calls) calls "
-                  + "(largest batch \(statistics.largestCall)); \(statistics.errors) error replies")
+                  + "(largest batch \(statistics.largestCall)); \(statistics.errors) error replies; chunks clipped "
+                  + "\(statistics.clippedChunks), refused \(statistics.refusedChunks), non-finite "
+                  + "\(statistics.nonFiniteChunks)")
         }
     }
 }

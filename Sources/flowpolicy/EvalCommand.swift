@@ -59,6 +59,12 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("remote-timeout"), help: "Seconds to wait for the policy server's replies.")
     var remoteTimeout: Double = 5
 
+    @Option(name: .customLong("remote-key"), help: "The policy server's public key (its NAME.key file): connect with CURVE.")
+    var remoteKey: String?
+
+    @Option(name: .customLong("secret-key"), help: "This process's key pair (NAME.key_secret), for CURVE.")
+    var secretKey: String?
+
     @OptionGroup var report: ReportOptions
 
     func validate() throws {
@@ -102,8 +108,11 @@ struct EvalCommand: ParsableCommand {
             if expert {
                 r = try EvaluationSession.runExpert(options)
             } else if let remote {
-                r = try EvaluationSession.run(options, remote: remote,
-                                              timeoutMilliseconds: Int((remoteTimeout * 1000).rounded()))
+                let credentials = Credentials(keyPair: try secretKey.map { try CurveKeyPair.read(secretFile: $0) })
+                r = try EvaluationSession.run(
+                    options, remote: remote, timeoutMilliseconds: Int((remoteTimeout * 1000).rounded()),
+                    security: credentials.clientSecurity(
+                        serverPublicKey: remoteKey.map { try CurveKeyPair.readPublicKey(file: $0) }))
             } else {
                 let path = try checkpoint ?? shippedPolicy(task: task)
                 r = try EvaluationSession.run(options, checkpoint: CheckpointReader.read(path), path: path)

@@ -13,7 +13,7 @@ struct FlowPolicyCommand: ParsableCommand {
         subcommands: [
             CollectCommand.self, TrainCommand.self, FineTuneCommand.self, DistillCommand.self, EvalCommand.self,
             CertifyCommand.self, SampleCommand.self, InspectCommand.self, UpgradeCommand.self, ReplayCommand.self,
-            KeysCommand.self,
+            KeysCommand.self, ImportCommand.self, ExportCommand.self,
             ServeCommand.self, RobotCommand.self, RunCommand.self, BenchCommand.self,
         ])
 }

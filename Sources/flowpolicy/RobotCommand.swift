@@ -21,8 +21,15 @@ struct RobotCommand: ParsableCommand {
     @Option(help: "Task (\(TaskDescription.knownTasks.joined(separator: ", "))).")
     var task: String = "pusht"
 
-    @Option(help: "State endpoint to bind (PUB), e.g. tcp://*:5556 or tcp://127.0.0.1:*.")
-    var bind: String = "tcp://*:5556"
+    @Option(help: ArgumentHelp(
+        "State endpoint to bind (PUB), e.g. tcp://127.0.0.1:* (any free port) or tcp://*:5556.",
+        discussion: "Beyond loopback it needs --secret-key and --allow (CURVE), or --insecure."))
+    var bind: String = "tcp://127.0.0.1:5556"
+
+    @OptionGroup var security: SecurityOptions
+
+    @Option(name: .customLong("hold-after"), help: "Real time: hold by itself when no command has come for this many periods.")
+    var holdAfter: Int = 3
 
     @Option(name: .customLong("command-bind"), help: "Command endpoint to bind (SUB); default: the state port + 1.")
     var commandBind: String?
@@ -48,26 +55,33 @@ struct RobotCommand: ParsableCommand {
         if let rate, !(rate >= 0.1 && rate <= 10_000) {
             throw ValidationError("--rate must be in [0.1, 10000] Hz, got \(rate)")
         }
+        guard (1...1_000_000).contains(holdAfter) else {
+            throw ValidationError("--hold-after must be in 1...1000000 periods, got \(holdAfter)")
+        }
     }
 
     func run() throws {
         try reportingErrors {
-            var options = SimulatedRobot.Options(task: try TaskDescription.named(task), stateEndpoint: bind)
+            let description = try TaskDescription.named(task)
+            var options = SimulatedRobot.Options(task: description, stateEndpoint: bind)
             options.commandEndpoint = commandBind
+            options.credentials = try security.credentials()
+            options.holdAfterPeriods = holdAfter
             options.lockStep = lockStep
             options.episodes = episodes
             options.firstSeed = seed
             options.rate = rate
             let context = try ZMQContext()
             let robot = try SimulatedRobot(options: options, context: context)
-            print("robot \(task) (\(lockStep ? "lock-step" : "real time")): state \(robot.stateEndpoint) "
-                  + "commands \(robot.commandEndpoint)")
-            fflush(nil)
+            printNow("robot \(task) (\(lockStep ? "lock-step" : "real time")): state \(robot.stateEndpoint) "
+                + "commands \(robot.commandEndpoint)" + (robot.authentication == nil ? "" : " (CURVE)"))
+            security.warnIfInsecure([robot.stateEndpoint, robot.commandEndpoint])
             Interrupt.install()
             let summary = try robot.run { Interrupt.requested }
             let successes = summary.episodes.filter(\.success).count
             print("\(summary.episodes.count) episodes, \(successes) successful; \(summary.appliedCommands) commands "
-                  + "applied, \(summary.refusedCommands) refused, \(summary.staleCommands) stale")
+                  + "applied, \(summary.refusedCommands) refused, \(summary.staleCommands) stale; held "
+                  + "\(summary.commandTimeouts) times when commands stopped")
             if let json = report.json { try writeJSONReport(summary, to: json) }
         }
     }

@@ -29,6 +29,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard options.robot == nil else {
+                options.security.warnIfInsecure(options.control == "none" ? [] : [options.control])
                 let report = try RunSession.run(try options.sessionOptions(), log: printNow)
                 print(loopSummary(report.loop))
                 if let json = options.report.json { try writeJSONReport(report, to: json) }

@@ -89,8 +89,7 @@ private func temporaryPath(_ name: String) -> String {
     @Test func theInProcessRobotsControlPeriodAllocatesNothing() throws {
         let clock = ManualClock()
         let policy = Policy(checkpoint: try randomPushTCheckpoint(), capacity: 1, steps: 3, seed: 2)
-        let robot = try EnvironmentRobot(rollout: Rollout(task: .named("pusht")), name: "pusht",
-                                         seeds: [100_000, 100_001], clock: clock)
+        let robot = try EnvironmentRobot(task: .named("pusht"), seeds: [100_000, 100_001], clock: clock)
         var configuration = ControlLoop.Configuration(periodNanoseconds: 100_000_000)
         configuration.lead = 1
         // Wide limits so that the random policy's actions are commanded (Push-T clips them).
@@ -111,8 +110,7 @@ private func temporaryPath(_ name: String) -> String {
         let checkpoint = try shippedPushTPolicy.map { try Checkpoint(contentsOf: $0) } ?? randomPushTCheckpoint()
         let task = try TaskDescription.named("pusht")
         func run(_ sampler: any ChunkSampler) throws -> [EpisodeOutcome] {
-            let robot = try EnvironmentRobot(rollout: Rollout(task: task), name: "pusht",
-                                             seeds: (0..<100).map { 100_000 + $0 }, clock: ManualClock())
+            let robot = try EnvironmentRobot(task: task, seeds: (0..<100).map { 100_000 + $0 }, clock: ManualClock())
             var options = RunSession.Options(checkpointPath: "the checkpoint")
             options.lockStep = true
             options.policySeed = 7

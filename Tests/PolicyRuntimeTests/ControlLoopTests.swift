@@ -173,12 +173,12 @@ private func loop(robot: any RobotLink, inference: any ChunkInference, clock: Co
         #expect(report.actCommands == 16 && report.finalState == "finished" && report.stops.isEmpty)
     }
 
-    @Test func outOfBoundsAndLargeStepsAreRejectedToo() throws {
+    @Test func outOfBoundsChunksAreClampedAndLargeStepsAreRejected() throws {
         let clock = ManualClock()
         let spec = try randomPushTCheckpoint().spec
         let robot = ScriptedRobot(observationDimensions: 20, actionDimensions: 2, clock: clock)
         let inference = FixedInference(spec: spec, value: 256)
-        // Index 4 leaves the field; index 6 jumps 200 (limit 150) from 256.
+        // Index 4 leaves the field (clamped to its edge, 512, on arrival); index 6 jumps 200 (limit 150) from 256.
         inference.make = { _ in
             var chunk = [Float](repeating: 256, count: 32)
             chunk[8] = 600
@@ -187,7 +187,9 @@ private func loop(robot: any RobotLink, inference: any ChunkInference, clock: Co
         }
         let control = try loop(robot: robot, inference: inference, clock: clock)
         control.run(maximumTicks: 9)
-        #expect(control.report.rejectedOutOfBounds == 1 && control.report.rejectedStepChange == 1)
+        #expect(control.report.clampedActions == 2 && control.report.rejectedOutOfBounds == 0)  // one per chunk
+        // Both the clamped 512 and the jump are more than 150 from 256: held.
+        #expect(control.report.rejectedStepChange == 2)
         #expect(robot.modes[3] == .hold && robot.modes[5] == .hold && robot.modes[4] == .act)
     }
 
@@ -251,18 +253,27 @@ private func loop(robot: any RobotLink, inference: any ChunkInference, clock: Co
         #expect(try send(.status, sequence: 6).state == .running)
     }
 
-    @Test func aStalledPeriodIsAMissedDeadlineAndThePeriodsItOverranAreSkipped() throws {
+    @Test func aStalledPeriodIsAMissedDeadlineAndTheLoopStopsBeforeActingAgain() throws {
         let clock = ManualClock()
         let spec = try randomPushTCheckpoint().spec
         let robot = ScriptedRobot(observationDimensions: 20, actionDimensions: 2, clock: clock)
         robot.stall = (command: 5, nanoseconds: period * 5 / 2)  // the command of tick 5 is sent 2.5 periods late
         let control = try loop(robot: robot, inference: FixedInference(spec: spec, value: 256), clock: clock)
-        control.run(maximumTicks: 20)
-        // Tick 5 overran tick 6's deadline and tick 7's: tick 6 is skipped, tick 7 runs half a period late.
+        while control.tickCount < 20 { control.tick() }
+        // Tick 5 overran tick 6's deadline and tick 7's: tick 6 is skipped, tick 7 runs half a period late, and the
+        // loop, having left the robot a period without a command, holds from then on instead of acting again.
         #expect(robot.steps == Array(0...5) + Array(7..<20))
         #expect(control.missedLoopDeadlines == 2)
         #expect(control.wakeJitter.histogram.maxRecorded >= period / 2 - 1000)
-        #expect(control.report.actCommands == 19 && control.report.stops.isEmpty)
+        #expect(robot.modes[6...].allSatisfy { $0 == .hold } && control.report.actCommands == 6)
+        #expect(control.report.stops == ["the loop overran a period (paused or descheduled)"])
+        // The operator's RESUME without the override is refused; with it, the loop acts again.
+        control.control.resume()
+        for _ in 0..<3 { control.tick() }
+        #expect(robot.modes.suffix(3).allSatisfy { $0 == .hold } && control.refusedResumes == 1)
+        control.control.resume(overrideWatchdog: true)
+        for _ in 0..<3 { control.tick() }
+        #expect(robot.modes.last == .act && control.watchdogOverrides == 1)
     }
 
     @Test func threadedInferenceGivesTheSameChunksAsInlineSampling() throws {

@@ -93,8 +93,7 @@ public enum LoopBenchmark {
                 _ = try simulated.value.run { stopRobot.isSet }
             }
         } else {
-            robot = try EnvironmentRobot(rollout: Rollout(task: task), name: "\(task.name) in process",
-                                         seeds: (0..<10_000).map { task.evaluationSeed + $0 }, clock: clock)
+            robot = try EnvironmentRobot(task: task, seeds: (0..<10_000).map { task.evaluationSeed + $0 }, clock: clock)
             robotName = "\(task.name) in process"
         }
         defer {
@@ -120,7 +119,7 @@ public enum LoopBenchmark {
         let allocationsBefore = fp_thread_allocation_count()
         // The benchmark covers the whole time: after a watchdog stop (counted in the report) it resumes.
         loop.run(maximumTicks: periods, start: start) {
-            if loop.status.state == LoopState.stopped { loop.control.resume() }
+            if loop.status.state == LoopState.stopped { loop.control.resume(overrideWatchdog: true) }
             return Interrupt.requested
         }
         let allocations = fp_thread_allocation_count() - allocationsBefore

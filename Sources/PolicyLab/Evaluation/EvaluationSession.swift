@@ -94,11 +94,11 @@ public enum EvaluationSession {
 
     /// Evaluates the policy served at `endpoint` (its solver and K), failing within `timeoutMilliseconds` when
     /// nothing answers.
-    public static func run(_ options: Options, remote endpoint: String, timeoutMilliseconds: Int = 5_000) throws
-        -> Report
-    {
+    public static func run(_ options: Options, remote endpoint: String, timeoutMilliseconds: Int = 5_000,
+                           security: SocketSecurity = .none) throws -> Report {
         let context = try ZMQContext()
-        let remote = try RemotePolicy(context: context, endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds)
+        let remote = try RemotePolicy(context: context, endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds,
+                                      security: security)
         remote.workers = max(1, options.threads)
         var report = try run(options, policy: remote, name: "served by \(endpoint) (\(remote.metadata.method))",
                              trainingSeeds: remote.metadata.datasetSeeds, source: endpoint)
@@ -191,6 +191,9 @@ public enum EvaluationSession {
                     + "\(replanEvery)")
         }
         let stepsPerChunk = ensemble ? replanEvery : Ta
+        // Chunks keep to the contract's bounds, as the server and the control loop make them (the environment then
+        // clips to its own, which may be narrower).
+        let bounds = try policy.contract.map { try SafetyLimits(contract: $0) }
         var executed = spec
         executed.actionSteps = Ta
         let threads = max(1, options.threads)
@@ -224,6 +227,7 @@ public enum EvaluationSession {
                 }
                 let begin = monotonicSeconds()
                 try policy.sampleChunks(observations: observations.pointer, batch: active.count, into: chunks.pointer)
+                bounds?.clamp(chunks.pointer, rows: active.count * Tp)
                 latencies.append((monotonicSeconds() - begin) * 1000)
                 batches.append(active.count)
                 for (row, episode) in active.enumerated() {

@@ -3,8 +3,8 @@ import PolicyRuntime
 import SimBridge
 
 /// A task's environment driven directly by the control loop, in real time: each command applies one control step
-/// (HOLD repeats the last applied action; HOLD before any action leaves the simulation where it is), and the resulting
-/// state is there at the next `receiveLatest`. Episodes follow each other with consecutive seeds; outcomes are kept.
+/// (HOLD repeats the last applied action, or commands zero for a velocity-commanded task; HOLD before any action
+/// leaves the simulation where it is), and the resulting state is there at the next `receiveLatest`. Episodes follow each other with consecutive seeds; outcomes are kept.
 /// Allocates nothing per period.
 public final class EnvironmentRobot: RobotLink {
     public let rollout: Rollout
@@ -22,11 +22,15 @@ public final class EnvironmentRobot: RobotLink {
     private var fresh = true
     private var info: RobotStateInfo
     private var sequence: UInt64 = 0
+    /// Velocity-commanded: HOLD means zero, not "keep going".
+    private let holdsWithZero: Bool
 
-    public init(rollout: Rollout, name: String, seeds: [UInt64], clock: ControlClock) throws {
+    /// A new environment of `task`, running the episodes of `seeds`.
+    public init(task: TaskDescription, seeds: [UInt64], clock: ControlClock) throws {
         precondition(!seeds.isEmpty)
-        self.rollout = rollout
-        self.name = name
+        rollout = try Rollout(task: task)
+        name = "\(task.name) in process (seeds \(seeds[0])-\(seeds[seeds.count - 1]))"
+        holdsWithZero = task.interface.actionKind == "velocity"
         self.seeds = seeds
         self.clock = clock
         outcomes.reserveCapacity(seeds.count)
@@ -75,8 +79,9 @@ public final class EnvironmentRobot: RobotLink {
             try endEpisode()
             return
         }
-        let applied = mode == .act ? action : rollout.hasAction ? UnsafePointer(rollout.lastAction) : nil
-        guard let applied else { return }
+        guard mode == .act || rollout.hasAction else { return }
+        if mode == .hold && holdsWithZero { rollout.lastAction.update(repeating: 0, count: actionDimensions) }
+        let applied = mode == .act ? action : UnsafePointer(rollout.lastAction)
         guard let result = rollout.step(applied) else {
             try endEpisode()  // the simulation failed: the episode ends as a failure
             return

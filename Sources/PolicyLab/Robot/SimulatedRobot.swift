@@ -11,9 +11,13 @@ import SimBridge
 ///   state's sequence), re-publishing the state meanwhile; each answer applies exactly one control step. Commands
 ///   answering other states are ignored. A run is then reproducible whatever the timing.
 ///
-/// ACT applies `values` (refused, and counted, if not `Da` finite numbers: the robot holds instead); HOLD repeats the
-/// last applied action; before any action, HOLD leaves the simulation where it is. When an episode ends, the final
-/// state says `done`; the command answering it (lock-step) or the next period (real time) starts the next episode.
+/// The robot guards itself, as a real arm's bridge must (README, "The arm's bridge"): ACT applies `values` only if they
+/// are `Da` finite numbers within the robot's own limits (its task's bounds and largest step change from the last
+/// applied action); otherwise the command is refused, counted, and the robot holds. HOLD keeps a position-commanded
+/// robot at its last target and brings a velocity-commanded one (the kitchen's joint velocities) to zero; before any
+/// action, it leaves the simulation where it is. In real time, when no command has come for `holdAfterPeriods`
+/// periods (a dead or frozen controller) the robot holds by itself. When an episode ends, the final state says
+/// `done`; the command answering it (lock-step) or the next period (real time) starts the next episode.
 public final class SimulatedRobot {
     public struct Options: Sendable {
         public var task: TaskDescription
@@ -32,6 +36,10 @@ public final class SimulatedRobot {
         public var rate: Double?
         /// Real time: when (`CLOCK_MONOTONIC` ns) the first period begins; nil means at once.
         public var start: UInt64?
+        /// Who may subscribe and command: CURVE keys and allow-list, or plain ZeroMQ on loopback.
+        public var credentials = Credentials.none
+        /// Real time: hold when no command has come for this many periods.
+        public var holdAfterPeriods = 3
 
         public init(task: TaskDescription, stateEndpoint: String) {
             self.task = task
@@ -47,6 +55,8 @@ public final class SimulatedRobot {
         public var refusedCommands: Int
         /// Lock-step: commands that answered another state than the one waiting.
         public var staleCommands: Int
+        /// Real time: times the robot held by itself because commands had stopped.
+        public var commandTimeouts: Int
         public var statesPublished: Int
     }
 
@@ -57,11 +67,18 @@ public final class SimulatedRobot {
     /// The endpoints as bound (wildcards resolved).
     public let stateEndpoint: String
     public let commandEndpoint: String
+    /// The context's authentication (CURVE), when the robot has keys.
+    public let authentication: ZAPHandler?
 
     private let specification: EnvironmentSpecification
-    /// The last command accepted, `[Da]`; HOLD applies it again.
+    /// The action applied each step, `[Da]`: the last command accepted, or zero for a held velocity-commanded robot.
     private let action: UnsafeMutablePointer<Float>
     private var hasAction = false
+    /// Velocity-commanded: HOLD means zero, not "keep going".
+    private let holdsWithZero: Bool
+    /// The robot's own limits (its task's bounds and largest step change), checked on every command.
+    private var filter: SafetyFilter
+    private var periodsWithoutCommand = 0
     private var state = Wire.RobotState()
     private var sequence: UInt64 = 0
     private var seed: UInt64
@@ -73,11 +90,16 @@ public final class SimulatedRobot {
         rollout = try Rollout(task: options.task)
         specification = rollout.specification
         seed = options.firstSeed ?? options.task.evaluationSeed
+        authentication = try options.credentials.startAuthentication(context)
         stateSocket = try ZMQSocket(.publish, context: context)
+        try options.credentials.serverSecurity(binding: options.stateEndpoint, authentication: authentication)
+            .apply(to: stateSocket)
         try stateSocket.setOption(.sendHighWaterMark, 16)
         try stateSocket.bind(options.stateEndpoint)
         stateEndpoint = try stateSocket.lastEndpoint ?? options.stateEndpoint
         commandSocket = try ZMQSocket(.subscribe, context: context)
+        try options.credentials.serverSecurity(binding: options.stateEndpoint, authentication: authentication)
+            .apply(to: commandSocket)
         try commandSocket.subscribe()
         let commandEndpoint = options.commandEndpoint
             ?? (options.stateEndpoint.hasSuffix(":*") ? String(options.stateEndpoint.dropLast()) + "*" : nil)
@@ -92,11 +114,14 @@ public final class SimulatedRobot {
         action = .allocate(capacity: specification.actionDimensions)
         action.initialize(repeating: 0, count: specification.actionDimensions)
         summary = Summary(task: options.task.name, lockStep: options.lockStep, episodes: [], appliedCommands: 0,
-                          refusedCommands: 0, staleCommands: 0, statesPublished: 0)
+                          refusedCommands: 0, staleCommands: 0, commandTimeouts: 0, statesPublished: 0)
+        holdsWithZero = options.task.interface.actionKind == "velocity"
+        filter = SafetyFilter(limits: try SafetyLimits(task: options.task))
     }
 
     deinit {
         action.deallocate()
+        authentication?.stop()
     }
 
     /// Runs episodes until `options.episodes` have ended or `shouldStop()` (checked at least every period).
@@ -145,15 +170,25 @@ public final class SimulatedRobot {
     /// Applies one command: one control step (or none for HOLD before any action). A failed simulation step ends
     /// the episode.
     private func apply(_ command: Wire.ActionCommand, sequence commandSequence: UInt64) {
+        var holding = command.mode != .act
         if command.mode == .act {
-            if command.values.count == specification.actionDimensions && command.values.allSatisfy(\.isFinite) {
+            let acceptable = command.values.count == specification.actionDimensions
+                && command.values.allSatisfy(\.isFinite)
+                && command.values.withUnsafeBufferPointer {
+                    filter.check($0.baseAddress!, previous: hasAction ? UnsafePointer(action) : nil) == nil
+                }
+            if acceptable {
                 command.values.withUnsafeBufferPointer {
                     action.update(from: $0.baseAddress!, count: specification.actionDimensions)
                 }
                 hasAction = true
             } else {
                 summary.refusedCommands += 1
+                holding = true
             }
+        }
+        if holding && holdsWithZero && hasAction {
+            action.update(repeating: 0, count: specification.actionDimensions)
         }
         summary.appliedCommands += 1
         state.appliedCommandSequence = commandSequence
@@ -225,16 +260,21 @@ public final class SimulatedRobot {
                 if !finished { try publishState() }
                 continue
             }
-            // The newest command of the period wins.
+            // The newest command of the period wins. Without one, the last is applied again, until commands have
+            // stopped for `holdAfterPeriods` periods: then the robot holds by itself.
             var newest: (command: Wire.ActionCommand, sequence: UInt64)?
             while let next = try receiveCommand(timeout: .zero) { newest = next }
             if let (command, commandSequence) = newest {
+                periodsWithoutCommand = 0
                 apply(command, sequence: commandSequence)
             } else if hasAction {
-                var hold = Wire.ActionCommand()
-                hold.mode = .hold
-                apply(hold, sequence: state.appliedCommandSequence)
-                summary.appliedCommands -= 1  // the robot's own hold is not a command
+                periodsWithoutCommand += 1
+                if periodsWithoutCommand == options.holdAfterPeriods { summary.commandTimeouts += 1 }
+                var own = Wire.ActionCommand()
+                own.mode = periodsWithoutCommand >= options.holdAfterPeriods ? .hold : .act
+                own.values = Array(UnsafeBufferPointer(start: action, count: specification.actionDimensions))
+                apply(own, sequence: state.appliedCommandSequence)
+                summary.appliedCommands -= 1  // the robot's own command is not a command
             }
             try publishState()
         }

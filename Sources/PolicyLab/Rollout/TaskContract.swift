@@ -41,6 +41,14 @@ extension DeploymentContract {
     }
 }
 
+extension SafetyLimits {
+    /// A task's own limits on every command: its safety bounds (else the environment's) and largest step change.
+    public init(task: TaskDescription) throws {
+        try self.init(low: task.safety.actionLow ?? task.actionLow, high: task.safety.actionHigh ?? task.actionHigh,
+                      maximumStepChange: task.safety.maximumStepChange)
+    }
+}
+
 /// Reads checkpoints for the simulation side: a checkpoint written before the deployment contract gets its task's
 /// contract, with a one-line note.
 public enum CheckpointReader {

@@ -121,6 +121,7 @@ public struct WireError: Error, CustomStringConvertible, Equatable, Sendable {
         case .unexpectedMessage: return "UNEXPECTED_MESSAGE"
         case .resourceExhausted: return "RESOURCE_EXHAUSTED"
         case .internal: return "INTERNAL"
+        case .outOfBounds: return "OUT_OF_BOUNDS"
         case .UNRECOGNIZED(let value): return "code \(value)"
         }
     }

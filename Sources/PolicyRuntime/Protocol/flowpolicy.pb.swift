@@ -809,9 +809,12 @@ public nonisolated struct Flowpolicy_V1_Error: Sendable {
     /// A message this endpoint does not accept (e.g. an ActionChunk sent to the server).
     case unexpectedMessage // = 5
 
-    /// The server cannot take more (too many clients or episodes).
+    /// The server cannot take more: too many clients, or too many requests from this one in one batch.
     case resourceExhausted // = 6
     case `internal` // = 7
+
+    /// The policy's chunk left the deployment contract's action bounds, and the server refuses such chunks.
+    case outOfBounds // = 8
     case UNRECOGNIZED(Int)
 
     public init() {
@@ -828,6 +831,7 @@ public nonisolated struct Flowpolicy_V1_Error: Sendable {
       case 5: self = .unexpectedMessage
       case 6: self = .resourceExhausted
       case 7: self = .internal
+      case 8: self = .outOfBounds
       default: self = .UNRECOGNIZED(rawValue)
       }
     }
@@ -842,6 +846,7 @@ public nonisolated struct Flowpolicy_V1_Error: Sendable {
       case .unexpectedMessage: return 5
       case .resourceExhausted: return 6
       case .internal: return 7
+      case .outOfBounds: return 8
       case .UNRECOGNIZED(let i): return i
       }
     }
@@ -856,6 +861,7 @@ public nonisolated struct Flowpolicy_V1_Error: Sendable {
       .unexpectedMessage,
       .resourceExhausted,
       .internal,
+      .outOfBounds,
     ]
 
   }
@@ -1938,5 +1944,5 @@ nonisolated extension Flowpolicy_V1_Error: SwiftProtobuf.Message, SwiftProtobuf.
 }
 
 nonisolated extension Flowpolicy_V1_Error.Code: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CODE_UNSPECIFIED\0\u{1}MALFORMED\0\u{1}UNSUPPORTED_VERSION\0\u{1}INVALID_ARGUMENT\0\u{1}NON_FINITE\0\u{1}UNEXPECTED_MESSAGE\0\u{1}RESOURCE_EXHAUSTED\0\u{1}INTERNAL\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CODE_UNSPECIFIED\0\u{1}MALFORMED\0\u{1}UNSUPPORTED_VERSION\0\u{1}INVALID_ARGUMENT\0\u{1}NON_FINITE\0\u{1}UNEXPECTED_MESSAGE\0\u{1}RESOURCE_EXHAUSTED\0\u{1}INTERNAL\0\u{1}OUT_OF_BOUNDS\0")
 }

@@ -42,16 +42,19 @@ public final class ZMQRobotLink: RobotLink {
         return poller
     }()
 
+    /// Connects to the robot's endpoints with `security` (CURVE with the robot's public key, or plain).
     public init(context: ZMQContext, stateEndpoint: String, commandEndpoint: String, observationDimensions: Int,
-                actionDimensions: Int) throws {
+                actionDimensions: Int, security: SocketSecurity = .none) throws {
         self.observationDimensions = observationDimensions
         self.actionDimensions = actionDimensions
         self.stateEndpoint = stateEndpoint
         stateSocket = try ZMQSocket(.subscribe, context: context)
+        try security.apply(to: stateSocket)
         try stateSocket.setOption(.conflate, true)
         try stateSocket.subscribe()
         try stateSocket.connect(stateEndpoint)
         commandSocket = try ZMQSocket(.publish, context: context)
+        try security.apply(to: commandSocket)
         try commandSocket.setOption(.sendHighWaterMark, 8)
         try commandSocket.connect(commandEndpoint)
     }

@@ -8,8 +8,10 @@ import Foundation
 /// `sleep(period - elapsed)`), so lateness does not accumulate. Inference runs elsewhere (`ChunkInference`): a chunk
 /// is requested `lead` ticks before it is needed, and the loop only copies buffers, so it never waits for it.
 ///
-/// Watchdog: a state older than `watchdogPeriods` periods, or a chunk not there by its deadline, commands HOLD and
-/// stops the loop (it goes on commanding HOLD until `control.resume()`). Every action passes the `SafetyFilter`; a
+/// Watchdog: no new state for `watchdogPeriods` periods (counted from the deadline of the tick that read the last
+/// one, so a frozen robot is caught at the first tick at the limit), a chunk not there by its deadline, a failed
+/// policy, or a loop that overran a period (paused or descheduled) commands HOLD and stops the loop before it acts
+/// again. It goes on commanding HOLD until the operator's `control.resume(overrideWatchdog: true)`. Every action passes the `SafetyFilter`; a
 /// rejected one is commanded as HOLD and counted. Each tick allocates nothing.
 ///
 /// A tick that overruns the next deadline counts as a missed deadline; periods that are over by then are skipped.
@@ -91,6 +93,11 @@ public final class ControlLoop {
     public private(set) var actCommands = 0
     public private(set) var episodesEnded = 0
     public private(set) var inferenceFailures = 0
+    /// Chunk numbers clamped to the action bounds on arrival.
+    public private(set) var clampedActions = 0
+    /// Resume requests after a watchdog stop without the operator's override (refused), and with it (obeyed).
+    public private(set) var refusedResumes = 0
+    public private(set) var watchdogOverrides = 0
     /// The watchdog's and the stop requests' reasons, in order (at most 100 kept).
     public private(set) var stops: [String] = []
 
@@ -115,6 +122,7 @@ public final class ControlLoop {
     /// Servo commands that left after the next one's slot had begun.
     public private(set) var missedServoDeadlines = 0
     private var lastState: RobotStateInfo?
+    /// The deadline of the tick that read the newest state.
     private var lastStateTime: UInt64 = 0
     private var generation = 0
     private var startTime: UInt64 = 0
@@ -222,8 +230,15 @@ public final class ControlLoop {
         // Requests from other threads.
         let requests = control.exchange(status)
         if requests.end { return true }
-        if let reason = requests.stop { stop(reason) }
-        if requests.resume && status.state == .stopped { restart(at: k) }
+        if let reason = requests.stop { stop(reason, byWatchdog: false) }
+        if requests.resume && status.state == .stopped {
+            if status.stoppedByWatchdog && !requests.overrideWatchdog {
+                refusedResumes += 1
+            } else {
+                if status.stoppedByWatchdog { watchdogOverrides += 1 }
+                restart(at: k)
+            }
+        }
 
         // The newest state.
         var fresh: RobotStateInfo?
@@ -233,7 +248,7 @@ public final class ControlLoop {
             stop("the robot link failed")
         }
         if let info = fresh {
-            lastStateTime = wake
+            lastStateTime = deadline
             hasApplied = info.hasAppliedAction
             if info.episodeStart || lastState == nil || info.episode != lastState!.episode {
                 window.reset(to: observation)
@@ -247,7 +262,7 @@ public final class ControlLoop {
             if info.done { episodesEnded += 1 }
         }
         if lastState != nil, status.state != .stopped,
-           Double(wake - lastStateTime) > configuration.watchdogPeriods * Double(period) {
+           Double(deadline - lastStateTime) >= configuration.watchdogPeriods * Double(period) {
             staleStateStops += 1
             stop("robot state older than the watchdog limit")
         }
@@ -313,10 +328,15 @@ public final class ControlLoop {
         // back; the step counter keeps real time, so the chunks stay aligned. (With servo output, a period whose
         // first slot is still running is not over.)
         let now = interpolator == nil ? sent : clock.now()
+        var skipped = 0
         while startTime + UInt64(tickCount + 1) * period + (slot < period ? slot : 0) <= now {
             tickCount += 1
             missedLoopDeadlines += 1
+            skipped += 1
         }
+        // The robot went a whole period without a command: whatever held it up (a pause, a descheduled process),
+        // the loop does not go back to acting by itself.
+        if skipped > 0 { stop("the loop overran a period (paused or descheduled)") }
         status.rejectedActions = safety.rejected
         status.missedDeadlines = missedInferenceDeadlines + missedLoopDeadlines
         status.solverSteps = inference.solverSteps
@@ -344,11 +364,18 @@ public final class ControlLoop {
                 let wake = clock.now()
                 wakeJitter.record(nanoseconds: wake > servoDeadline ? wake - servoDeadline : 0)
                 if wake > servoDeadline + period / ticks { missedServoDeadlines += 1 }
-                if mode == .act, Double(wake - lastStateTime) > configuration.watchdogPeriods * Double(period) {
-                    staleStateStops += 1
-                    stop("robot state older than the watchdog limit")
-                    mode = .hold
-                    interpolator.hold()
+                // The watchdog between the loop's own ticks: a stale state, or a whole period lost in this one.
+                if mode == .act {
+                    if Double(servoDeadline - lastStateTime) >= configuration.watchdogPeriods * Double(period) {
+                        staleStateStops += 1
+                        stop("robot state older than the watchdog limit")
+                    } else if wake > servoDeadline + period {
+                        stop("the loop overran a period (paused or descheduled)")
+                    }
+                    if status.state == .stopped {
+                        mode = .hold
+                        interpolator.hold()
+                    }
                 }
             }
             if mode == .act {
@@ -383,6 +410,7 @@ public final class ControlLoop {
             stop("the policy failed to sample a chunk")
             return
         }
+        clampedActions += safety.limits.clamp(chunk, rows: spec.predictionSteps)
         scheduler.accept(chunk: chunk, requestStep: result.tag)
         status.chunks += 1
     }
@@ -395,12 +423,15 @@ public final class ControlLoop {
         hasServoCommand = false
         status.state = .starting
         status.reason = ""
+        status.stoppedByWatchdog = false
     }
 
-    private func stop(_ reason: String) {
+    /// Stops the loop: by the watchdog (the default; resuming then needs the operator's override) or on request.
+    private func stop(_ reason: String, byWatchdog: Bool = true) {
         guard status.state != .stopped else { return }
         status.state = .stopped
         status.reason = reason
+        status.stoppedByWatchdog = byWatchdog
         if stops.count < 100 { stops.append(reason) }
     }
 
@@ -421,7 +452,9 @@ public final class ControlLoop {
             meanInteriorChange: scheduler.interiorSteps == 0
                 ? 0 : scheduler.interiorChangeSum / Double(scheduler.interiorSteps),
             stops: stops, finalState: status.state.rawValue, episodesEnded: episodesEnded,
-            inferenceFailures: inferenceFailures, servo: servoReport)
+            inferenceFailures: inferenceFailures, clampedActions: clampedActions, refusedResumes: refusedResumes,
+            watchdogOverrides: watchdogOverrides,
+            servo: servoReport)
     }
 
     private var servoReport: ServoReport? {
@@ -468,6 +501,11 @@ public struct ControlLoopReport: Codable, Sendable {
     /// Chunks the policy failed to sample (a remote policy's errors and timeouts), and the last reason.
     public var inferenceFailures: Int
     public var lastInferenceFailure: String?
+    /// Chunk numbers clamped to the action bounds when they arrived.
+    public var clampedActions: Int
+    /// RESUME requests after a watchdog stop: refused for want of the operator's override, and obeyed with it.
+    public var refusedResumes: Int
+    public var watchdogOverrides: Int
     /// Servo-rate output, when on.
     public var servo: ServoReport?
     /// Deadline-aware sampling: the solver steps picked (filled by the session).

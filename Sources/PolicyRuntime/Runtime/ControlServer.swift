@@ -8,12 +8,18 @@ public final class ControlServer: @unchecked Sendable {
     public let endpoint: String
     private let socket: ZMQSocket
     private let control: LoopControl
+    private let log: @Sendable (String) -> Void
     private let lock = NSLock()
     private var running = true
     private let finished = DispatchSemaphore(value: 0)
 
-    public init(context: ZMQContext, endpoint: String, control: LoopControl) throws {
+    /// Binds `endpoint` with `security` (CURVE: only clients on the allow-list may stop or resume the loop); `log`
+    /// receives what the operator must see (a resume after a watchdog stop).
+    public init(context: ZMQContext, endpoint: String, control: LoopControl, security: SocketSecurity = .none,
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.log = log
         socket = try ZMQSocket(.router, context: context)
+        try security.apply(to: socket)
         try socket.bind(endpoint)
         self.endpoint = try socket.lastEndpoint ?? endpoint
         self.control = control
@@ -63,7 +69,12 @@ public final class ControlServer: @unchecked Sendable {
             switch request.command {
             case .stop:
                 control.stop(reason: request.reason.isEmpty ? "Control STOP" : "Control STOP: \(request.reason)")
-            case .resume: control.resume()
+            case .resume:
+                control.resume(overrideWatchdog: request.overrideWatchdog)
+                if request.overrideWatchdog && control.status.stoppedByWatchdog {
+                    log("control: RESUME with override_watchdog after a watchdog stop (\(control.status.reason))"
+                        + (request.reason.isEmpty ? "" : ": \(request.reason)"))
+                }
             case .status: break
             default: throw WireError(.invalidArgument, "Control needs a command: STOP, RESUME or STATUS")
             }
@@ -71,8 +82,13 @@ public final class ControlServer: @unchecked Sendable {
             var status = Self.wireStatus(control.status)
             if request.command == .stop { status.state = .stopped }
             if request.command == .resume && status.state == .stopped {
-                status.state = .starting
-                status.reason = ""
+                if control.status.stoppedByWatchdog && !request.overrideWatchdog {
+                    status.reason = "RESUME refused: the watchdog stopped the loop (\(control.status.reason)); "
+                        + "look at why, then RESUME with override_watchdog"
+                } else {
+                    status.state = .starting
+                    status.reason = ""
+                }
             }
             return Wire.envelope(sequence: sequence, .status(status))
         } catch let error as WireError {

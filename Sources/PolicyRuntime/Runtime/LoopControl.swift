@@ -17,6 +17,9 @@ public struct LoopStatus: Sendable, Equatable {
     public var state = LoopState.starting
     /// Why the loop stopped (a static description), when it did.
     public var reason = ""
+    /// The watchdog stopped the loop (a stale state, a missed deadline, a failed policy, an overrun): resuming
+    /// needs the operator's explicit confirmation.
+    public var stoppedByWatchdog = false
     public var step = 0
     public var rejectedActions = 0
     public var holdCommands = 0
@@ -30,12 +33,14 @@ public struct LoopStatus: Sendable, Equatable {
 /// Stop, resume and end requests for a running control loop, and its status, shared between threads.
 ///
 /// Requests are taken by the loop at its next tick. The watchdog and a stop request both leave the loop stopped:
-/// it keeps running and commanding HOLD (so the robot holds and sees a live controller) until `resume()`.
+/// it keeps running and commanding HOLD (so the robot holds and sees a live controller) until `resume()`; after a
+/// watchdog stop, only `resume(overrideWatchdog: true)` restarts it (the operator has seen why it stopped).
 public final class LoopControl: @unchecked Sendable {
     // `@unchecked`: every field is guarded by `lock`.
     private let lock = NSLock()
     private var stopReason: String?
     private var resumeRequested = false
+    private var overrideWatchdog = false
     private var endRequested = false
     private var current = LoopStatus()
 
@@ -48,9 +53,10 @@ public final class LoopControl: @unchecked Sendable {
         }
     }
 
-    public func resume() {
+    public func resume(overrideWatchdog: Bool = false) {
         lock.withLock {
             resumeRequested = true
+            self.overrideWatchdog = overrideWatchdog
             stopReason = nil
         }
     }
@@ -61,14 +67,15 @@ public final class LoopControl: @unchecked Sendable {
     public var status: LoopStatus { lock.withLock { current } }
 
     /// The loop's side: takes the pending requests and publishes the status.
-    func exchange(_ status: LoopStatus) -> (stop: String?, resume: Bool, end: Bool) {
+    func exchange(_ status: LoopStatus) -> (stop: String?, resume: Bool, overrideWatchdog: Bool, end: Bool) {
         lock.withLock {
             current = status
             defer {
                 stopReason = nil
                 resumeRequested = false
+                overrideWatchdog = false
             }
-            return (stopReason, resumeRequested, endRequested)
+            return (stopReason, resumeRequested, overrideWatchdog, endRequested)
         }
     }
 }

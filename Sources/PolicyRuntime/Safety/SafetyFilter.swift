@@ -31,6 +31,25 @@ public struct SafetyLimits: Codable, Equatable, Sendable {
 
     public var dimensions: Int { low.count }
 
+    /// Clamps `rows` rows of `[Da]` actions to the bounds in place; returns how many numbers it moved. Chunks are
+    /// clamped when they arrive (the server's, the loop's, the evaluation's alike), so that a policy slightly
+    /// beyond its bounds acts the same whether it is sampled here or on a server. Non-finite numbers are left for
+    /// the filter to refuse.
+    @discardableResult
+    public func clamp(_ actions: UnsafeMutablePointer<Float>, rows: Int) -> Int {
+        var moved = 0
+        for row in 0..<rows {
+            for d in 0..<dimensions {
+                let value = actions[row * dimensions + d]
+                if value < low[d] || value > high[d] {
+                    actions[row * dimensions + d] = value < low[d] ? low[d] : high[d]
+                    moved += 1
+                }
+            }
+        }
+        return moved
+    }
+
     /// The contract's bounds and largest step change.
     public init(contract: DeploymentContract) throws(RuntimeError) {
         try self.init(low: contract.actionLow, high: contract.actionHigh, maximumStepChange: contract.maximumStepChange)

@@ -10,10 +10,13 @@ public final class PolicyClient {
     private let poller = ZMQPoller(capacity: 1)
     private var sequence: UInt64 = 0
 
-    public init(context: ZMQContext, endpoint: String, timeoutMilliseconds: Int = 10_000) throws {
+    /// Connects to `endpoint` with `security` (CURVE with the server's public key, or plain).
+    public init(context: ZMQContext, endpoint: String, timeoutMilliseconds: Int = 10_000,
+                security: SocketSecurity = .none) throws {
         self.endpoint = endpoint
         self.timeoutMilliseconds = timeoutMilliseconds
         socket = try ZMQSocket(.dealer, context: context)
+        try security.apply(to: socket)
         try socket.connect(endpoint)
         _ = try poller.register(socket)
     }

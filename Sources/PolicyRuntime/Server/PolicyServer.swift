@@ -21,6 +21,16 @@ import Foundation
 /// Bad input — a frame that is not an envelope, another protocol version, wrong sizes, NaN observations, a message
 /// the server does not take — gets an `Error` reply naming the problem; the server goes on serving everyone.
 ///
+/// Fairness and memory: each turn reads at most `messagesPerTurn` messages (ZeroMQ's ROUTER takes them from its
+/// peers in turn) and samples at most `maxRequestsPerClient` Infer requests of one client (more get
+/// `RESOURCE_EXHAUSTED`), so a flooding client delays only itself. Messages larger than the largest valid one are
+/// refused by libzmq (`ZMQ_MAXMSGSIZE`, the peer is disconnected), queues per peer are short, and the state kept is
+/// bounded: at most `maxClients` clients (the longest idle one, if idle for `clientIdleSeconds`, makes room; else
+/// the newcomer gets `RESOURCE_EXHAUSTED`), windows and seeded noise streams in least-recently-used caches.
+///
+/// What it sends: a chunk with a non-finite number is an `Error{NON_FINITE}`, never a reply; a chunk outside the
+/// contract's action bounds is clipped to them or refused (`OUT_OF_BOUNDS`), as configured, and counted.
+///
 /// `run()` uses the socket and the policies from one thread; `stop()` and `statistics` may be called from any.
 public final class PolicyServer: @unchecked Sendable {
     public struct Options: Sendable {
@@ -40,6 +50,16 @@ public final class PolicyServer: @unchecked Sendable {
         /// Server-side windows and seeded noise streams kept (least recently used ones are forgotten).
         public var maxEpisodes = 4096
         public var maxSeededStreams = 16
+        /// Who may connect: CURVE keys and allow-list, or plain ZeroMQ on loopback.
+        public var credentials = Credentials.none
+        /// Fairness: messages read per turn, and Infer requests of one client sampled per turn.
+        public var messagesPerTurn = 64
+        public var maxRequestsPerClient = 4
+        /// Clients whose state is kept, and how long one must be idle to make room for a new one.
+        public var maxClients = 64
+        public var clientIdleSeconds = 5.0
+        /// A chunk outside the contract's action bounds: clipped to them (counted), or refused.
+        public var clipsOutOfBounds = true
 
         public init(endpoint: String) {
             self.endpoint = endpoint
@@ -55,6 +75,12 @@ public final class PolicyServer: @unchecked Sendable {
         public var calls = 0
         public var windows = 0
         public var largestCall = 0
+        /// Chunks answered with an error because a number was not finite; chunks clipped to, or refused for leaving,
+        /// the contract's bounds; requests turned away for want of room (a client over its share, too many clients).
+        public var nonFiniteChunks = 0
+        public var clippedChunks = 0
+        public var refusedChunks = 0
+        public var exhausted = 0
     }
 
     public let checkpoint: Checkpoint
@@ -63,6 +89,8 @@ public final class PolicyServer: @unchecked Sendable {
     public let socket: ZMQSocket
     /// The bound endpoint, wildcards resolved.
     public let endpoint: String
+    /// The context's authentication (CURVE), when the server has keys.
+    public let authentication: ZAPHandler?
 
     private let policy: any ChunkSampler
     private let poller = ZMQPoller(capacity: 1)
@@ -72,6 +100,11 @@ public final class PolicyServer: @unchecked Sendable {
     private var windows: [EpisodeKey: (window: ObservationWindow, lastUse: UInt64)] = [:]
     private var seededStreams: [EpisodeKey: (policy: any ChunkSampler, lastUse: UInt64)] = [:]
     private var useCounter: UInt64 = 0
+    /// When each client was last heard from (monotonic ns).
+    private var clients: [[UInt8]: UInt64] = [:]
+    private let contract: DeploymentContract
+    /// The contract's action bounds, which every chunk sent keeps to.
+    private let bounds: SafetyLimits
     private let (To, Ta, Tp, Do, Da): (Int, Int, Int, Int, Int)
     // Batch buffers, [maxBatch, ...].
     private let observations: FloatBuffer
@@ -111,15 +144,24 @@ public final class PolicyServer: @unchecked Sendable {
         (To, Ta, Tp, Do, Da) = (spec.observationSteps, spec.actionSteps, spec.predictionSteps,
                                 spec.observationDimensions, spec.actionDimensions)
         metadata = try Self.makeMetadata(checkpoint: checkpoint, options: options)
+        contract = checkpoint.contract!  // makeMetadata refused a checkpoint without one
+        bounds = try SafetyLimits(contract: contract)
+        // Each worker samples with single-threaded OpenBLAS (OpenBLAS's own threads would spin beside them).
+        BLAS.threads = 1
         policy = Policy(checkpoint: checkpoint, capacity: options.maxBatch, method: options.method,
                         steps: options.steps, seed: options.seed, workers: options.workers)
         observations = FloatBuffer(count: options.maxBatch * To * Do)
         committed = FloatBuffer(count: options.maxBatch * Tp * Da)
         predictions = FloatBuffer(count: options.maxBatch * Tp * Da)
+        authentication = try options.credentials.startAuthentication(context)
         socket = try ZMQSocket(.router, context: context)
-        try socket.setOption(.maxMessageSize, 64 << 20)
-        try socket.setOption(.sendHighWaterMark, 10_000)
-        try socket.setOption(.receiveHighWaterMark, 10_000)
+        try options.credentials.serverSecurity(binding: options.endpoint, authentication: authentication)
+            .apply(to: socket)
+        // The largest valid message: a full batch of windows and committed actions, with room for the rest.
+        let largest = 4 * options.maxBatch * (To * Do + Tp * Da) + 64 * 1024
+        try socket.setOption(.maxMessageSize, Int64(largest))
+        try socket.setOption(.sendHighWaterMark, 100)
+        try socket.setOption(.receiveHighWaterMark, 100)
         try socket.bind(options.endpoint)
         endpoint = try socket.lastEndpoint ?? options.endpoint
         _ = try poller.register(socket)
@@ -157,6 +199,8 @@ public final class PolicyServer: @unchecked Sendable {
     /// Ends `run` within one poll interval; callable from any thread.
     public func stop() { lock.withLock { stopRequested = true } }
 
+    deinit { authentication?.stop() }
+
     private var shouldStop: Bool { lock.withLock { stopRequested } }
 
     /// Serves until `stop()`.
@@ -169,9 +213,19 @@ public final class PolicyServer: @unchecked Sendable {
     public func serve(timeout: ZMQTimeout) throws {
         guard try poller.poll(timeout: timeout) > 0 else { return }
         var pending: [PendingInfer] = []
-        while let frames = try socket.receiveMultipart(flags: .dontWait) {
+        var perClient: [[UInt8]: Int] = [:]
+        for _ in 0..<options.messagesPerTurn {
+            guard let frames = try socket.receiveMultipart(flags: .dontWait) else { break }
             count { $0.requests += 1 }
-            if let infer = handle(frames) { pending.append(infer) }
+            guard let infer = handle(frames) else { continue }
+            let share = perClient[infer.key.client, default: 0]
+            guard share < options.maxRequestsPerClient else {
+                replyExhausted(infer.routing, sequence: infer.sequence, "more than \(options.maxRequestsPerClient) "
+                    + "requests from this client in one batch; wait for the replies")
+                continue
+            }
+            perClient[infer.key.client] = share + 1
+            pending.append(infer)
         }
         guard !pending.isEmpty else { return }
         // Reproducible requests alone, on their own noise streams; the others batched where they can share a call
@@ -228,6 +282,10 @@ public final class PolicyServer: @unchecked Sendable {
                 reply(routing, Wire.envelope(sequence: sequence, .pong(pong)))
             case .infer(let infer):
                 count { $0.inferRequests += 1 }
+                guard admit(routing[0]) else {
+                    throw WireError(.resourceExhausted, "this server serves \(options.maxClients) clients already; "
+                        + "try again when one has been idle for \(options.clientIdleSeconds) s")
+                }
                 return try validate(infer, envelope: envelope, routing: routing)
             default:
                 throw WireError(.unexpectedMessage, "the policy server takes MetadataRequest, Infer and Ping, not "
@@ -286,6 +344,22 @@ public final class PolicyServer: @unchecked Sendable {
             solverSteps: solverSteps, received: monotonicNanoseconds(),
             observationTimestamp: infer.observationTimestampNs != 0
                 ? infer.observationTimestampNs : envelope.timestampNs)
+    }
+
+    /// Whether a request of `client` is served: a known client, or a new one while there is room (the longest idle
+    /// client, idle long enough, gives up its place and its state).
+    private func admit(_ client: [UInt8]) -> Bool {
+        let now = monotonicNanoseconds()
+        if clients[client] == nil, clients.count >= options.maxClients {
+            guard let idle = clients.min(by: { $0.value < $1.value }),
+                  Double(now - idle.value) >= options.clientIdleSeconds * 1e9
+            else { return false }
+            clients.removeValue(forKey: idle.key)
+            windows = windows.filter { $0.key.client != idle.key }
+            seededStreams = seededStreams.filter { $0.key.client != idle.key }
+        }
+        clients[client] = now
+        return true
     }
 
     /// Appends `observation` to the window kept for `key` (starting it, filled, on reset or first use) and returns
@@ -356,8 +430,15 @@ public final class PolicyServer: @unchecked Sendable {
         if !request.reset, let existing = seededStreams[request.key] {
             stream = existing.policy
         } else {
-            stream = Policy(checkpoint: checkpoint, capacity: options.maxBatch, method: options.method,
+            // Sized for this request's batch (an episode's later requests are never larger: a wave only shrinks).
+            stream = Policy(checkpoint: checkpoint, capacity: request.batch, method: options.method,
                             steps: options.steps, seed: request.noiseSeed!, workers: request.workers)
+        }
+        guard request.batch <= stream.capacity else {
+            replyError(request.routing, sequence: request.sequence, WireError(
+                .invalidArgument, "batch \(request.batch) exceeds the batch of this episode's first seeded request "
+                    + "(\(stream.capacity)); start a new episode (reset) for a larger batch"))
+            return
         }
         seededStreams[request.key] = (stream, useCounter)
         if seededStreams.count > options.maxSeededStreams,
@@ -391,6 +472,25 @@ public final class PolicyServer: @unchecked Sendable {
 
     private func replyChunk(_ request: PendingInfer, rows first: Int, started: UInt64, finished: UInt64,
                             callBatch: Int, steps: Int) {
+        // What leaves the server is finite and within the contract's bounds (clipped, or refused).
+        let rows = predictions.pointer + first * Tp * Da
+        if let bad = (0..<(request.batch * Tp * Da)).first(where: { !rows[$0].isFinite }) {
+            count { $0.nonFiniteChunks += 1 }
+            replyError(request.routing, sequence: request.sequence, WireError(
+                .nonFinite, "the policy produced a non-finite action (\(rows[bad])); the checkpoint or the observation "
+                    + "is broken"))
+            return
+        }
+        if bounds.clamp(rows, rows: request.batch * Tp) > 0 {
+            guard options.clipsOutOfBounds else {
+                count { $0.refusedChunks += 1 }
+                replyError(request.routing, sequence: request.sequence, WireError(
+                    .outOfBounds, "the policy's chunk leaves the action bounds [\(contract.actionLow), "
+                        + "\(contract.actionHigh)] of its deployment contract"))
+                return
+            }
+            count { $0.clippedChunks += 1 }
+        }
         var chunk = Wire.ActionChunk()
         chunk.episodeID = request.episode
         chunk.batch = UInt32(request.batch)
@@ -410,6 +510,11 @@ public final class PolicyServer: @unchecked Sendable {
         timing.batch = UInt32(callBatch)
         chunk.timing = timing
         reply(request.routing, Wire.envelope(sequence: request.sequence, .actionChunk(chunk)))
+    }
+
+    private func replyExhausted(_ routing: [[UInt8]], sequence: UInt64, _ message: String) {
+        count { $0.exhausted += 1 }
+        replyError(routing, sequence: sequence, WireError(.resourceExhausted, message))
     }
 
     private func replyError(_ routing: [[UInt8]], sequence: UInt64, _ error: WireError) {

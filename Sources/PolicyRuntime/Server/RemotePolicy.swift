@@ -25,10 +25,13 @@ public final class RemotePolicy: ChunkSampler {
     private var resetPending = false
     private var episode: UInt64 = 0
 
-    /// Connects and asks for the server's `Metadata`; fails after `timeoutMilliseconds` if nothing answers.
-    public init(context: ZMQContext, endpoint: String, timeoutMilliseconds: Int = 5_000) throws {
+    /// Connects (with `security`) and asks for the server's `Metadata`; fails after `timeoutMilliseconds` if nothing
+    /// answers.
+    public init(context: ZMQContext, endpoint: String, timeoutMilliseconds: Int = 5_000,
+                security: SocketSecurity = .none) throws {
         self.endpoint = endpoint
-        client = try PolicyClient(context: context, endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds)
+        client = try PolicyClient(context: context, endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds,
+                                  security: security)
         let metadata = try client.metadata()
         self.metadata = metadata
         guard let solver = SolverMethod(rawValue: metadata.solver) else {

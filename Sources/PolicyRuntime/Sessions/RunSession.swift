@@ -49,6 +49,11 @@ public enum RunSession {
         public var replanInterval = 1
         /// How long to wait for the robot's first state.
         public var startupSeconds = 10.0
+        /// This process's keys (its control socket's allow-list among them), and the public keys of the robot and
+        /// of the policy server it connects to (nil: plain ZeroMQ).
+        public var credentials = Credentials.none
+        public var robotPublicKey: String?
+        public var policyPublicKey: String?
         /// A remote policy's request timeout.
         public var policyTimeoutMilliseconds = 5_000
         /// Ask for SCHED_FIFO and locked memory.
@@ -81,8 +86,9 @@ public enum RunSession {
             return Policy(checkpoint: checkpoint, capacity: 1, method: options.method, steps: options.steps,
                           seed: options.policySeed)
         case (nil, let endpoint?):
-            let remote = try RemotePolicy(context: context, endpoint: endpoint,
-                                          timeoutMilliseconds: options.policyTimeoutMilliseconds)
+            let remote = try RemotePolicy(
+                context: context, endpoint: endpoint, timeoutMilliseconds: options.policyTimeoutMilliseconds,
+                security: options.credentials.clientSecurity(serverPublicKey: options.policyPublicKey))
             _ = try remote.requireContract(source: "the policy served at \(endpoint)")
             remote.solverSteps = min(options.steps, remote.solverSteps)
             return remote
@@ -122,9 +128,10 @@ public enum RunSession {
                 throw RuntimeError.invalidConfiguration(
                     "cannot derive the command endpoint from \(endpoint); give the robot's command endpoint")
             }
-            link = try ZMQRobotLink(context: context, stateEndpoint: endpoint, commandEndpoint: commands,
-                                    observationDimensions: spec.observationDimensions,
-                                    actionDimensions: spec.actionDimensions)
+            link = try ZMQRobotLink(
+                context: context, stateEndpoint: endpoint, commandEndpoint: commands,
+                observationDimensions: spec.observationDimensions, actionDimensions: spec.actionDimensions,
+                security: options.credentials.clientSecurity(serverPublicKey: options.robotPublicKey))
             if options.lockStep { link.lockStepWaitSeconds = options.startupSeconds }
             robot = link
         }
@@ -175,8 +182,14 @@ public enum RunSession {
         let loop = try ControlLoop(spec: spec, robot: robot, inference: inference,
                                    safety: SafetyLimits(contract: contract), clock: clock,
                                    configuration: configuration)
-        let controlServer = try options.control.map {
-            try ControlServer(context: context, endpoint: $0, control: loop.control)
+        let authentication = try options.credentials.startAuthentication(context)
+        defer { authentication?.stop() }
+        let controlServer = try options.control.map { endpoint in
+            try ControlServer(context: context, endpoint: endpoint, control: loop.control,
+                              security: options.credentials.serverSecurity(binding: endpoint,
+                                                                           authentication: authentication)) {
+                FileHandle.standardError.write(Data(($0 + "\n").utf8))
+            }
         }
         defer { controlServer?.stop() }
         if let controlServer { log("control socket: \(controlServer.endpoint) (Control STOP / RESUME / STATUS)") }

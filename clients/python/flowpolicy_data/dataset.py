@@ -128,14 +128,25 @@ def assemble(episodes, path, metadata):
                                 f"step {step} (column {column}); remove or repair that episode")
     obs = np.ascontiguousarray(np.concatenate([e.obs for e in episodes]), dtype=np.float32)
     action = np.ascontiguousarray(np.concatenate([e.action for e in episodes]), dtype=np.float32)
-    # The cast to float32 can overflow (a float64 value beyond 3.4e38 becomes inf): check again after it.
     ends = np.cumsum([len(e.obs) for e in episodes]).astype(np.int64)
     dataset = Dataset(obs=obs, action=action, episode_ends=ends, metadata=dict(metadata))
+    # The cast to float32 can overflow (a float64 value beyond 3.4e38 becomes inf): check again after it.
     try:
         dataset.validate(path)
     except DataError as error:
         raise DataError(f"{error} (after the conversion to float32)") from None
     return dataset
+
+
+def first_non_finite(values):
+    """(row, column) of the first NaN or infinity in a [rows, columns] array of numbers, or None."""
+    if not np.issubdtype(values.dtype, np.floating):
+        return None
+    finite = np.isfinite(values)
+    if finite.all():
+        return None
+    row, column = (int(i) for i in np.argwhere(~finite.reshape(len(values), -1))[0])
+    return row, column
 
 
 def read_dataset(path):
@@ -145,6 +156,13 @@ def read_dataset(path):
     try:
         with safe_open(path, framework="numpy") as handle:
             metadata = dict(handle.metadata() or {})
+            format_name = metadata.pop("format", None)
+            if format_name is not None and format_name != FORMAT_NAME:
+                raise DataError(f"{path}: this is a {format_name} file, not a dataset ({FORMAT_NAME})")
+            version = metadata.pop("format_version", None)
+            if version is not None and version != str(FORMAT_VERSION):
+                raise DataError(f"{path}: dataset format version {version} is not supported (this reads "
+                                f"{FORMAT_VERSION})")
             keys = set(handle.keys())
             missing = [name for name in ("obs", "action", "episode_ends") if name not in keys]
             if missing:
@@ -156,12 +174,6 @@ def read_dataset(path):
         raise
     except Exception as error:  # safetensors reports a damaged or foreign file as its own error types
         raise DataError(f"{path}: not a readable safetensors file ({error})") from None
-    format_name = metadata.pop("format", None)
-    if format_name is not None and format_name != FORMAT_NAME:
-        raise DataError(f"{path}: this is a {format_name} file, not a dataset ({FORMAT_NAME})")
-    version = metadata.pop("format_version", None)
-    if version is not None and version != str(FORMAT_VERSION):
-        raise DataError(f"{path}: dataset format version {version} is not supported (this reads {FORMAT_VERSION})")
     dataset = Dataset(obs=tensors["obs"], action=tensors["action"], episode_ends=tensors["episode_ends"],
                       metadata=metadata)
     dataset.validate(path)

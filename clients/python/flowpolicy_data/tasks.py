@@ -106,3 +106,24 @@ def load_task(name, folder=None):
         raise DataError(f"{path}: environment.observation is {mode!r} but interface.observations has "
                         f"{', '.join(observations)}")
     return layout
+
+
+def fit_task(dataset, layout, path, what, mode=None):
+    """Checks that an imported dataset fits the task (observation dimensions of one of its modes, or of `mode`;
+    action dimensions) and records the task and its observation mode in the metadata. Errors name both layouts."""
+    if layout is None:
+        return dataset
+    found = mode if mode is not None else layout.mode_for(dataset.obs.shape[1])
+    if found is None or layout.observation_dimensions(found) != dataset.obs.shape[1]:
+        raise DataError(f"{path}: {what} give {dataset.obs.shape[1]}-D observations; {layout.name}'s are "
+                        f"{layout.describe_modes()}")
+    if dataset.action.shape[1] != layout.action_dimensions:
+        raise DataError(f"{path}: the actions are {dataset.action.shape[1]}-D; {layout.name}'s are "
+                        f"{layout.action_dimensions}-D")
+    dataset.metadata["task"] = layout.name
+    dataset.metadata["observation_mode"] = found
+    recorded = dataset.metadata.setdefault("control_hz", repr(float(layout.control_hz)))
+    if abs(float(recorded) - layout.control_hz) > 1e-9:
+        dataset.metadata["control_rate_mismatch"] = (f"the data was recorded at {float(recorded):g} Hz, {layout.name} "
+                                                     f"runs at {layout.control_hz:g} Hz")
+    return dataset
