@@ -27,12 +27,12 @@ extension SolverMethod: ExpressibleByArgument {}
 extension ChunkHandOver: ExpressibleByArgument {}
 extension ServoInterpolation: ExpressibleByArgument {}
 
-/// `text` as comma- or space-separated numbers; the error names the option.
+/// `text` as comma- or space-separated finite numbers; the error names the option.
 public func parseNumbers(_ text: String, name: String) throws -> [Float] {
     let parts = text.split(whereSeparator: { $0 == "," || $0 == " " })
-    let values = parts.compactMap { Float($0) }
+    let values = parts.compactMap { Float($0) }.filter(\.isFinite)
     guard values.count == parts.count, !values.isEmpty else {
-        throw ValidationError("\(name) must be a comma-separated list of numbers, got \"\(text)\"")
+        throw ValidationError("\(name) must be a comma-separated list of finite numbers, got \"\(text)\"")
     }
     return values
 }

@@ -15,6 +15,10 @@ public struct InspectCommand: ParsableCommand {
 
     public init() {}
 
+    public func validate() throws {
+        try Check.inputFile("<path>", path)
+    }
+
     public func run() throws {
         try reportingErrors {
             let s = try InspectSession.run(path: path)

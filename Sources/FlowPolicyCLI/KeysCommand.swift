@@ -32,6 +32,7 @@ public struct KeysCommand: ParsableCommand {
             throw ValidationError(
                 "--name must be a plain file name (no \"/\", not starting with \".\"), got \"\(name)\"")
         }
+        try Check.outputFolder("--out", out)
     }
 
     public func run() throws {

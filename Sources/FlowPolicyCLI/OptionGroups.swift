@@ -7,13 +7,13 @@ public struct SolverOptions: ParsableArguments {
     @Option(help: "Fixed-step solver: euler, midpoint or rk4.")
     public var solver: SolverMethod = .euler
 
-    @Option(help: "Solver steps K per chunk.")
+    @Option(parsing: .unconditional, help: "Solver steps K per chunk.")
     public var steps: Int = 10
 
     public init() {}
 
     public func validate() throws {
-        guard steps >= 1, steps <= 10_000 else { throw ValidationError("--steps must be in 1...10000, got \(steps)") }
+        try Check.integer("--steps", steps, in: 1...10_000)
     }
 }
 
@@ -23,16 +23,20 @@ public struct ReportOptions: ParsableArguments {
     public var json: String?
 
     public init() {}
+
+    public func validate() throws {
+        try Check.output("--json", json)
+    }
 }
 
 /// `--threads N`: worker threads.
 public struct ThreadOptions: ParsableArguments {
-    @Option(help: "Worker threads (default: every core).")
+    @Option(parsing: .unconditional, help: "Worker threads (default: every core).")
     public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     public init() {}
 
     public func validate() throws {
-        guard threads >= 1, threads <= 256 else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
+        try Check.integer("--threads", threads, in: 1...256)
     }
 }

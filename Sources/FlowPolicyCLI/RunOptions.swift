@@ -33,13 +33,13 @@ public struct RunOptions: ParsableArguments {
 
     @OptionGroup public var sampling: SolverOptions
 
-    @Option(name: .customLong("deadline-ms"), help: "Latency budget per chunk (a round trip with --policy): use the largest K whose p99 fits.")
+    @Option(name: .customLong("deadline-ms"), parsing: .unconditional, help: "Latency budget per chunk (a round trip with --policy): use the largest K whose p99 fits.")
     public var deadlineMilliseconds: Double?
 
-    @Option(help: "The policy's control rate in Hz (default: the checkpoint's).")
+    @Option(parsing: .unconditional, help: "The policy's control rate in Hz (default: the checkpoint's).")
     public var rate: Double?
 
-    @Option(name: .customLong("servo-rate"), help: ArgumentHelp(
+    @Option(name: .customLong("servo-rate"), parsing: .unconditional, help: ArgumentHelp(
         "Command the robot at this rate (Hz), interpolating between the policy's actions.",
         discussion: "A whole multiple of the control rate, e.g. 1000 for a 10 Hz policy. Every command respects the "
             + "checkpoint's velocity, acceleration and jerk limits and passes the safety filter."))
@@ -48,10 +48,10 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "Servo-rate interpolation: linear or min-jerk.")
     public var interpolation: ServoInterpolation = .minimumJerk
 
-    @Option(help: "Stop after this many seconds.")
+    @Option(parsing: .unconditional, help: "Stop after this many seconds.")
     public var duration: Double?
 
-    @Option(help: "Stop when this many episodes have ended (in process: run this many; default 10).")
+    @Option(parsing: .unconditional, help: "Stop when this many episodes have ended (in process: run this many; default 10).")
     public var episodes: Int?
 
     @Flag(name: .customLong("lock-step"), help: ArgumentHelp(
@@ -60,22 +60,23 @@ public struct RunOptions: ParsableArguments {
             + "seeds, a policy served with --policy gives exactly the outcomes of the checkpoint in process."))
     public var lockStep = false
 
-    @Option(name: .customLong("policy-seed"), help: "Seed of the policy's sampling noise.")
+    @Option(name: .customLong("policy-seed"), parsing: .unconditional, help: "Seed of the policy's sampling noise.",
+            transform: seedArgument)
     public var policySeed: UInt64 = 0
 
-    @Option(name: .customLong("ensemble-decay"), help: "Temporal ensembling: k in the weights exp(-k i).")
+    @Option(name: .customLong("ensemble-decay"), parsing: .unconditional, help: "Temporal ensembling: k in the weights exp(-k i).")
     public var ensembleDecay: Float = 0.01
 
-    @Option(name: .customLong("replan-every"), help: "Temporal ensembling: periods between chunk requests.")
+    @Option(name: .customLong("replan-every"), parsing: .unconditional, help: "Temporal ensembling: periods between chunk requests.")
     public var replanEvery: Int = 1
 
-    @Option(name: .customLong("startup-timeout"), help: "Seconds to wait for the robot's first state.")
+    @Option(name: .customLong("startup-timeout"), parsing: .unconditional, help: "Seconds to wait for the robot's first state.")
     public var startupTimeout: Double = 10
 
     @Flag(help: "Ask for SCHED_FIFO scheduling and locked memory (needs CAP_SYS_NICE).")
     public var realtime = false
 
-    @Option(name: .customLong("spin-us"), help: "Spin this many microseconds before each deadline instead of sleeping.")
+    @Option(name: .customLong("spin-us"), parsing: .unconditional, help: "Spin this many microseconds before each deadline instead of sleeping.")
     public var spinMicroseconds: Int = 0
 
     @OptionGroup public var report: ReportOptions
@@ -84,29 +85,18 @@ public struct RunOptions: ParsableArguments {
 
     public func validate() throws {
         if checkpoint != nil && policy != nil { throw ValidationError("give --checkpoint or --policy, not both") }
-        if let rate, !(rate > 0 && rate <= 10_000) { throw ValidationError("--rate must be in (0, 10000] Hz, got \(rate)") }
-        if let servoRate, !(servoRate > 0 && servoRate <= 100_000) {
-            throw ValidationError("--servo-rate must be in (0, 100000] Hz, got \(servoRate)")
-        }
-        if let duration, !(duration > 0 && duration <= 1e7) {
-            throw ValidationError("--duration must be in (0, 1e7] seconds, got \(duration)")
-        }
-        if let episodes, !(1...1_000_000).contains(episodes) {
-            throw ValidationError("--episodes must be in 1...1000000, got \(episodes)")
-        }
-        if let deadlineMilliseconds, !(deadlineMilliseconds > 0) {
-            throw ValidationError("--deadline-ms must be positive, got \(deadlineMilliseconds)")
-        }
-        guard replanEvery >= 1 else { throw ValidationError("--replan-every must be at least 1, got \(replanEvery)") }
-        guard ensembleDecay.isFinite, ensembleDecay >= 0 else {
-            throw ValidationError("--ensemble-decay must be a finite number >= 0, got \(ensembleDecay)")
-        }
-        guard startupTimeout > 0, startupTimeout <= 3600 else {
-            throw ValidationError("--startup-timeout must be in (0, 3600] s, got \(startupTimeout)")
-        }
-        guard spinMicroseconds >= 0, spinMicroseconds <= 100_000 else {
-            throw ValidationError("--spin-us must be in 0...100000, got \(spinMicroseconds)")
-        }
+        try Check.real("--deadline-ms", deadlineMilliseconds, in: .above(0, upTo: 60_000), unit: "ms")
+        try Check.real("--rate", rate, in: .from(0.1, through: 10_000), unit: "Hz")
+        try Check.real("--servo-rate", servoRate, in: .from(0.1, through: 100_000), unit: "Hz")
+        try Check.real("--duration", duration, in: .above(0, upTo: 1e7), unit: "seconds")
+        try Check.integer("--episodes", episodes, in: 1...1_000_000)
+        try Check.real("--ensemble-decay", ensembleDecay, in: .from(0))
+        try Check.integer("--replan-every", replanEvery, in: 1...1000)
+        try Check.real("--startup-timeout", startupTimeout, in: .above(0, upTo: 3600), unit: "seconds")
+        try Check.integer("--spin-us", spinMicroseconds, in: 0...100_000)
+        try Check.inputFile("--checkpoint", checkpoint)
+        try Check.inputFile("--robot-key", robotKey)
+        try Check.inputFile("--policy-key", policyKey)
     }
 
     /// The session's options (the policy defaults to `defaultCheckpoint` when neither is given).

@@ -22,6 +22,8 @@ public struct SecurityOptions: ParsableArguments {
         if (secretKey == nil) != (allow == nil) && allow != nil {
             throw ValidationError("--allow needs --secret-key (this process's own key pair)")
         }
+        try Check.inputFile("--secret-key", secretKey)
+        try Check.inputFolder("--allow", allow)
     }
 
     /// The keys, read from their files.

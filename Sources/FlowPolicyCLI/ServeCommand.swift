@@ -27,10 +27,10 @@ public struct ServeCommand: ParsableCommand {
 
     @OptionGroup var sampling: SolverOptions
 
-    @Option(name: .customLong("max-batch"), help: "Most observation windows in one batched call.")
+    @Option(name: .customLong("max-batch"), parsing: .unconditional, help: "Most observation windows in one batched call.")
     var maxBatch: Int = 256
 
-    @Option(help: "Threads a batched call is split over.")
+    @Option(parsing: .unconditional, help: "Threads a batched call is split over.")
     var workers: Int = 1
 
     @Flag(name: .customLong("no-batching"), help: "Sample every request on its own (for comparison).")
@@ -39,10 +39,10 @@ public struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("out-of-bounds"), help: "A chunk outside the contract's action bounds: clip (and count) or refuse.")
     var outOfBounds: OutOfBounds = .clip
 
-    @Option(name: .customLong("max-clients"), help: "Clients whose state is kept at once.")
+    @Option(name: .customLong("max-clients"), parsing: .unconditional, help: "Clients whose state is kept at once.")
     var maxClients: Int = 64
 
-    @Option(help: "Seed of the shared noise stream.")
+    @Option(parsing: .unconditional, help: "Seed of the shared noise stream.", transform: seedArgument)
     var seed: UInt64 = 0
 
     public init() {}
@@ -50,11 +50,10 @@ public struct ServeCommand: ParsableCommand {
     public enum OutOfBounds: String, ExpressibleByArgument, Sendable { case clip, refuse }
 
     public func validate() throws {
-        guard (1...100_000).contains(maxBatch) else { throw ValidationError("--max-batch must be in 1...100000, got \(maxBatch)") }
-        guard (1...256).contains(workers) else { throw ValidationError("--workers must be in 1...256, got \(workers)") }
-        guard (1...100_000).contains(maxClients) else {
-            throw ValidationError("--max-clients must be in 1...100000, got \(maxClients)")
-        }
+        try Check.integer("--max-batch", maxBatch, in: 1...16_384)
+        try Check.integer("--workers", workers, in: 1...256)
+        try Check.integer("--max-clients", maxClients, in: 1...100_000)
+        try Check.inputFile("--checkpoint", checkpoint)
     }
 
     public func run() throws {

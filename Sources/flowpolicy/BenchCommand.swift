@@ -27,13 +27,19 @@ struct BenchInferCommand: ParsableCommand {
 
     @OptionGroup var sampling: SolverOptions
 
-    @Option(help: "Batch-1 calls to time.")
+    @Option(parsing: .unconditional, help: "Batch-1 calls to time.")
     var iterations: Int = 500
 
-    @Option(help: "Batch size for the throughput figure.")
+    @Option(parsing: .unconditional, help: "Batch size for the throughput figure.")
     var batch: Int = 64
 
     @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        try Check.integer("--iterations", iterations, in: 1...1_000_000)
+        try Check.integer("--batch", batch, in: 1...16_384)
+        try Check.inputFile("--checkpoint", checkpoint)
+    }
 
     func run() throws {
         try reportingErrors {
@@ -84,13 +90,19 @@ struct BenchEnvCommand: ParsableCommand {
     @Option(help: "Task.")
     var task: String = "pusht"
 
-    @Option(help: "Control steps to time.")
+    @Option(parsing: .unconditional, help: "Control steps to time.")
     var steps: Int = 20_000
 
     @Option(help: "Python interpreter that has the reference package (gym-pusht, gymnasium-robotics).")
     var python: String?
 
     @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        try Check.integer("--steps", steps, in: 1...100_000_000)
+        try checkTaskName(task)
+        try Check.inputFile("--python", python)
+    }
 
     func run() throws {
         try reportingErrors {

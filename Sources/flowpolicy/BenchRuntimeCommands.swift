@@ -20,16 +20,31 @@ struct BenchServeCommand: ParsableCommand {
 
     @OptionGroup var sampling: SolverOptions
 
-    @Option(help: "Requests per client.")
+    @Option(parsing: .unconditional, help: "Requests per client.")
     var requests: Int = 500
 
-    @Option(help: "Client counts to measure, comma-separated.")
+    @Option(parsing: .unconditional, help: "Client counts to measure, comma-separated.")
     var clients: String = "1,8"
 
     @Flag(name: .customLong("no-batching"), help: "Serve every request on its own.")
     var noBatching = false
 
     @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        try Check.integer("--requests", requests, in: 1...1_000_000)
+        _ = try clientCounts()
+        try Check.inputFile("--checkpoint", checkpoint)
+    }
+
+    /// `--clients` as whole numbers of client threads.
+    private func clientCounts() throws -> [Int] {
+        let counts = try parseNumbers(clients, name: "--clients")
+        guard counts.allSatisfy({ $0 == $0.rounded() && $0 >= 1 && $0 <= 256 }) else {
+            throw ValidationError("--clients takes whole numbers in 1...256, comma-separated, got \"\(clients)\"")
+        }
+        return counts.map { Int($0) }
+    }
 
     func run() throws {
         try reportingErrors {
@@ -38,7 +53,7 @@ struct BenchServeCommand: ParsableCommand {
             settings.steps = sampling.steps
             settings.requests = requests
             settings.batching = !noBatching
-            settings.clientCounts = try parseNumbers(clients, name: "--clients").map { Int($0) }
+            settings.clientCounts = try clientCounts()
             let path = try checkpoint ?? shippedPolicy(task: TaskDescription.named("pusht"))
             let r = try ServeBenchmark.run(checkpointPath: path, settings: settings) {
                 FileHandle.standardError.write(Data("bench: \($0)\n".utf8))
@@ -80,10 +95,10 @@ struct BenchLoopCommand: ParsableCommand {
     @Option(help: "Checkpoint (default: the shipped Push-T policy).")
     var checkpoint: String?
 
-    @Option(help: "Control rate in Hz.")
+    @Option(parsing: .unconditional, help: "Control rate in Hz.")
     var rate: Double = 100
 
-    @Option(help: "Duration in seconds.")
+    @Option(parsing: .unconditional, help: "Duration in seconds.")
     var seconds: Double = 60
 
     @OptionGroup var sampling: SolverOptions
@@ -97,10 +112,17 @@ struct BenchLoopCommand: ParsableCommand {
     @Flag(help: "Ask for SCHED_FIFO scheduling and locked memory.")
     var realtime = false
 
-    @Option(name: .customLong("spin-us"), help: "Spin this many microseconds before each deadline.")
+    @Option(name: .customLong("spin-us"), parsing: .unconditional, help: "Spin this many microseconds before each deadline.")
     var spinMicroseconds: Int = 0
 
     @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        try Check.real("--rate", rate, in: .from(0.1, through: 100_000), unit: "Hz")
+        try Check.real("--seconds", seconds, in: .above(0, upTo: 1e7))
+        try Check.integer("--spin-us", spinMicroseconds, in: 0...100_000)
+        try Check.inputFile("--checkpoint", checkpoint)
+    }
 
     func run() throws {
         try reportingErrors {

@@ -14,13 +14,15 @@ struct CollectCommand: ParsableCommand {
     @Option(help: "Task to collect (a simulated task with a scripted expert, or toy-mixture).")
     var task: String
 
-    @Option(help: "Number of episodes.")
+    @Option(parsing: .unconditional, help: "Number of episodes.")
     var episodes: Int
 
     @Option(help: "Dataset file to write (replaced atomically).")
     var out: String
 
-    @Option(help: "Seed of the first episode (default: the task's collection seeds, or after the file's when appending).")
+    @Option(parsing: .unconditional,
+            help: "Seed of the first episode (default: the task's collection seeds, or after the file's when appending).",
+            transform: seedArgument)
     var seed: UInt64?
 
     @Flag(help: "Add the new episodes to the existing file (its episodes are kept unchanged).")
@@ -31,9 +33,8 @@ struct CollectCommand: ParsableCommand {
     @OptionGroup var report: ReportOptions
 
     func validate() throws {
-        guard episodes >= 1, episodes <= 1_000_000 else {
-            throw ValidationError("--episodes must be in 1...1000000, got \(episodes)")
-        }
+        try Check.integer("--episodes", episodes, in: 1...1_000_000)
+        try Check.output("--out", out)
     }
 
     func run() throws {

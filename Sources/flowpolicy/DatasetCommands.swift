@@ -68,6 +68,8 @@ struct ImportCommand: ParsableCommand {
                 throw ValidationError("\(name) needs at least one key, got \"\(value)\"")
             }
         }
+        try Check.input("<source>", source)
+        try Check.output("--out", out)
     }
 
     func run() throws {
@@ -142,25 +144,26 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The task whose layout names the keys (default: the dataset's task).")
     var task: String?
 
-    @Option(help: "LeRobot: frames per second (default: the dataset's control rate).")
+    @Option(parsing: .unconditional, help: "LeRobot: frames per second (default: the dataset's control rate).")
     var fps: Double?
 
     @Option(help: "LeRobot: the episodes' language task (default: the task name).")
     var taskText: String?
 
-    @Option(help: "robomimic: the share of demos listed in mask/valid (the rest in mask/train).")
+    @Option(parsing: .unconditional, help: "robomimic: the share of demos listed in mask/valid (the rest in mask/train).")
     var validRatio: Double = 0.1
 
     @OptionGroup var report: ReportOptions
 
     func validate() throws {
-        if let fps, !(fps > 0 && fps.isFinite) { throw ValidationError("--fps must be positive, got \(fps)") }
-        guard validRatio >= 0, validRatio < 1 else {
-            throw ValidationError("--valid-ratio must be in [0, 1), got \(validRatio)")
-        }
+        try Check.real("--fps", fps, in: .above(0, upTo: 10_000), unit: "Hz")
+        try Check.real("--valid-ratio", validRatio, in: .from(0, below: 1))
         if fps != nil || taskText != nil, format != .lerobot {
             throw ValidationError("--fps and --task-text apply to LeRobot exports only")
         }
+        try Check.inputFile("<dataset>", dataset)
+        // LeRobot and zarr exports are folders (a zarr may be a .zip file); robomimic's is an HDF5 file.
+        try Check.output("--out", out, folderAllowed: format != .robomimic && !out.hasSuffix(".zip"))
     }
 
     func run() throws {

@@ -23,21 +23,30 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Distilled checkpoint to write.")
     var out: String
 
-    @Option(help: "Teacher trajectories.")
+    @Option(parsing: .unconditional, help: "Teacher trajectories.")
     var samples: Int = 20_000
 
-    @Option(name: .customLong("steps"), help: "Training steps per block.")
+    @Option(name: .customLong("steps"), parsing: .unconditional, help: "Training steps per block.")
     var steps: Int = 2000
 
-    @Option(name: .customLong("lr"), help: "Peak learning rate.")
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate.")
     var learningRate: Float = 3e-4
 
-    @Option(help: "Random seed.")
+    @Option(parsing: .unconditional, help: "Random seed.", transform: seedArgument)
     var seed: UInt64 = 0
 
     @OptionGroup var threading: ThreadOptions
 
     @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        try Check.integer("--samples", samples, in: 1...1_000_000)
+        try Check.integer("--steps", steps, in: 1...100_000_000)
+        try Check.real("--lr", learningRate, in: .above(0, upTo: 1))
+        try Check.inputFile("--checkpoint", checkpoint)
+        try Check.inputFile("--dataset", dataset)
+        try Check.output("--out", out)
+    }
 
     func run() throws {
         try reportingErrors {

@@ -32,7 +32,7 @@ struct FineTuneCommand: ParsableCommand {
     @Option(help: "mle (all weights) or residual (contracting head on the frozen network).")
     var mode: FineTuningConfiguration.Mode = .mle
 
-    @Option(help: "Deployed solver steps K the loss is taken through.")
+    @Option(parsing: .unconditional, help: "Deployed solver steps K the loss is taken through.")
     var steps: Int = 2
 
     @Option(help: "Deployed solver: euler or midpoint.")
@@ -41,43 +41,60 @@ struct FineTuneCommand: ParsableCommand {
     @Option(help: "reconstruction (latents encoded by the frozen flow) or independent (z ~ N(0, I)).")
     var coupling: FineTuningConfiguration.Coupling = .reconstruction
 
-    @Option(help: "σ of the reconstruction likelihood (normalized action units).")
+    @Option(parsing: .unconditional, help: "σ of the reconstruction likelihood (normalized action units).")
     var sigma: Float = 0.1
 
-    @Option(name: .customLong("lambda-fm"), help: "Weight of the flow-matching loss.")
+    @Option(name: .customLong("lambda-fm"), parsing: .unconditional, help: "Weight of the flow-matching loss.")
     var lambdaFM: Float = 1
 
-    @Option(name: .customLong("lambda-prox"), help: "Weight of the proximal term.")
+    @Option(name: .customLong("lambda-prox"), parsing: .unconditional, help: "Weight of the proximal term.")
     var lambdaProx: Float = 0
 
-    @Option(name: .customLong("train-steps"), help: "Optimization steps.")
+    @Option(name: .customLong("train-steps"), parsing: .unconditional, help: "Optimization steps.")
     var trainSteps: Int = 3000
 
-    @Option(name: .customLong("batch-size"), help: "Batch size.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Batch size.")
     var batchSize: Int = 256
 
-    @Option(name: .customLong("lr"), help: "Peak learning rate (default: 3e-5 for mle, 3e-4 for residual).")
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate (default: 3e-5 for mle, 3e-4 for residual).")
     var learningRate: Float?
 
-    @Option(help: "Warm-up steps.")
+    @Option(parsing: .unconditional, help: "Warm-up steps.")
     var warmup: Int = 100
 
-    @Option(name: .customLong("head-rank"), help: "Rank of U in the residual head.")
+    @Option(name: .customLong("head-rank"), parsing: .unconditional, help: "Rank of U in the residual head.")
     var headRank: Int = 4
 
-    @Option(name: .customLong("head-epsilon"), help: "ε: the head's guaranteed contraction rate.")
+    @Option(name: .customLong("head-epsilon"), parsing: .unconditional, help: "ε: the head's guaranteed contraction rate.")
     var headEpsilon: Float = 0.1
 
-    @Option(name: .customLong("encode-steps"),
+    @Option(name: .customLong("encode-steps"), parsing: .unconditional,
             help: "RK4 steps encoding the reconstruction latents (the summary reports the round-trip error).")
     var encodeSteps: Int = 16
 
-    @Option(help: "Random seed.")
+    @Option(parsing: .unconditional, help: "Random seed.", transform: seedArgument)
     var seed: UInt64 = 0
 
     @OptionGroup var threading: ThreadOptions
 
     @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        try Check.integer("--steps", steps, in: 1...100)
+        try Check.real("--sigma", sigma, in: .above(0, upTo: 100))
+        try Check.real("--lambda-fm", lambdaFM, in: .from(0, through: 1000))
+        try Check.real("--lambda-prox", lambdaProx, in: .from(0, through: 1000))
+        try Check.integer("--train-steps", trainSteps, in: 1...100_000_000)
+        try Check.integer("--batch-size", batchSize, in: 1...16_384)
+        try Check.real("--lr", learningRate, in: .above(0, upTo: 1))
+        try Check.integer("--warmup", warmup, in: 0...100_000_000)
+        try Check.integer("--head-rank", headRank, in: 0...256)
+        try Check.real("--head-epsilon", headEpsilon, in: .above(0, upTo: 100))
+        try Check.integer("--encode-steps", encodeSteps, in: 1...10_000)
+        try Check.inputFile("--checkpoint", checkpoint)
+        try Check.inputFile("--dataset", dataset)
+        try Check.output("--out", out)
+    }
 
     func run() throws {
         try reportingErrors {
@@ -132,22 +149,29 @@ struct CertifyCommand: ParsableCommand {
 
     @OptionGroup var taskOptions: TaskOptions
 
-    @Option(help: "Number of observation windows.")
+    @Option(parsing: .unconditional, help: "Number of observation windows.")
     var windows: Int = 32
 
-    @Option(help: "Solver steps K.")
+    @Option(parsing: .unconditional, help: "Solver steps K.")
     var steps: Int = 4
 
     @Option(help: "Solver.")
     var solver: SolverMethod = .euler
 
-    @Option(help: "Size of the injected deviations (normalized units).")
+    @Option(parsing: .unconditional, help: "Size of the injected deviations (normalized units).")
     var perturbation: Float = 1e-2
 
-    @Option(help: "Random seed.")
+    @Option(parsing: .unconditional, help: "Random seed.", transform: seedArgument)
     var seed: UInt64 = 0
 
     @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        try Check.integer("--windows", windows, in: 1...100_000)
+        try Check.integer("--steps", steps, in: 1...10_000)
+        try Check.real("--perturbation", perturbation, in: .above(0, upTo: 1))
+        try Check.inputFile("--checkpoint", checkpoint)
+    }
 
     func run() throws {
         try reportingErrors {

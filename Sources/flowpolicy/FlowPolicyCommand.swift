@@ -23,28 +23,29 @@ struct TaskOptions: ParsableArguments {
     @Option(help: "Task (\(TaskDescription.knownTasks.joined(separator: ", "))).")
     var task: String
 
-    func validate() throws {
-        guard TaskDescription.knownTasks.contains(task) else {
-            throw ValidationError("unknown task \"\(task)\"; known tasks: "
-                + TaskDescription.knownTasks.joined(separator: ", "))
-        }
-    }
+    func validate() throws { try checkTaskName(task) }
 
     func description() throws -> TaskDescription { try TaskDescription.named(task) }
 }
 
+/// Refuses a task name no task.yaml answers to, listing the known ones.
+func checkTaskName(_ task: String) throws {
+    guard TaskDescription.knownTasks.contains(task) else {
+        throw ValidationError("unknown task \"\(task)\"; known tasks: " + TaskDescription.knownTasks.joined(separator: ", "))
+    }
+}
+
 /// `--episodes N --seed S`: how many seeded episodes, and the first seed.
 struct EpisodeOptions: ParsableArguments {
-    @Option(help: "Number of episodes.")
+    @Option(parsing: .unconditional, help: "Number of episodes.")
     var episodes: Int = 200
 
-    @Option(help: "First episode seed (default: the task's evaluation seeds).")
+    @Option(parsing: .unconditional, help: "First episode seed (default: the task's evaluation seeds).",
+            transform: seedArgument)
     var seed: UInt64?
 
     func validate() throws {
-        guard episodes >= 1, episodes <= 1_000_000 else {
-            throw ValidationError("--episodes must be in 1...1000000, got \(episodes)")
-        }
+        try Check.integer("--episodes", episodes, in: 1...1_000_000)
     }
 }
 

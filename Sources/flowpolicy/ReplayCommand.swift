@@ -24,6 +24,11 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Write the step records as JSON to this path.")
     var json: String
 
+    func validate() throws {
+        try Check.inputFile("--episodes", episodes)
+        try Check.output("--json", json)
+    }
+
     func run() throws {
         try reportingErrors {
             guard let data = FileManager.default.contents(atPath: episodes) else {

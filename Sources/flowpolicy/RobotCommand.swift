@@ -28,7 +28,7 @@ struct RobotCommand: ParsableCommand {
 
     @OptionGroup var security: SecurityOptions
 
-    @Option(name: .customLong("hold-after"), help: "Real time: hold by itself when no command has come for this many periods.")
+    @Option(name: .customLong("hold-after"), parsing: .unconditional, help: "Real time: hold by itself when no command has come for this many periods.")
     var holdAfter: Int = 3
 
     @Option(name: .customLong("command-bind"), help: "Command endpoint to bind (SUB); default: the state port + 1.")
@@ -37,27 +37,23 @@ struct RobotCommand: ParsableCommand {
     @Flag(name: .customLong("lock-step"), help: "One control step per command (no clock).")
     var lockStep = false
 
-    @Option(help: "Episodes to run (default: until interrupted).")
+    @Option(parsing: .unconditional, help: "Episodes to run (default: until interrupted).")
     var episodes: Int?
 
-    @Option(help: "First episode seed (default: the task's evaluation seeds).")
+    @Option(parsing: .unconditional, help: "First episode seed (default: the task's evaluation seeds).",
+            transform: seedArgument)
     var seed: UInt64?
 
-    @Option(help: "Real time: control rate in Hz (default: the task's).")
+    @Option(parsing: .unconditional, help: "Real time: control rate in Hz (default: the task's).")
     var rate: Double?
 
     @OptionGroup var report: ReportOptions
 
     func validate() throws {
-        if let episodes, !(1...1_000_000).contains(episodes) {
-            throw ValidationError("--episodes must be in 1...1000000, got \(episodes)")
-        }
-        if let rate, !(rate >= 0.1 && rate <= 10_000) {
-            throw ValidationError("--rate must be in [0.1, 10000] Hz, got \(rate)")
-        }
-        guard (1...1_000_000).contains(holdAfter) else {
-            throw ValidationError("--hold-after must be in 1...1000000 periods, got \(holdAfter)")
-        }
+        try Check.integer("--episodes", episodes, in: 1...1_000_000)
+        try Check.real("--rate", rate, in: .from(0.1, through: 10_000), unit: "Hz")
+        try Check.integer("--hold-after", holdAfter, in: 1...1_000_000, unit: "periods")
+        try checkTaskName(task)
     }
 
     func run() throws {

@@ -17,13 +17,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "In process (no --robot): the task (default: the checkpoint's).")
     var task: String?
 
-    @Option(help: "In process: first episode seed (default: the task's evaluation seeds).")
+    @Option(parsing: .unconditional, help: "In process: first episode seed (default: the task's evaluation seeds).",
+            transform: seedArgument)
     var seed: UInt64?
 
     func validate() throws {
         if options.robot != nil && (task != nil || seed != nil) {
             throw ValidationError("--task and --seed are for the task in process; with --robot, the robot runs them")
         }
+        if let task { try checkTaskName(task) }
     }
 
     func run() throws {

@@ -13,21 +13,28 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Checkpoint file.")
     var checkpoint: String
 
-    @Option(help: "Observation: Do numbers (repeated over the window) or To*Do numbers, comma-separated.")
+    @Option(parsing: .unconditional, help: "Observation: Do numbers (repeated over the window) or To*Do numbers, comma-separated.")
     var observation: String
 
-    @Option(help: "Number of chunks to sample.")
+    @Option(parsing: .unconditional, help: "Number of chunks to sample.")
     var count: Int = 1000
 
     @OptionGroup var sampling: SolverOptions
 
-    @Option(help: "Use adaptive Dormand-Prince 5(4) with this relative and absolute tolerance instead.")
+    @Option(parsing: .unconditional, help: "Use adaptive Dormand-Prince 5(4) with this relative and absolute tolerance instead.")
     var adaptive: Float?
 
-    @Option(help: "Noise seed.")
+    @Option(parsing: .unconditional, help: "Noise seed.", transform: seedArgument)
     var seed: UInt64 = 0
 
     @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        _ = try parseNumbers(observation, name: "--observation")
+        try Check.integer("--count", count, in: 1...100_000)
+        try Check.real("--adaptive", adaptive, in: .above(0, upTo: 1))
+        try Check.inputFile("--checkpoint", checkpoint)
+    }
 
     func run() throws {
         try reportingErrors {

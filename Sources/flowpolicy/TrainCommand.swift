@@ -19,10 +19,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "fm (flow matching) or lfm (Local Flow Matching chain).")
     var method: TrainingSession.Method = .fm
 
-    @Option(help: "LFM: blocks in the chain (the last is the free block to N(0, I)).")
+    @Option(parsing: .unconditional, help: "LFM: blocks in the chain (the last is the free block to N(0, I)).")
     var blocks: Int = 4
 
-    @Option(name: .customLong("ou-step"), help: "LFM: OU step sizes γ_n = c ρ^(n-1), given as c,ρ.")
+    @Option(name: .customLong("ou-step"), parsing: .unconditional, help: "LFM: OU step sizes γ_n = c ρ^(n-1), given as c,ρ.")
     var ouStep: String = "0.1,1.5"
 
     @Option(help: "Dataset file (from `flowpolicy collect`, or any file in the same layout).")
@@ -31,48 +31,78 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Checkpoint file to write.")
     var out: String
 
-    @Option(help: "Optimization steps.")
+    @Option(parsing: .unconditional, help: "Optimization steps.")
     var steps: Int = 20_000
 
-    @Option(name: .customLong("batch-size"), help: "Batch size.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Batch size.")
     var batchSize: Int = 256
 
-    @Option(name: .customLong("lr"), help: "Peak learning rate (AdamW, cosine schedule).")
+    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate (AdamW, cosine schedule).")
     var learningRate: Float = 1e-4
 
-    @Option(help: "Warm-up steps of the learning-rate schedule.")
+    @Option(parsing: .unconditional, help: "Warm-up steps of the learning-rate schedule.")
     var warmup: Int = 500
 
-    @Option(name: .customLong("weight-decay"), help: "AdamW weight decay.")
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "AdamW weight decay.")
     var weightDecay: Float = 1e-6
 
-    @Option(help: "Hidden width H of the ResMLP-FiLM network (LFM: of the FM network the chain's size matches).")
+    @Option(parsing: .unconditional, help: "Hidden width H of the ResMLP-FiLM network (LFM: of the FM network the chain's size matches).")
     var hidden: Int = 256
 
-    @Option(help: "Residual blocks per network.")
+    @Option(parsing: .unconditional, help: "Residual blocks per network.")
     var depth: Int = 4
 
-    @Option(name: .customLong("time-embedding"), help: "Size of the sinusoidal time embedding.")
+    @Option(name: .customLong("time-embedding"), parsing: .unconditional, help: "Size of the sinusoidal time embedding.")
     var timeEmbedding: Int = 64
 
-    @Option(name: .customLong("obs-steps"), help: "To: observations in the window (default: the task's).")
+    @Option(name: .customLong("obs-steps"), parsing: .unconditional, help: "To: observations in the window (default: the task's).")
     var observationSteps: Int?
 
-    @Option(name: .customLong("action-steps"), help: "Ta: actions executed per chunk (default: the task's).")
+    @Option(name: .customLong("action-steps"), parsing: .unconditional, help: "Ta: actions executed per chunk (default: the task's).")
     var actionSteps: Int?
 
-    @Option(name: .customLong("prediction-steps"), help: "Tp: actions predicted per chunk (default: the task's).")
+    @Option(name: .customLong("prediction-steps"), parsing: .unconditional, help: "Tp: actions predicted per chunk (default: the task's).")
     var predictionSteps: Int?
 
-    @Option(help: "Random seed (weights, batches, noise).")
+    @Option(parsing: .unconditional, help: "Random seed (weights, batches, noise).", transform: seedArgument)
     var seed: UInt64 = 0
 
     @OptionGroup var threading: ThreadOptions
 
-    @Option(name: .customLong("save-every"), help: "FM: also save the EMA weights every N steps (out.stepN.safetensors).")
+    @Option(name: .customLong("save-every"), parsing: .unconditional, help: "FM: also save the EMA weights every N steps (out.stepN.safetensors).")
     var saveEvery: Int?
 
     @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        try Check.integer("--blocks", blocks, in: 1...64)
+        _ = try ouSteps()
+        try Check.integer("--steps", steps, in: 1...100_000_000)
+        try Check.integer("--batch-size", batchSize, in: 1...16_384)
+        try Check.real("--lr", learningRate, in: .above(0, upTo: 1))
+        try Check.integer("--warmup", warmup, in: 0...100_000_000)
+        try Check.real("--weight-decay", weightDecay, in: .from(0, through: 1))
+        try Check.integer("--hidden", hidden, in: 1...2048)
+        try Check.integer("--depth", depth, in: 1...64)
+        guard (2...1024).contains(timeEmbedding), timeEmbedding % 2 == 0 else {
+            throw ValidationError("--time-embedding must be an even number in 2...1024, got \(timeEmbedding)")
+        }
+        try Check.integer("--obs-steps", observationSteps, in: 1...1000)
+        try Check.integer("--action-steps", actionSteps, in: 1...1000)
+        try Check.integer("--prediction-steps", predictionSteps, in: 1...1000)
+        try Check.integer("--save-every", saveEvery, in: 1...100_000_000)
+        try Check.inputFile("--dataset", dataset)
+        try Check.output("--out", out)
+    }
+
+    /// `--ou-step` as (c, ρ).
+    private func ouSteps() throws -> (scale: Float, growth: Float) {
+        let ou = try parseNumbers(ouStep, name: "--ou-step")
+        guard ou.count == 2, ou.allSatisfy({ $0 > 0 && $0 <= 10 }) else {
+            throw ValidationError("--ou-step takes two numbers c,ρ, each in (0, 10], got \"\(ouStep)\"")
+        }
+        return (ou[0], ou[1])
+    }
 
     func run() throws {
         try reportingErrors {
@@ -83,9 +113,7 @@ struct TrainCommand: ParsableCommand {
             options.method = method
             options.saveEvery = saveEvery
             options.chainBlocks = blocks
-            let ou = try parseNumbers(ouStep, name: "--ou-step")
-            guard ou.count == 2 else { throw ValidationError("--ou-step takes two numbers, c,ρ") }
-            (options.ouStepScale, options.ouStepGrowth) = (ou[0], ou[1])
+            (options.ouStepScale, options.ouStepGrowth) = try ouSteps()
             options.hidden = hidden
             options.depth = depth
             options.timeEmbedding = timeEmbedding

@@ -23,6 +23,11 @@ struct UpgradeCommand: ParsableCommand {
     @Option(help: "Write the upgraded checkpoint here instead of over the original.")
     var out: String?
 
+    func validate() throws {
+        try Check.inputFile("<path>", path)
+        try Check.output("--out", out)
+    }
+
     func run() throws {
         try reportingErrors {
             let contract = try CheckpointReader.upgrade(path, task: task.map { try TaskDescription.named($0) },

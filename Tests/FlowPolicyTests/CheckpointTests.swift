@@ -160,6 +160,24 @@ private func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.cont
         #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
     }
 
+    /// Temporary files a killed writer left for the same target are removed by the next write; a live writer's stay.
+    @Test func theNextWriteRemovesTheTemporaryFilesOfKilledWriters() throws {
+        let folder = temporaryPath("stale")
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // A process id that is not running: the largest the kernel would hand out, plus one.
+        let pidMax = try? String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8)
+        let gone = (Int32(pidMax?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 4_194_304) + 1
+        let stale = folder + "/.policy.safetensors.tmp-\(gone)-123"
+        let live = folder + "/.policy.safetensors.tmp-\(getpid())-456"
+        let other = folder + "/.other.safetensors.tmp-\(gone)-789"
+        for file in [stale, live, other] { _ = FileManager.default.createFile(atPath: file, contents: Data([0])) }
+        try smallCheckpoint().write(to: folder + "/policy.safetensors")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(FileManager.default.fileExists(atPath: live) && FileManager.default.fileExists(atPath: other))
+        #expect(throws: FlowPolicyError.self) { try smallCheckpoint().write(to: folder) }  // a folder, refused
+    }
+
     /// Python's `safetensors` reads the checkpoint and sees the documented PyTorch names and shapes.
     @Test func pythonSafetensorsReadsCheckpoint() throws {
         let checkpoint = try smallCheckpoint()

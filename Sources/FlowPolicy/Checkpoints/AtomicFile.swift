@@ -2,8 +2,10 @@ import Foundation
 
 /// Writes whole files so that readers and crashes never see half of one.
 public enum AtomicFile {
-    /// Writes `bytes` to a temporary file beside `path`, flushes it, and renames it over `path`. If anything fails,
-    /// the temporary file is removed and whatever was at `path` is untouched.
+    /// Writes `bytes` to a temporary file beside `path`, flushes it, renames it over `path` and flushes the folder,
+    /// so that after a crash or a power cut the file is either the old one or the new one, whole. If anything fails,
+    /// the temporary file is removed and whatever was at `path` is untouched. Temporary files that killed writers
+    /// left for the same target (`.NAME.tmp-PID-...` of a process that no longer runs) are removed first.
     public static func write(_ bytes: [UInt8], to path: String) throws(FlowPolicyError) {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
@@ -11,7 +13,12 @@ public enum AtomicFile {
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
             throw .io(path: path, message: "the folder \(folder) does not exist; create it first")
         }
-        let temporary = folder + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+            throw .io(path: path, message: "this is a folder; give a file path to write")
+        }
+        let prefix = "." + url.lastPathComponent + ".tmp-"
+        removeStaleTemporaries(in: folder, prefix: prefix)
+        let temporary = folder + "/" + prefix + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard descriptor >= 0 else {
             throw .io(path: path, message: "cannot create a temporary file in \(folder): \(String(cString: strerror(errno)))")
@@ -35,6 +42,21 @@ public enum AtomicFile {
         if let failure {
             unlink(temporary)
             throw .io(path: path, message: "write failed (\(failure)); the previous file, if any, is unchanged")
+        }
+        // The rename is durable once the folder's entry is on disk.
+        let folderDescriptor = open(folder, O_RDONLY | O_DIRECTORY)
+        if folderDescriptor >= 0 {
+            fsync(folderDescriptor)
+            close(folderDescriptor)
+        }
+    }
+
+    /// Removes `folder`'s files named `prefix` + `PID-...` whose process is gone (a writer killed mid-write).
+    static func removeStaleTemporaries(in folder: String, prefix: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(folder + "/" + name) }
         }
     }
 }

@@ -381,10 +381,13 @@ class PolicyClient:
         self._reset_next = False
         chunk = reply.action_chunk
         self.last_chunk = chunk
-        Tp, Da = chunk.prediction_steps, chunk.action_dimensions
+        Tp = spec.prediction_steps
         actions = list(chunk.actions)
-        if len(actions) != Tp * Da:
-            raise PolicyError(f"ActionChunk holds {len(actions)} numbers, expected {Tp} x {Da}")
+        shape = f"[{chunk.batch}, {chunk.prediction_steps}, {chunk.action_dimensions}] ({len(actions)} numbers)"
+        if (chunk.batch, chunk.prediction_steps, chunk.action_dimensions) != (1, Tp, Da) or len(actions) != Tp * Da:
+            raise PolicyError(f"the ActionChunk is {shape}; the policy's is [1, {Tp}, {Da}]")
+        if not all(math.isfinite(v) for v in actions):
+            raise PolicyError(f"the ActionChunk {shape} holds a NaN or infinite number")
         return [actions[i * Da:(i + 1) * Da] for i in range(Tp)]
 
 

@@ -1,0 +1,165 @@
+"""A bounded storm against `flowpolicy serve` on loopback: a well-formed client's round trips before and during a
+flood of malformed frames, empty frames and half-sent large frames, with the server's memory watched.
+
+    ~/.cache/flowpolicy/venv/bin/python tools/storm.py [--frames 100000] [--json storm.json]
+
+The server serves the shipped Push-T policy (Euler K = 10). The storm, all at once:
+- malformed: 4 DEALER sockets send random bytes (1 to 200 per frame), `--frames` in all;
+- empty: 2 DEALER sockets send empty frames (a quarter as many);
+- half-sent large frames: 32 raw TCP connections each speak ZMTP 3.0's greeting, then declare a 62 MB frame and send
+  the first 4 MB of it, and stall (what took the server to 2 GB before it limited message sizes).
+A well-formed client (PolicyClient) times 300 round trips before the storm and 300 during it. Figures: frames sent,
+the server's peak resident memory (VmHWM), p50 / p99 round trips before and during, whether the server survived.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import zmq
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "clients", "python"))
+from flowpolicy_client import PolicyClient  # noqa: E402
+
+REPOSITORY = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(p * len(ordered) + 0.5)) - 1))]
+
+
+def round_trips(endpoint, count):
+    window = [[150.0 + i for i in range(20)], [151.0 + i for i in range(20)]]
+    times = []
+    with PolicyClient(endpoint, timeout=10.0) as client:
+        client.metadata()
+        for _ in range(count):
+            begin = time.perf_counter()
+            client.infer(window)
+            times.append((time.perf_counter() - begin) * 1000)
+    return times
+
+
+def flood(endpoint, frames, empty, seed):
+    context = zmq.Context()
+    dealer = context.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.setsockopt(zmq.SNDHWM, 1000)
+    dealer.connect(endpoint)
+    generator = random.Random(seed)
+    sent = 0
+    for _ in range(frames):
+        payload = b"" if empty else bytes(generator.getrandbits(8) for _ in range(generator.randint(1, 200)))
+        try:
+            dealer.send(payload, zmq.NOBLOCK)
+            sent += 1
+        except zmq.Again:
+            time.sleep(0.0005)  # the server's queue for this peer is full: it reads at its own pace
+            dealer.send(payload)
+            sent += 1
+        # Drain the error replies now and then, so they do not pile up here.
+        while dealer.poll(0):
+            dealer.recv()
+    dealer.close()
+    context.term()
+    return sent
+
+
+def half_sent_frame(port, declared=62 << 20, sent=4 << 20):
+    """A raw TCP connection: ZMTP 3.0 greeting (NULL mechanism), READY as a DEALER, then a long frame of `declared`
+    bytes of which only `sent` follow; then it stalls until closed."""
+    connection = socket.create_connection(("127.0.0.1", port))
+    greeting = b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") + b"\x00" + b"\x00" * 31
+    connection.sendall(greeting)
+    ready_body = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 6) + b"DEALER"
+    connection.sendall(b"\x04" + bytes([len(ready_body)]) + ready_body)
+    try:
+        connection.sendall(b"\x02" + struct.pack(">Q", declared))
+        chunk = b"\x00" * (1 << 20)
+        for _ in range(sent >> 20):
+            connection.sendall(chunk)
+    except OSError:
+        pass  # the server hung up on the oversized frame
+    return connection
+
+
+def resident_peak_kilobytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status.read()).group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=100_000, help="malformed frames in all")
+    parser.add_argument("--binary", default=os.path.join(REPOSITORY, ".build/release/flowpolicy"))
+    parser.add_argument("--json", help="write the figures here")
+    arguments = parser.parse_args()
+
+    server = subprocess.Popen([arguments.binary, "serve", "--checkpoint",
+                               os.path.join(REPOSITORY, "tasks/pusht/policy.safetensors"),
+                               "--bind", "tcp://127.0.0.1:*"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    line = server.stdout.readline()
+    endpoint = re.search(r"on (tcp://\S+)", line).group(1)
+    port = int(endpoint.rsplit(":", 1)[1])
+    try:
+        before = round_trips(endpoint, 300)
+        rss_before = resident_peak_kilobytes(server.pid)
+        results, threads = {}, []
+        for index in range(4):
+            threads.append(threading.Thread(target=lambda i=index: results.__setitem__(
+                f"malformed {i}", flood(endpoint, arguments.frames // 4, False, i))))
+        for index in range(2):
+            threads.append(threading.Thread(target=lambda i=index: results.__setitem__(
+                f"empty {i}", flood(endpoint, arguments.frames // 8, True, 100 + i))))
+        connections = []
+        large = threading.Thread(target=lambda: connections.extend(half_sent_frame(port) for _ in range(32)))
+        threads.append(large)
+        storm_started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        during = round_trips(endpoint, 300)
+        for thread in threads:
+            thread.join()
+        storm_seconds = time.monotonic() - storm_started
+        alive = server.poll() is None
+        rss_peak = resident_peak_kilobytes(server.pid) if alive else None
+        after = round_trips(endpoint, 20) if alive else []
+        for connection in connections:
+            connection.close()
+        figures = {
+            "malformed_frames": sum(v for k, v in results.items() if k.startswith("malformed")),
+            "empty_frames": sum(v for k, v in results.items() if k.startswith("empty")),
+            "half_sent_large_frames": 32, "storm_seconds": storm_seconds, "server_alive": alive,
+            "server_peak_rss_mb_before": rss_before / 1024,
+            "server_peak_rss_mb": None if rss_peak is None else rss_peak / 1024,
+            "round_trip_ms_before": {"p50": statistics.median(before), "p99": percentile(before, 0.99)},
+            "round_trip_ms_during": {"p50": statistics.median(during), "p99": percentile(during, 0.99)},
+            "round_trips_after": len(after),
+        }
+        figures["p99_ratio"] = figures["round_trip_ms_during"]["p99"] / figures["round_trip_ms_before"]["p99"]
+        print(json.dumps(figures, indent=2))
+        if arguments.json:
+            with open(arguments.json, "w") as file:
+                json.dump(figures, file, indent=2)
+    finally:
+        server.terminate()
+        try:
+            output, _ = server.communicate(timeout=10)
+            print(output.strip().splitlines()[-1] if output.strip() else "")
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+if __name__ == "__main__":
+    main()
