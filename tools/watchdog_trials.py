@@ -91,9 +91,10 @@ def runtime_binary():
     sys.exit("error: build flowpolicy-runtime first (swift build -c release --product flowpolicy-runtime)")
 
 
-def start_run(robot_endpoint, checkpoint="tasks/pusht/policy.safetensors"):
+def start_run(robot_endpoint, checkpoint="tasks/pusht/policy.safetensors", commands=None):
     return subprocess.Popen([runtime_binary(), "run", "--checkpoint", os.path.join(REPOSITORY, checkpoint),
-                             "--robot", robot_endpoint, "--control", "none"],
+                             "--robot", robot_endpoint, "--control", "none"]
+                            + (["--robot-commands", commands] if commands else []),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -155,7 +156,7 @@ def run_killed(context):
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = robot.stdout.readline()
-        match = re.search(r"state (tcp://\S+) commands", line)
+        match = re.search(r"state (tcp://\S+) commands (tcp://\S+)", line)
         if not match:
             return {"error": f"robot did not start: {line}"}
         states = context.socket(zmq.SUB)
@@ -174,7 +175,7 @@ def run_killed(context):
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        run = start_run(match.group(1), "tasks/franka_kitchen/policy.safetensors")
+        run = start_run(match.group(1), "tasks/franka_kitchen/policy.safetensors", match.group(2))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any(any(a) for _, _, a in log):
             time.sleep(0.02)

@@ -31,8 +31,8 @@ public struct ReportOptions: ParsableArguments {
 
 /// `--threads N`: worker threads.
 public struct ThreadOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Worker threads (default: every core).")
-    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Worker threads (default: every core, at most 256).")
+    public var threads: Int = min(ProcessInfo.processInfo.activeProcessorCount, 256)
 
     public init() {}
 

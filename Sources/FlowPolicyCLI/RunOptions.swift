@@ -33,7 +33,8 @@ public struct RunOptions: ParsableArguments {
 
     @OptionGroup public var sampling: SolverOptions
 
-    @Option(name: .customLong("deadline-ms"), parsing: .unconditional, help: "Latency budget per chunk (a round trip with --policy): use the largest K whose p99 fits.")
+    @Option(name: .customLong("deadline-ms"), parsing: .unconditional,
+            help: "Latency budget per chunk (a round trip with --policy): use the largest K whose p99 fits.")
     public var deadlineMilliseconds: Double?
 
     @Option(parsing: .unconditional, help: "The policy's control rate in Hz (default: the checkpoint's).")
@@ -51,7 +52,8 @@ public struct RunOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Stop after this many seconds.")
     public var duration: Double?
 
-    @Option(parsing: .unconditional, help: "Stop when this many episodes have ended (in process: run this many; default 10).")
+    @Option(parsing: .unconditional,
+            help: "Stop when this many episodes have ended (in process: run this many; default 10).")
     public var episodes: Int?
 
     @Flag(name: .customLong("lock-step"), help: ArgumentHelp(
@@ -60,23 +62,27 @@ public struct RunOptions: ParsableArguments {
             + "seeds, a policy served with --policy gives exactly the outcomes of the checkpoint in process."))
     public var lockStep = false
 
-    @Option(name: .customLong("policy-seed"), parsing: .unconditional, help: "Seed of the policy's sampling noise.",
-            transform: seedArgument)
+    @Option(name: .customLong("policy-seed"), parsing: .unconditional,
+            help: "Seed of the policy's sampling noise. (default: 0)", transform: seedArgument)
     public var policySeed: UInt64 = 0
 
-    @Option(name: .customLong("ensemble-decay"), parsing: .unconditional, help: "Temporal ensembling: k in the weights exp(-k i).")
+    @Option(name: .customLong("ensemble-decay"), parsing: .unconditional,
+            help: "Temporal ensembling: k in the weights exp(-k i).")
     public var ensembleDecay: Float = 0.01
 
-    @Option(name: .customLong("replan-every"), parsing: .unconditional, help: "Temporal ensembling: periods between chunk requests.")
+    @Option(name: .customLong("replan-every"), parsing: .unconditional,
+            help: "Temporal ensembling: periods between chunk requests.")
     public var replanEvery: Int = 1
 
-    @Option(name: .customLong("startup-timeout"), parsing: .unconditional, help: "Seconds to wait for the robot's first state.")
+    @Option(name: .customLong("startup-timeout"), parsing: .unconditional,
+            help: "Seconds to wait for the robot's first state.")
     public var startupTimeout: Double = 10
 
     @Flag(help: "Ask for SCHED_FIFO scheduling and locked memory (needs CAP_SYS_NICE).")
     public var realtime = false
 
-    @Option(name: .customLong("spin-us"), parsing: .unconditional, help: "Spin this many microseconds before each deadline instead of sleeping.")
+    @Option(name: .customLong("spin-us"), parsing: .unconditional,
+            help: "Spin this many microseconds before each deadline instead of sleeping.")
     public var spinMicroseconds: Int = 0
 
     @OptionGroup public var report: ReportOptions

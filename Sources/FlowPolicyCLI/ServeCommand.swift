@@ -27,7 +27,8 @@ public struct ServeCommand: ParsableCommand {
 
     @OptionGroup var sampling: SolverOptions
 
-    @Option(name: .customLong("max-batch"), parsing: .unconditional, help: "Most observation windows in one batched call.")
+    @Option(name: .customLong("max-batch"), parsing: .unconditional,
+            help: "Most observation windows in one batched call.")
     var maxBatch: Int = 256
 
     @Option(parsing: .unconditional, help: "Threads a batched call is split over.")
@@ -42,12 +43,12 @@ public struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-clients"), parsing: .unconditional, help: "Clients whose state is kept at once.")
     var maxClients: Int = 64
 
-    @Option(parsing: .unconditional, help: "Seed of the shared noise stream.", transform: seedArgument)
+    @Option(parsing: .unconditional, help: "Seed of the shared noise stream. (default: 0)", transform: seedArgument)
     var seed: UInt64 = 0
 
     public init() {}
 
-    public enum OutOfBounds: String, ExpressibleByArgument, Sendable { case clip, refuse }
+    public enum OutOfBounds: String, CaseIterable, ExpressibleByArgument, Sendable { case clip, refuse }
 
     public func validate() throws {
         try Check.integer("--max-batch", maxBatch, in: 1...16_384)

@@ -121,6 +121,7 @@ public struct RealRange: Sendable, CustomStringConvertible {
 }
 
 /// Parses a seed: any integer in 0...2^64-1 (a negative one is refused with the range, not as an unknown flag).
+/// With a transform the parser shows no default, so the help of a seed that has one says it: "... (default: 0)".
 public func seedArgument(_ text: String) throws -> UInt64 {
     guard let value = UInt64(text) else { throw ValidationError("a seed must be an integer in 0...\(UInt64.max)") }
     return value

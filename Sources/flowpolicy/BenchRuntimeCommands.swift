@@ -112,7 +112,8 @@ struct BenchLoopCommand: ParsableCommand {
     @Flag(help: "Ask for SCHED_FIFO scheduling and locked memory.")
     var realtime = false
 
-    @Option(name: .customLong("spin-us"), parsing: .unconditional, help: "Spin this many microseconds before each deadline.")
+    @Option(name: .customLong("spin-us"), parsing: .unconditional,
+            help: "Spin this many microseconds before each deadline.")
     var spinMicroseconds: Int = 0
 
     @OptionGroup var report: ReportOptions

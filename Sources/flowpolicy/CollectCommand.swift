@@ -21,7 +21,7 @@ struct CollectCommand: ParsableCommand {
     var out: String
 
     @Option(parsing: .unconditional,
-            help: "Seed of the first episode (default: the task's collection seeds, or after the file's when appending).",
+            help: "First episode seed (default: the task's collection seeds, or after the file's when appending).",
             transform: seedArgument)
     var seed: UInt64?
 

@@ -150,7 +150,8 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "LeRobot: the episodes' language task (default: the task name).")
     var taskText: String?
 
-    @Option(parsing: .unconditional, help: "robomimic: the share of demos listed in mask/valid (the rest in mask/train).")
+    @Option(parsing: .unconditional,
+            help: "robomimic: the share of demos listed in mask/valid (the rest in mask/train).")
     var validRatio: Double = 0.1
 
     @OptionGroup var report: ReportOptions

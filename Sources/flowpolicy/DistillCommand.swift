@@ -32,7 +32,7 @@ struct DistillCommand: ParsableCommand {
     @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate.")
     var learningRate: Float = 3e-4
 
-    @Option(parsing: .unconditional, help: "Random seed.", transform: seedArgument)
+    @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: seedArgument)
     var seed: UInt64 = 0
 
     @OptionGroup var threading: ThreadOptions

@@ -28,7 +28,8 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var sampling: SolverOptions
 
-    @Option(name: .customLong("action-steps"), parsing: .unconditional, help: "Actions executed per chunk (default: the checkpoint's Ta).")
+    @Option(name: .customLong("action-steps"), parsing: .unconditional,
+            help: "Actions executed per chunk (default: the checkpoint's Ta).")
     var actionSteps: Int?
 
     @Option(name: .customLong("hand-over"), help: ArgumentHelp(
@@ -36,17 +37,20 @@ struct EvalCommand: ParsableCommand {
         discussion: "The task's default is task.yaml policy.hand_over, receding when it names none."))
     var handOver: ChunkHandOver?
 
-    @Option(name: .customLong("replan-every"), parsing: .unconditional, help: "Temporal ensembling: steps between chunks (default: 1).")
+    @Option(name: .customLong("replan-every"), parsing: .unconditional,
+            help: "Temporal ensembling: steps between chunks (default: 1).")
     var replanEvery: Int?
 
-    @Option(name: .customLong("ensemble-decay"), parsing: .unconditional, help: "Temporal ensembling: k in the weights exp(-k i), i = 0 for the oldest chunk.")
+    @Option(name: .customLong("ensemble-decay"), parsing: .unconditional,
+            help: "Temporal ensembling: k in the weights exp(-k i), i = 0 for the oldest chunk.")
     var ensembleDecay: Float = 0.01
 
-    @Option(name: .customLong("observation-noise"), parsing: .unconditional, help: "Std. dev. of Gaussian noise on the policy's observations.")
+    @Option(name: .customLong("observation-noise"), parsing: .unconditional,
+            help: "Std. dev. of Gaussian noise on the policy's observations.")
     var observationNoise: Float = 0
 
-    @Option(name: .customLong("policy-seed"), parsing: .unconditional, help: "Seed of the policy's sampling noise.",
-            transform: seedArgument)
+    @Option(name: .customLong("policy-seed"), parsing: .unconditional,
+            help: "Seed of the policy's sampling noise. (default: 0)", transform: seedArgument)
     var policySeed: UInt64 = 0
 
     @OptionGroup var threading: ThreadOptions
@@ -57,7 +61,8 @@ struct EvalCommand: ParsableCommand {
             + "checkpoint with the same seeds, --policy-seed and --threads."))
     var remote: String?
 
-    @Option(name: .customLong("remote-timeout"), parsing: .unconditional, help: "Seconds to wait for the policy server's replies.")
+    @Option(name: .customLong("remote-timeout"), parsing: .unconditional,
+            help: "Seconds to wait for the policy server's replies.")
     var remoteTimeout: Double = 5
 
     @Option(name: .customLong("remote-key"), help: "The policy server's public key (its NAME.key file): connect with CURVE.")
@@ -77,7 +82,7 @@ struct EvalCommand: ParsableCommand {
         try Check.integer("--replan-every", replanEvery, in: 1...1000)
         try Check.real("--ensemble-decay", ensembleDecay, in: .from(0))
         try Check.real("--observation-noise", observationNoise, in: .from(0))
-        try Check.real("--remote-timeout", remoteTimeout, in: .above(0, upTo: 3600), unit: "seconds")
+        try Check.real("--remote-timeout", remoteTimeout, in: .from(0.001, through: 3600), unit: "seconds")
         try Check.inputFile("--checkpoint", checkpoint)
         try Check.inputFile("--remote-key", remoteKey)
         try Check.inputFile("--secret-key", secretKey)

@@ -56,7 +56,8 @@ struct FineTuneCommand: ParsableCommand {
     @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Batch size.")
     var batchSize: Int = 256
 
-    @Option(name: .customLong("lr"), parsing: .unconditional, help: "Peak learning rate (default: 3e-5 for mle, 3e-4 for residual).")
+    @Option(name: .customLong("lr"), parsing: .unconditional,
+            help: "Peak learning rate (default: 3e-5 for mle, 3e-4 for residual).")
     var learningRate: Float?
 
     @Option(parsing: .unconditional, help: "Warm-up steps.")
@@ -65,14 +66,15 @@ struct FineTuneCommand: ParsableCommand {
     @Option(name: .customLong("head-rank"), parsing: .unconditional, help: "Rank of U in the residual head.")
     var headRank: Int = 4
 
-    @Option(name: .customLong("head-epsilon"), parsing: .unconditional, help: "ε: the head's guaranteed contraction rate.")
+    @Option(name: .customLong("head-epsilon"), parsing: .unconditional,
+            help: "ε: the head's guaranteed contraction rate.")
     var headEpsilon: Float = 0.1
 
     @Option(name: .customLong("encode-steps"), parsing: .unconditional,
             help: "RK4 steps encoding the reconstruction latents (the summary reports the round-trip error).")
     var encodeSteps: Int = 16
 
-    @Option(parsing: .unconditional, help: "Random seed.", transform: seedArgument)
+    @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: seedArgument)
     var seed: UInt64 = 0
 
     @OptionGroup var threading: ThreadOptions
@@ -161,7 +163,7 @@ struct CertifyCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Size of the injected deviations (normalized units).")
     var perturbation: Float = 1e-2
 
-    @Option(parsing: .unconditional, help: "Random seed.", transform: seedArgument)
+    @Option(parsing: .unconditional, help: "Random seed. (default: 0)", transform: seedArgument)
     var seed: UInt64 = 0
 
     @OptionGroup var report: ReportOptions

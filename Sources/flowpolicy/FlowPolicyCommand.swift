@@ -31,7 +31,8 @@ struct TaskOptions: ParsableArguments {
 /// Refuses a task name no task.yaml answers to, listing the known ones.
 func checkTaskName(_ task: String) throws {
     guard TaskDescription.knownTasks.contains(task) else {
-        throw ValidationError("unknown task \"\(task)\"; known tasks: " + TaskDescription.knownTasks.joined(separator: ", "))
+        throw ValidationError(
+            "unknown task \"\(task)\"; known tasks: " + TaskDescription.knownTasks.joined(separator: ", "))
     }
 }
 

@@ -28,7 +28,8 @@ struct RobotCommand: ParsableCommand {
 
     @OptionGroup var security: SecurityOptions
 
-    @Option(name: .customLong("hold-after"), parsing: .unconditional, help: "Real time: hold by itself when no command has come for this many periods.")
+    @Option(name: .customLong("hold-after"), parsing: .unconditional,
+            help: "Real time: hold by itself when no command has come for this many periods.")
     var holdAfter: Int = 3
 
     @Option(name: .customLong("command-bind"), help: "Command endpoint to bind (SUB); default: the state port + 1.")

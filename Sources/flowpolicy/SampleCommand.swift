@@ -13,7 +13,8 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Checkpoint file.")
     var checkpoint: String
 
-    @Option(parsing: .unconditional, help: "Observation: Do numbers (repeated over the window) or To*Do numbers, comma-separated.")
+    @Option(parsing: .unconditional,
+            help: "Observation: Do numbers (repeated over the window) or To*Do numbers, comma-separated.")
     var observation: String
 
     @Option(parsing: .unconditional, help: "Number of chunks to sample.")
@@ -21,10 +22,11 @@ struct SampleCommand: ParsableCommand {
 
     @OptionGroup var sampling: SolverOptions
 
-    @Option(parsing: .unconditional, help: "Use adaptive Dormand-Prince 5(4) with this relative and absolute tolerance instead.")
+    @Option(parsing: .unconditional,
+            help: "Use adaptive Dormand-Prince 5(4) with this relative and absolute tolerance instead.")
     var adaptive: Float?
 
-    @Option(parsing: .unconditional, help: "Noise seed.", transform: seedArgument)
+    @Option(parsing: .unconditional, help: "Noise seed. (default: 0)", transform: seedArgument)
     var seed: UInt64 = 0
 
     @OptionGroup var report: ReportOptions
@@ -32,7 +34,7 @@ struct SampleCommand: ParsableCommand {
     func validate() throws {
         _ = try parseNumbers(observation, name: "--observation")
         try Check.integer("--count", count, in: 1...100_000)
-        try Check.real("--adaptive", adaptive, in: .above(0, upTo: 1))
+        try Check.real("--adaptive", adaptive, in: .from(1e-10, through: 1))
         try Check.inputFile("--checkpoint", checkpoint)
     }
 

@@ -22,7 +22,8 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "LFM: blocks in the chain (the last is the free block to N(0, I)).")
     var blocks: Int = 4
 
-    @Option(name: .customLong("ou-step"), parsing: .unconditional, help: "LFM: OU step sizes γ_n = c ρ^(n-1), given as c,ρ.")
+    @Option(name: .customLong("ou-step"), parsing: .unconditional,
+            help: "LFM: OU step sizes γ_n = c ρ^(n-1), given as c,ρ.")
     var ouStep: String = "0.1,1.5"
 
     @Option(help: "Dataset file (from `flowpolicy collect`, or any file in the same layout).")
@@ -46,30 +47,37 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "AdamW weight decay.")
     var weightDecay: Float = 1e-6
 
-    @Option(parsing: .unconditional, help: "Hidden width H of the ResMLP-FiLM network (LFM: of the FM network the chain's size matches).")
+    @Option(parsing: .unconditional,
+            help: "Hidden width H of the ResMLP-FiLM network (LFM: of the FM network the chain's size matches).")
     var hidden: Int = 256
 
     @Option(parsing: .unconditional, help: "Residual blocks per network.")
     var depth: Int = 4
 
-    @Option(name: .customLong("time-embedding"), parsing: .unconditional, help: "Size of the sinusoidal time embedding.")
+    @Option(name: .customLong("time-embedding"), parsing: .unconditional,
+            help: "Size of the sinusoidal time embedding.")
     var timeEmbedding: Int = 64
 
-    @Option(name: .customLong("obs-steps"), parsing: .unconditional, help: "To: observations in the window (default: the task's).")
+    @Option(name: .customLong("obs-steps"), parsing: .unconditional,
+            help: "To: observations in the window (default: the task's).")
     var observationSteps: Int?
 
-    @Option(name: .customLong("action-steps"), parsing: .unconditional, help: "Ta: actions executed per chunk (default: the task's).")
+    @Option(name: .customLong("action-steps"), parsing: .unconditional,
+            help: "Ta: actions executed per chunk (default: the task's).")
     var actionSteps: Int?
 
-    @Option(name: .customLong("prediction-steps"), parsing: .unconditional, help: "Tp: actions predicted per chunk (default: the task's).")
+    @Option(name: .customLong("prediction-steps"), parsing: .unconditional,
+            help: "Tp: actions predicted per chunk (default: the task's).")
     var predictionSteps: Int?
 
-    @Option(parsing: .unconditional, help: "Random seed (weights, batches, noise).", transform: seedArgument)
+    @Option(parsing: .unconditional, help: "Random seed (weights, batches, noise). (default: 0)",
+            transform: seedArgument)
     var seed: UInt64 = 0
 
     @OptionGroup var threading: ThreadOptions
 
-    @Option(name: .customLong("save-every"), parsing: .unconditional, help: "FM: also save the EMA weights every N steps (out.stepN.safetensors).")
+    @Option(name: .customLong("save-every"), parsing: .unconditional,
+            help: "FM: also save the EMA weights every N steps (out.stepN.safetensors).")
     var saveEvery: Int?
 
     @OptionGroup var report: ReportOptions

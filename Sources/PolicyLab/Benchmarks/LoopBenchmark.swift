@@ -54,7 +54,12 @@ public enum LoopBenchmark {
         let spec = checkpoint.spec
         let task = try TaskDescription.named(spec.task)
         guard let contract = checkpoint.contract else { throw RuntimeError.missingContract(path: checkpointPath) }
-        let policyRate = settings.policyRate ?? min(contract.controlRateHz, settings.rate)
+        // In process the environment steps once per command, so the policy acts at the loop's rate there.
+        let policyRate = settings.policyRate ?? (settings.zeroMQ ? min(contract.controlRateHz, settings.rate)
+                                                                  : settings.rate)
+        guard policyRate.isFinite, policyRate >= 0.1, settings.rate <= 100_000 else {
+            throw RuntimeError.invalidConfiguration("the rates must be in [0.1, 100000] Hz")
+        }
         let ticks = Int((settings.rate / policyRate).rounded())
         guard ticks >= 1, abs(Double(ticks) * policyRate - settings.rate) < 1e-6 * settings.rate else {
             throw RuntimeError.invalidConfiguration(

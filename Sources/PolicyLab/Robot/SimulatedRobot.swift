@@ -247,7 +247,11 @@ public final class SimulatedRobot {
 
     private func runRealTime(shouldStop: () -> Bool) throws {
         let clock = MonotonicClock()
-        let period = UInt64((1e9 / (options.rate ?? specification.controlRate)).rounded())
+        let rate = options.rate ?? specification.controlRate
+        guard rate.isFinite, rate >= 0.1, rate <= 10_000 else {
+            throw RuntimeError.invalidConfiguration("the robot's rate must be in [0.1, 10000] Hz, got \(rate)")
+        }
+        let period = UInt64((1e9 / rate).rounded())
         let start = options.start ?? clock.now()
         var k: UInt64 = 0
         clock.sleep(until: start)

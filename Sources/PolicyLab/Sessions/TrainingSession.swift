@@ -66,6 +66,9 @@ public enum TrainingSession {
     }
 
     public static func run(_ options: Options) throws -> Summary {
+        guard options.saveEvery.map({ $0 >= 1 }) ?? true, options.training.steps >= 1 else {
+            throw FlowPolicyError.invalidConfiguration("training steps and the saving interval must be at least 1")
+        }
         let dataset = try EpisodeDataset(contentsOf: options.datasetPath)
         let task = dataset.metadata["task"] ?? "unknown"
         let horizons = try defaultHorizons(task: task)

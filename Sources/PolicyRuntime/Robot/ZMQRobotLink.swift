@@ -17,6 +17,10 @@ public enum RobotEndpoints {
 /// publishes `ActionCommand`s. Malformed or mis-sized states are dropped and counted; a state published again under
 /// the same sequence number (a lock-step robot repeating the state that waits for its command) is not new.
 ///
+/// State timestamps are the robot's clock; the link moves them onto this machine's (`CLOCK_MONOTONIC`) with the offset
+/// seen on the first state (its arrival here minus its timestamp, transport included), so that a state's age means
+/// the same on one host or two.
+///
 /// Lock-step (`lockStepWaitSeconds`): `receiveLatest` waits up to that long for the next state, so the loop runs at
 /// the robot's pace, one control step per state, whatever the time each takes. A lock-step robot publishing the
 /// answered state again means the answer was lost (a connection still being made): the command is sent again.
@@ -32,6 +36,8 @@ public final class ZMQRobotLink: RobotLink {
     public var lockStepWaitSeconds: Double?
     private var sequence: UInt64 = 0
     private var lastStateSequence: UInt64?
+    /// This machine's clock minus the robot's, from the first state (nil until then).
+    private var clockOffset: Int64?
     /// Lock-step: the last command sent and the state it answered (re-sent if that state comes again).
     private var lastCommandFrame: [UInt8] = []
     private var lastCommandAnswers: UInt64 = 0
@@ -66,12 +72,14 @@ public final class ZMQRobotLink: RobotLink {
                 guard let envelope = try? Wire.decode(frame), case .robotState(let state) = envelope.body else {
                     continue
                 }
+                let arrival = monotonicNanoseconds()
+                clockOffset = Int64(bitPattern: arrival &- envelope.timestampNs)
                 return RobotDescription(
                     name: state.robot.isEmpty ? stateEndpoint : state.robot,
                     observationDimensions: state.observation.count,
                     actionDimensions: state.actionDimensions > 0 ? Int(state.actionDimensions) : nil,
                     controlRateHz: state.controlRateHz > 0 ? state.controlRateHz : nil,
-                    stateArrival: monotonicNanoseconds())
+                    stateArrival: arrival)
             }
             let now = monotonicNanoseconds()
             guard now < deadline else {
@@ -127,9 +135,13 @@ public final class ZMQRobotLink: RobotLink {
                 state.observation.withUnsafeBufferPointer {
                     observation.update(from: $0.baseAddress!, count: observationDimensions)
                 }
+                if clockOffset == nil {
+                    clockOffset = Int64(bitPattern: monotonicNanoseconds() &- envelope.timestampNs)
+                }
                 newest = RobotStateInfo(
                     episode: state.episodeID, step: state.step, episodeStart: state.episodeStart, done: state.done,
-                    success: state.success, progress: state.progress, timestampNanoseconds: envelope.timestampNs,
+                    success: state.success, progress: state.progress,
+                    timestampNanoseconds: envelope.timestampNs &+ UInt64(bitPattern: clockOffset!),
                     sequence: envelope.sequence)
                 if state.appliedAction.count == actionDimensions, state.appliedAction.allSatisfy(\.isFinite) {
                     state.appliedAction.withUnsafeBufferPointer {

@@ -122,7 +122,7 @@ public final class ControlLoop {
     /// Servo commands that left after the next one's slot had begun.
     public private(set) var missedServoDeadlines = 0
     private var lastState: RobotStateInfo?
-    /// The deadline of the tick that read the newest state.
+    /// When the newest state was taken (its timestamp, on this clock; at most the deadline of the tick that read it).
     private var lastStateTime: UInt64 = 0
     private var generation = 0
     private var startTime: UInt64 = 0
@@ -227,6 +227,10 @@ public final class ControlLoop {
         tickCount += 1
         status.step = k
 
+        // Woken more than a period late (the process was paused or descheduled): the robot went a period without a
+        // command, so the loop stops before it acts again.
+        if wake > deadline + period { stop("the loop overran a period (paused or descheduled)") }
+
         // Requests from other threads.
         let requests = control.exchange(status)
         if requests.end { return true }
@@ -248,7 +252,7 @@ public final class ControlLoop {
             stop("the robot link failed")
         }
         if let info = fresh {
-            lastStateTime = deadline
+            lastStateTime = min(info.timestampNanoseconds, deadline)
             hasApplied = info.hasAppliedAction
             if info.episodeStart || lastState == nil || info.episode != lastState!.episode {
                 window.reset(to: observation)

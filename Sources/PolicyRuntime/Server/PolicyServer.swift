@@ -22,8 +22,9 @@ import Foundation
 /// the server does not take — gets an `Error` reply naming the problem; the server goes on serving everyone.
 ///
 /// Fairness and memory: each turn reads at most `messagesPerTurn` messages (ZeroMQ's ROUTER takes them from its
-/// peers in turn) and samples at most `maxRequestsPerClient` Infer requests of one client (more get
-/// `RESOURCE_EXHAUSTED`), so a flooding client delays only itself. Messages larger than the largest valid one are
+/// peers in turn), samples its Infer requests first and only then answers the rest (errors, Metadata, Pong), and
+/// samples at most `maxRequestsPerClient` Infer requests of one client (more get `RESOURCE_EXHAUSTED`), and answers at
+/// most one bad request per client per turn (the others are counted), so a flooding client delays only itself. Messages larger than the largest valid one are
 /// refused by libzmq (`ZMQ_MAXMSGSIZE`, the peer is disconnected), queues per peer are short, and the state kept is
 /// bounded: at most `maxClients` clients (the longest idle one, if idle for `clientIdleSeconds`, makes room; else
 /// the newcomer gets `RESOURCE_EXHAUSTED`), windows and seeded noise streams in least-recently-used caches.
@@ -53,7 +54,7 @@ public final class PolicyServer: @unchecked Sendable {
         /// Who may connect: CURVE keys and allow-list, or plain ZeroMQ on loopback.
         public var credentials = Credentials.none
         /// Fairness: messages read per turn, and Infer requests of one client sampled per turn.
-        public var messagesPerTurn = 64
+        public var messagesPerTurn = 16
         public var maxRequestsPerClient = 4
         /// Clients whose state is kept, and how long one must be idle to make room for a new one.
         public var maxClients = 64
@@ -81,6 +82,8 @@ public final class PolicyServer: @unchecked Sendable {
         public var clippedChunks = 0
         public var refusedChunks = 0
         public var exhausted = 0
+        /// Bad requests not answered because their client had had its error for the turn.
+        public var unansweredErrors = 0
     }
 
     public let checkpoint: Checkpoint
@@ -100,6 +103,10 @@ public final class PolicyServer: @unchecked Sendable {
     private var windows: [EpisodeKey: (window: ObservationWindow, lastUse: UInt64)] = [:]
     private var seededStreams: [EpisodeKey: (policy: any ChunkSampler, lastUse: UInt64)] = [:]
     private var useCounter: UInt64 = 0
+    /// Replies that wait until the turn's requests are sampled, and the clients told of an error this turn.
+    private var outbox: [(routing: [[UInt8]], envelope: Wire.Envelope)] = []
+    private var errorsThisTurn: Set<[UInt8]> = []
+    private var deferringReplies = false
     /// When each client was last heard from (monotonic ns).
     private var clients: [[UInt8]: UInt64] = [:]
     private let contract: DeploymentContract
@@ -212,6 +219,13 @@ public final class PolicyServer: @unchecked Sendable {
     /// and samples the rest (batched). `run()` calls it in a loop; tests call it directly.
     public func serve(timeout: ZMQTimeout) throws {
         guard try poller.poll(timeout: timeout) > 0 else { return }
+        deferringReplies = true
+        defer {
+            deferringReplies = false
+            for (routing, envelope) in outbox { reply(routing, envelope) }
+            outbox.removeAll(keepingCapacity: true)
+            errorsThisTurn.removeAll(keepingCapacity: true)
+        }
         var pending: [PendingInfer] = []
         var perClient: [[UInt8]: Int] = [:]
         for _ in 0..<options.messagesPerTurn {
@@ -518,12 +532,29 @@ public final class PolicyServer: @unchecked Sendable {
     }
 
     private func replyError(_ routing: [[UInt8]], sequence: UInt64, _ error: WireError) {
+        // One error per client per turn: a client sending garbage in bulk hears about it once a turn, and the
+        // server does not spend the turn answering it.
+        if deferringReplies, !errorsThisTurn.insert(routing[0]).inserted {
+            count { $0.unansweredErrors += 1 }
+            return
+        }
         count { $0.errors += 1 }
         reply(routing, Wire.errorEnvelope(sequence: sequence, error))
     }
 
     /// Sends without waiting: a client that does not read its replies loses them instead of stalling the others.
     private func reply(_ routing: [[UInt8]], _ envelope: Wire.Envelope) {
+        if deferringReplies && !envelope.isActionChunk {
+            outbox.append((routing, envelope))
+            return
+        }
         _ = try? socket.sendMultipart(routing + [Wire.encode(envelope)], flags: .dontWait)
+    }
+}
+
+extension Wire.Envelope {
+    var isActionChunk: Bool {
+        if case .actionChunk = body { return true }
+        return false
     }
 }

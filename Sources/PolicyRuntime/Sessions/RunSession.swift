@@ -109,8 +109,8 @@ public enum RunSession {
         let spec = sampler.spec
         let contract = try sampler.requireContract(source: options.checkpointPath ?? options.policyEndpoint ?? "")
         let rate = options.rate ?? contract.controlRateHz
-        guard rate.isFinite, rate > 0, rate <= 10_000 else {
-            throw RuntimeError.invalidConfiguration("the control rate must be in (0, 10000] Hz, got \(rate)")
+        guard rate.isFinite, rate >= 0.1, rate <= 10_000 else {
+            throw RuntimeError.invalidConfiguration("the control rate must be in [0.1, 10000] Hz, got \(rate)")
         }
         let period = UInt64((1e9 / rate).rounded())
         let servoTicks = try servoTicksPerPeriod(servoRate: options.servoRate, controlRate: rate, contract: contract)
