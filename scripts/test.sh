@@ -13,33 +13,11 @@ swift test -c release --skip-build "$@"
 printf '==> Python client tests (clients/python) against flowpolicy serve and flowpolicy robot\n' >&2
 python="$FLOWPOLICY_PYTHON"
 flowpolicy=".build/release/flowpolicy"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/background.sh
 # A policy of Push-T's dimensions to serve (two training steps: the tests check the protocol, not the policy).
 "$python" clients/python/tests/make_policy_dataset.py "$work/data.safetensors"
 "$flowpolicy" train --dataset "$work/data.safetensors" --out "$work/policy.safetensors" --steps 2 --hidden 32 \
     --blocks 1 --warmup 1 --threads 1 >"$work/train.log" 2>&1 || { cat "$work/train.log" >&2; exit 1; }
-# Starts a command in the background and waits for the line matching $2 in its output (at most 60 s).
-start() {
-    local log="$1" pattern="$2"
-    shift 2
-    "$@" >"$log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 600); do
-        grep -qE "$pattern" "$log" && return 0
-        kill -0 "${pids[-1]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    printf 'error: %s did not start:\n' "$*" >&2
-    cat "$log" >&2
-    exit 1
-}
 start "$work/serve.log" ' on tcp://' \
     "$flowpolicy" serve --checkpoint "$work/policy.safetensors" --bind 'tcp://127.0.0.1:*'
 server="$(grep -oE 'on tcp://[0-9.]+:[0-9]+' "$work/serve.log" | head -1 | cut -c4-)"

@@ -16,14 +16,7 @@ if ldd "$binary" | grep -E 'libmujoco|libswift|libFoundation|libdispatch'; then
     exit 1
 fi
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/background.sh
 computer="$work/robot-computer"
 mkdir -p "$computer/home" "$computer/empty-cache"
 cp "$binary" "$computer/"
@@ -36,21 +29,6 @@ on_computer() {
         FLOWPOLICY_TASKS="$computer/no-tasks" ./flowpolicy-runtime "$@")
 }
 
-# Starts a command in the background and waits for the line matching $2 in its output (at most 60 s).
-start() {
-    local log="$1" pattern="$2"
-    shift 2
-    "$@" >"$log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 600); do
-        grep -qE "$pattern" "$log" && return 0
-        kill -0 "${pids[-1]}" 2>/dev/null || break
-        sleep 0.1
-    done
-    printf 'error: %s did not start:\n' "$*" >&2
-    cat "$log" >&2
-    exit 1
-}
 
 # `run` must have acted and seen the episode end; prints its one-line result.
 check_run() {

@@ -15,6 +15,7 @@ and comes back, and when `run` is killed. Loopback only, bounded (10 trials of e
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -107,13 +108,24 @@ def wait_for_act(bridge, seconds=10.0):
     return False
 
 
-def robot_frozen(context):
+@contextlib.contextmanager
+def acting(context):
+    """A bridge driven by `run`, once `run` has acted for 1.5 s; both stopped afterwards."""
     bridge = Bridge(context)
     run = start_run(bridge.endpoint)
     try:
         if not wait_for_act(bridge):
-            return {"error": "run never acted"}
+            raise RuntimeError("run never acted")
         time.sleep(1.5)
+        yield bridge, run
+    finally:
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=10)
+        bridge.close()
+
+
+def robot_frozen(context):
+    with acting(context) as (bridge, run):
         bridge.publishing = False
         time.sleep(0.05)  # the state being published now is the last
         frozen_at = bridge.last_state
@@ -122,19 +134,10 @@ def robot_frozen(context):
         acts_after = sum(1 for t, mode in bridge.received if first_hold and t > first_hold and mode == "ACT")
         return {"periods_to_hold": None if first_hold is None else (first_hold - frozen_at) / PERIOD,
                 "acts_after_hold": acts_after}
-    finally:
-        run.send_signal(signal.SIGINT)
-        run.wait(timeout=10)
-        bridge.close()
 
 
 def run_frozen(context):
-    bridge = Bridge(context)
-    run = start_run(bridge.endpoint)
-    try:
-        if not wait_for_act(bridge):
-            return {"error": "run never acted"}
-        time.sleep(1.5)
+    with acting(context) as (bridge, run):
         run.send_signal(signal.SIGSTOP)
         time.sleep(1.0)
         resumed_at = time.monotonic()
@@ -144,10 +147,6 @@ def run_frozen(context):
         return {"acts_after_pause": sum(1 for _, mode in after if mode == "ACT"),
                 "first_after_pause": after[0][1] if after else None,
                 "periods_to_first_command": (after[0][0] - resumed_at) / PERIOD if after else None}
-    finally:
-        run.send_signal(signal.SIGINT)
-        run.wait(timeout=10)
-        bridge.close()
 
 
 def run_killed(context):

@@ -11,10 +11,11 @@ struct FlowPolicyCommand: ParsableCommand {
         abstract: "Flow-matching robot policies: collect demonstrations, train, evaluate, serve and run them.",
         discussion: "The robot computer's binary, flowpolicy-runtime, offers serve, run and inspect alone.",
         subcommands: [
-            CollectCommand.self, TrainCommand.self, FineTuneCommand.self, DistillCommand.self, EvalCommand.self,
-            CertifyCommand.self, SampleCommand.self, InspectCommand.self, UpgradeCommand.self, ReplayCommand.self,
-            KeysCommand.self, ImportCommand.self, ExportCommand.self,
-            ServeCommand.self, RobotCommand.self, RunCommand.self, BenchCommand.self,
+            CollectCommand.self, RecordCommand.self, TeleopCommand.self, ImportCommand.self, ExportCommand.self,
+            TrainCommand.self, FineTuneCommand.self, DistillCommand.self,
+            EvalCommand.self, CertifyCommand.self, SampleCommand.self, ReplayCommand.self,
+            ServeCommand.self, RobotCommand.self, RunCommand.self,
+            InspectCommand.self, UpgradeCommand.self, KeysCommand.self, BenchCommand.self,
         ])
 }
 

@@ -306,7 +306,7 @@ private struct SplitMix64: RandomNumberGenerator {
     }
 
     @Test func limitsAreRefusedWithAMessageNamingTheLimitTheDimensionAndTheValue() throws {
-        func message(_ make: () throws(ServoError) -> ServoLimits) -> String {
+        func message(_ make: () throws(RuntimeError) -> ServoLimits) -> String {
             do {
                 _ = try make()
                 return "accepted"
@@ -314,23 +314,23 @@ private struct SplitMix64: RandomNumberGenerator {
                 return error.description
             }
         }
-        let nan = message { () throws(ServoError) in
+        let nan = message { () throws(RuntimeError) in
             try ServoLimits(maximumVelocity: [1, 1, .nan])
         }
         #expect(nan.contains("maximum velocity") && nan.contains("dimension 2") && nan.contains("nan"), "\(nan)")
-        let zero = message { () throws(ServoError) in try ServoLimits(maximumAcceleration: [0, 1, 1]) }
+        let zero = message { () throws(RuntimeError) in try ServoLimits(maximumAcceleration: [0, 1, 1]) }
         #expect(zero.contains("maximum acceleration") && zero.contains("dimension 0") && zero.contains("0.0"))
-        let negative = message { () throws(ServoError) in try ServoLimits(maximumJerk: [1, -5, 1]) }
+        let negative = message { () throws(RuntimeError) in try ServoLimits(maximumJerk: [1, -5, 1]) }
         #expect(negative.contains("maximum jerk") && negative.contains("dimension 1") && negative.contains("-5.0"))
-        let infinite = message { () throws(ServoError) in
+        let infinite = message { () throws(RuntimeError) in
             try ServoLimits(maximumVelocity: [1, .infinity, 1])
         }
         #expect(infinite.contains("dimension 1") && infinite.contains("inf"), "\(infinite)")
-        let count = message { () throws(ServoError) in
+        let count = message { () throws(RuntimeError) in
             try ServoLimits(maximumVelocity: [1, 2, 3], maximumJerk: [1, 2])
         }
         #expect(count.contains("maximum jerk has 2 values but the maximum velocity has 3"), "\(count)")
-        #expect(message { () throws(ServoError) in try ServoLimits(maximumAcceleration: []) }.contains("no values"))
+        #expect(message { () throws(RuntimeError) in try ServoLimits(maximumAcceleration: []) }.contains("no values"))
         #expect(try ServoLimits().dimensions == nil && ServoLimits(maximumJerk: [1, 2]).dimensions == 2)
 
         // Decoding validates too, and a valid value round-trips.
@@ -338,18 +338,18 @@ private struct SplitMix64: RandomNumberGenerator {
         let decoded = try JSONDecoder().decode(ServoLimits.self, from: JSONEncoder().encode(valid))
         #expect(decoded == valid && decoded.maximumAcceleration == nil)
         let invalid = Data(#"{"maximumVelocity": [1, -2]}"#.utf8)
-        #expect(throws: ServoError.self) { try JSONDecoder().decode(ServoLimits.self, from: invalid) }
+        #expect(throws: RuntimeError.self) { try JSONDecoder().decode(ServoLimits.self, from: invalid) }
 
         // The interpolator refuses limits for another dimension count, no dimensions, no ticks and non-positive
         // periods.
         for dimensions in [3, 0] {
-            #expect(throws: ServoError.self) {
+            #expect(throws: RuntimeError.self) {
                 try ServoInterpolator(dimensions: dimensions, ticksPerControlPeriod: 10, servoPeriodSeconds: 0.001,
                                       interpolation: .linear, limits: dimensions == 0 ? ServoLimits() : valid)
             }
         }
         for (ticks, period) in [(0, 0.001), (10, 0), (10, -0.001), (10, .nan), (10, .infinity)] {
-            #expect(throws: ServoError.self) {
+            #expect(throws: RuntimeError.self) {
                 try ServoInterpolator(dimensions: 2, ticksPerControlPeriod: ticks, servoPeriodSeconds: period,
                                       interpolation: .linear, limits: valid)
             }

@@ -40,6 +40,9 @@ public final class ControlLoop {
         public var policySeed: UInt64 = 0
         /// Servo-rate output between the policy's actions (nil: one command per period).
         public var servo: Servo?
+        /// Date states by the tick that read them rather than by their own timestamps (lock-step, where the loop's
+        /// clock only counts periods).
+        public var statesTimedOnArrival = false
 
         public init(periodNanoseconds: UInt64) {
             self.periodNanoseconds = periodNanoseconds
@@ -62,13 +65,9 @@ public final class ControlLoop {
         public init(ticksPerPeriod: Int, interpolation: ServoInterpolation, contract: DeploymentContract)
             throws(RuntimeError)
         {
-            do {
-                limits = try ServoLimits(maximumVelocity: contract.maximumVelocity,
-                                         maximumAcceleration: contract.maximumAcceleration,
-                                         maximumJerk: contract.maximumJerk)
-            } catch {
-                throw .invalidConfiguration("\(error)")
-            }
+            limits = try ServoLimits(maximumVelocity: contract.maximumVelocity,
+                                     maximumAcceleration: contract.maximumAcceleration,
+                                     maximumJerk: contract.maximumJerk)
             self.ticksPerPeriod = ticksPerPeriod
             self.interpolation = interpolation
         }
@@ -143,13 +142,9 @@ public final class ControlLoop {
         }
         if let servo = configuration.servo {
             let servoSeconds = Double(configuration.periodNanoseconds) / 1e9 / Double(servo.ticksPerPeriod)
-            do {
-                interpolator = try ServoInterpolator(
-                    dimensions: spec.actionDimensions, ticksPerControlPeriod: servo.ticksPerPeriod,
-                    servoPeriodSeconds: servoSeconds, interpolation: servo.interpolation, limits: servo.limits)
-            } catch {
-                throw .invalidConfiguration("\(error)")
-            }
+            interpolator = try ServoInterpolator(
+                dimensions: spec.actionDimensions, ticksPerControlPeriod: servo.ticksPerPeriod,
+                servoPeriodSeconds: servoSeconds, interpolation: servo.interpolation, limits: servo.limits)
             // One servo period may move a component by at most its velocity limit (with a margin for the rounding of
             // the float32 commands) or, without one, by the largest change of a whole control period.
             let step = (0..<spec.actionDimensions).map { d in
@@ -252,7 +247,7 @@ public final class ControlLoop {
             stop("the robot link failed")
         }
         if let info = fresh {
-            lastStateTime = min(info.timestampNanoseconds, deadline)
+            lastStateTime = configuration.statesTimedOnArrival ? deadline : min(info.timestampNanoseconds, deadline)
             hasApplied = info.hasAppliedAction
             if info.episodeStart || lastState == nil || info.episode != lastState!.episode {
                 window.reset(to: observation)

@@ -19,17 +19,6 @@ public enum ServoInterpolation: String, CaseIterable, Codable, Sendable {
     }
 }
 
-/// What was wrong with a servo configuration, and what to do about it.
-public struct ServoError: Error, CustomStringConvertible, Equatable, Sendable {
-    public let message: String
-
-    public init(_ message: String) {
-        self.message = message
-    }
-
-    public var description: String { "servo interpolation: \(message)" }
-}
-
 /// Per-dimension limits on the commanded signal's first, second and third time derivatives (task units per second,
 /// per second², per second³), as a robot measures them: finite differences of consecutive commands over the servo
 /// period. nil leaves that derivative unlimited in every dimension.
@@ -43,23 +32,23 @@ public struct ServoLimits: Codable, Equatable, Sendable {
     public let maximumJerk: [Float]?  // [Da]
 
     public init(maximumVelocity: [Float]? = nil, maximumAcceleration: [Float]? = nil,
-                maximumJerk: [Float]? = nil) throws(ServoError) {
+                maximumJerk: [Float]? = nil) throws(RuntimeError) {
         var first: (name: String, count: Int)?
         for (name, values) in [("maximum velocity", maximumVelocity), ("maximum acceleration", maximumAcceleration),
                                ("maximum jerk", maximumJerk)] {
             guard let values else { continue }
             guard !values.isEmpty else {
-                throw ServoError(
+                throw RuntimeError.invalidConfiguration(
                     "the \(name) has no values; give one per action dimension, or none (nil) to leave it unlimited")
             }
             if let first, values.count != first.count {
-                throw ServoError(
+                throw RuntimeError.invalidConfiguration(
                     "the \(name) has \(values.count) values but the \(first.name) has \(first.count); give one per "
                         + "action dimension")
             }
             first = first ?? (name, values.count)
             for (d, value) in values.enumerated() where !(value.isFinite && value > 0) {
-                throw ServoError(
+                throw RuntimeError.invalidConfiguration(
                     "the \(name) of dimension \(d) must be a positive finite number (got \(value)); leave the whole "
                         + "limit out (nil) to leave that derivative unlimited")
             }
@@ -169,22 +158,22 @@ public final class ServoInterpolator {
     }
 
     public init(dimensions: Int, ticksPerControlPeriod: Int, servoPeriodSeconds: Double,
-                interpolation: ServoInterpolation, limits: ServoLimits) throws(ServoError) {
+                interpolation: ServoInterpolation, limits: ServoLimits) throws(RuntimeError) {
         guard dimensions >= 1 else {
-            throw ServoError("the interpolator needs at least one action dimension (got \(dimensions))")
+            throw RuntimeError.invalidConfiguration("the interpolator needs at least one action dimension (got \(dimensions))")
         }
         if let limited = limits.dimensions, limited != dimensions {
-            throw ServoError(
+            throw RuntimeError.invalidConfiguration(
                 "the limits give \(limited) values each but the actions have \(dimensions) dimensions; give one "
                     + "limit per action dimension")
         }
         guard ticksPerControlPeriod >= 1 else {
-            throw ServoError(
+            throw RuntimeError.invalidConfiguration(
                 "ticks per control period must be at least 1 (got \(ticksPerControlPeriod)): the servo rate "
                     + "divided by the control rate, e.g. 1000 Hz / 10 Hz = 100")
         }
         guard servoPeriodSeconds.isFinite, servoPeriodSeconds > 0 else {
-            throw ServoError(
+            throw RuntimeError.invalidConfiguration(
                 "the servo period must be a positive number of seconds (got \(servoPeriodSeconds)), e.g. 0.001 "
                     + "for a 1 kHz servo rate")
         }

@@ -241,6 +241,7 @@ public enum RunSession {
         var configuration = ControlLoop.Configuration(periodNanoseconds: period)
         configuration.handOver = options.handOver ?? contract.handOver
         configuration.lead = 0
+        configuration.statesTimedOnArrival = true
         configuration.replanInterval = options.replanInterval
         configuration.ensembleDecay = options.ensembleDecay
         configuration.watchdogPeriods = options.watchdogPeriods
