@@ -58,7 +58,11 @@ let package = Package(
         .testTarget(name: "SimBridgeTests", dependencies: ["SimBridge", "CAllocationCounter"]),
         // Fixtures the runtime's and the application's tests share: sockets with timeouts, peers, a random policy.
         .target(name: "RuntimeTestSupport", dependencies: ["PolicyRuntime"], path: "Tests/RuntimeTestSupport"),
-        .testTarget(name: "PolicyRuntimeTests", dependencies: ["PolicyRuntime", "RuntimeTestSupport", "CAllocationCounter"]),
-        .testTarget(name: "PolicyLabTests", dependencies: ["PolicyLab", "SimBridge", "RuntimeTestSupport", "CAllocationCounter"]),
+        .testTarget(
+            name: "PolicyRuntimeTests",
+            dependencies: ["PolicyRuntime", "RuntimeTestSupport", "CAllocationCounter"]),
+        .testTarget(
+            name: "PolicyLabTests",
+            dependencies: ["PolicyLab", "SimBridge", "RuntimeTestSupport", "CAllocationCounter"]),
     ]
 )

@@ -28,7 +28,8 @@ public struct InspectCommand: ParsableCommand {
                     + ((s.stages ?? 1) > 1 ? ", a chain of \(s.stages!) flows" : ""))
             }
             if let episodes = s.episodes, let steps = s.steps, let lengths = s.episodeLength {
-                print("  episodes    \(episodes), \(steps) steps, length min/mean/max \(lengths[0])/\(lengths[1])/\(lengths[2])")
+                print("  episodes    \(episodes), \(steps) steps, length min/mean/max "
+                    + "\(lengths[0])/\(lengths[1])/\(lengths[2])")
             }
             let format = { (values: [Float]) in values.map { String(format: "%.4g", $0) }.joined(separator: ", ") }
             if let range = s.observationRange { print("  obs range   [\(format(range[0]))] .. [\(format(range[1]))]") }
@@ -66,7 +67,9 @@ public func contractSummary(_ c: DeploymentContract) -> String {
     ]
     for (name, values) in [("max velocity", c.maximumVelocity), ("max acceleration", c.maximumAcceleration),
                            ("max jerk", c.maximumJerk)] {
-        if let values { lines.append("    \(name.padding(toLength: 17, withPad: " ", startingAt: 0)) [\(format(values))]") }
+        if let values {
+            lines.append("    \(name.padding(toLength: 17, withPad: " ", startingAt: 0)) [\(format(values))]")
+        }
     }
     return lines.joined(separator: "\n")
 }

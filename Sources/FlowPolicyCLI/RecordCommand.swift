@@ -31,7 +31,8 @@ public struct RecordCommand: ParsableCommand {
     @Flag(help: "Add episodes to an existing dataset of the same task and sizes.")
     var append = false
 
-    @Flag(name: .customLong("follow-robot"), help: "Episodes are the robot's own: its first state starts one, its final state ends it.")
+    @Flag(name: .customLong("follow-robot"),
+          help: "Episodes are the robot's own: its first state starts one, its final state ends it.")
     var followRobot = false
 
     @Option(parsing: .unconditional, help: "Stop after this many kept episodes.")
@@ -82,7 +83,8 @@ public struct RecordCommand: ParsableCommand {
                 switch event {
                 case .connected(let robot, let dimensions): printNow("robot: \(robot), \(dimensions)-D observations")
                 case .started(let index): printNow("episode \(index) started")
-                case .kept(let index, let steps, let outcome): printNow("episode \(index) kept: \(steps) steps, \(outcome)")
+                case .kept(let index, let steps, let outcome):
+                    printNow("episode \(index) kept: \(steps) steps, \(outcome)")
                 case .discarded(let steps): printNow("episode discarded (\(steps) steps)")
                 }
             }

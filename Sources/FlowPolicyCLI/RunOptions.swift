@@ -25,10 +25,12 @@ public struct RunOptions: ParsableArguments {
     @Option(name: .customLong("robot-key"), help: "The robot's public key (its NAME.key file): connect with CURVE.")
     public var robotKey: String?
 
-    @Option(name: .customLong("policy-key"), help: "The policy server's public key (its NAME.key file): connect with CURVE.")
+    @Option(name: .customLong("policy-key"),
+            help: "The policy server's public key (its NAME.key file): connect with CURVE.")
     public var policyKey: String?
 
-    @Option(name: .customLong("hand-over"), help: "Chunk hand-over: receding, ensemble or continuation (default: the checkpoint's).")
+    @Option(name: .customLong("hand-over"),
+            help: "Chunk hand-over: receding, ensemble or continuation (default: the checkpoint's).")
     public var handOver: ChunkHandOver?
 
     @OptionGroup public var sampling: SolverOptions
@@ -203,7 +205,8 @@ public func loopSummary(_ r: ControlLoopReport) -> String {
                                 + "%d, filter refused %d", servo.rateHz, servo.interpolation, servo.commands,
                             servo.missedDeadlines, servo.limitedCommands, servo.rejectedCommands))
         lines.append("    largest / limit     velocity \(format(servo.largestVelocity, servo.maximumVelocity))")
-        lines.append("                        acceleration \(format(servo.largestAcceleration, servo.maximumAcceleration))")
+        lines.append(
+            "                        acceleration \(format(servo.largestAcceleration, servo.maximumAcceleration))")
         lines.append("                        jerk \(format(servo.largestJerk, servo.maximumJerk))")
     }
     if let steps = r.solverSteps {

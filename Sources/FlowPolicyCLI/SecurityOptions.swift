@@ -13,7 +13,9 @@ public struct SecurityOptions: ParsableArguments {
     @Option(help: "Folder of the public keys (NAME.key files) of the clients allowed to connect.")
     public var allow: String?
 
-    @Flag(help: "Bind beyond loopback without CURVE keys (anyone who reaches the port may connect); warned about at start and every minute.")
+    @Flag(help: ArgumentHelp(
+        "Bind beyond loopback without CURVE keys (anyone who reaches the port may connect); warned about at start "
+            + "and every minute."))
     public var insecure = false
 
     public init() {}

@@ -37,7 +37,8 @@ public struct ServeCommand: ParsableCommand {
     @Flag(name: .customLong("no-batching"), help: "Sample every request on its own (for comparison).")
     var noBatching = false
 
-    @Option(name: .customLong("out-of-bounds"), help: "A chunk outside the contract's action bounds: clip (and count) or refuse.")
+    @Option(name: .customLong("out-of-bounds"),
+            help: "A chunk outside the contract's action bounds: clip (and count) or refuse.")
     var outOfBounds: OutOfBounds = .clip
 
     @Option(name: .customLong("max-clients"), parsing: .unconditional, help: "Clients whose state is kept at once.")

@@ -8,5 +8,6 @@ struct FlowPolicyRuntimeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flowpolicy-runtime",
         abstract: "Run a flow-matching policy on a robot computer: serve it, run it against a robot, inspect it.",
-        subcommands: [ServeCommand.self, RobotRunCommand.self, RecordCommand.self, InspectCommand.self, KeysCommand.self])
+        subcommands: [
+            ServeCommand.self, RobotRunCommand.self, RecordCommand.self, InspectCommand.self, KeysCommand.self])
 }

@@ -48,7 +48,8 @@ struct BenchInferCommand: ParsableCommand {
             settings.steps = sampling.steps
             settings.iterations = iterations
             settings.batch = batch
-            let model = try checkpoint.map { try Checkpoint(contentsOf: $0) } ?? InferenceBenchmark.referenceCheckpoint()
+            let model = try checkpoint.map { try Checkpoint(contentsOf: $0) }
+                ?? InferenceBenchmark.referenceCheckpoint()
             let r = try InferenceBenchmark.run(checkpoint: model, settings: settings) {
                 FileHandle.standardError.write(Data("bench: \($0)\n".utf8))
             }
@@ -60,9 +61,11 @@ struct BenchInferCommand: ParsableCommand {
                 max \(ms(r.latencyMilliseconds.max))  (\(r.latencyMilliseconds.count) chunks)
                   allocations per call  \(String(format: "%.2f", r.allocationsPerCall))
                   floor      \(ms(r.floorMilliseconds)) = \(r.weightBytes / 1000) kB x \(r.steps) / \
-                \(String(format: "%.1f", r.readBandwidthGBPerSecond)) GB/s;  p50 / floor = \(String(format: "%.2f", r.p50OverFloor))
+                \(String(format: "%.1f", r.readBandwidthGBPerSecond)) GB/s;  p50 / floor = \
+                \(String(format: "%.2f", r.p50OverFloor))
                 batch \(r.batch)
-                  1 thread   \(Int(r.chunksPerSecondOneThread)) chunks/s, \(String(format: "%.1f", r.gflopsOneThread)) GFLOP/s
+                  1 thread   \(Int(r.chunksPerSecondOneThread)) chunks/s, \
+                \(String(format: "%.1f", r.gflopsOneThread)) GFLOP/s
                   \(settings.threads) threads  \(Int(r.chunksPerSecondAllThreads)) chunks/s, \
                 \(String(format: "%.1f", r.gflopsAllThreads)) GFLOP/s
                   sgemm \(r.sgemmShape.map(String.init).joined(separator: "x")) on 1 thread: \
@@ -111,8 +114,8 @@ struct BenchEnvCommand: ParsableCommand {
                          + "%.2f allocations per step", r.task, r.stepsPerSecondPerCore, r.physicsStepsPerSecondPerCore,
                          r.substeps, r.allocationsPerStep))
             if let name = r.reference, let rate = r.referenceStepsPerSecond {
-                print(String(format: "%@: %.0f control steps/s per core (same actions); flowpolicy is %.1fx", name, rate,
-                             r.stepsPerSecondPerCore / rate))
+                print(String(format: "%@: %.0f control steps/s per core (same actions); flowpolicy is %.1fx",
+                             name, rate, r.stepsPerSecondPerCore / rate))
             } else if let note = r.referenceNote {
                 print("reference: not measured (\(note))")
             }

@@ -65,7 +65,8 @@ struct EvalCommand: ParsableCommand {
             help: "Seconds to wait for the policy server's replies.")
     var remoteTimeout: Double = 5
 
-    @Option(name: .customLong("remote-key"), help: "The policy server's public key (its NAME.key file): connect with CURVE.")
+    @Option(name: .customLong("remote-key"),
+            help: "The policy server's public key (its NAME.key file): connect with CURVE.")
     var remoteKey: String?
 
     @Option(name: .customLong("secret-key"), help: "This process's key pair (NAME.key_secret), for CURVE.")
@@ -120,24 +121,30 @@ struct EvalCommand: ParsableCommand {
             if let solver = r.solver, let k = r.solverSteps, let evaluations = r.evaluationsPerChunk {
                 let handOver = r.replanEvery.map { "temporal ensembling, a chunk every \($0) steps" }
                     ?? "\(r.actionSteps ?? 0) actions executed per chunk"
-                lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk), \(handOver)")
+                lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk), "
+                    + "\(handOver)")
             }
             if r.observationNoise > 0 { lines.append("  observation noise  σ = \(r.observationNoise)") }
             lines += [
                 "  episodes        \(r.episodes) (seeds \(r.seeds[0])-\(r.seeds[1]))",
                 "  success         \(r.success.text)",
-                "  \(r.progressName.padding(toLength: max(15, r.progressName.count), withPad: " ", startingAt: 0)) \(r.meanMaxProgress.text) (mean over episodes)",
+                "  \(r.progressName.padding(toLength: max(15, r.progressName.count), withPad: " ", startingAt: 0)) "
+                    + "\(r.meanMaxProgress.text) (mean over episodes)",
             ]
             for name in r.progressLevels.keys.sorted() {
-                let step = r.meanStepToProgressLevels[name].map { String(format: ", reached at step %.1f on average", $0) }
-                lines.append("  \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(r.progressLevels[name]!.text)\(step ?? "")")
+                let step = r.meanStepToProgressLevels[name].map {
+                    String(format: ", reached at step %.1f on average", $0)
+                }
+                lines.append("  \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) "
+                    + "\(r.progressLevels[name]!.text)\(step ?? "")")
             }
             lines += [
                 String(format: "  episode length  %.1f steps", r.meanEpisodeLength),
                 "  clipped actions \(r.clippedActions); failed episodes \(r.failedEpisodes)",
             ]
             if let latency = r.inferenceLatencyMilliseconds, let batch = r.meanBatch {
-                lines.append(String(format: "  inference       p50 %.2f ms, p99 %.2f ms per batched call (mean batch %.0f)",
+                lines.append(String(format: "  inference       p50 %.2f ms, p99 %.2f ms per batched call "
+                                        + "(mean batch %.0f)",
                                     latency.p50, latency.p99, batch))
             }
             lines.append(String(format: "  env steps/s     %.0f per core, %.0f overall (%d threads)",

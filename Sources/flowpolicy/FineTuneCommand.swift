@@ -14,10 +14,11 @@ struct FineTuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Fine-tune a flow-matching policy by maximum likelihood of its deployed sampler's reconstructions.",
         discussion: """
-            Seed 000 (METHODS.md sections 2-3). --mode mle trains every weight; --mode residual freezes the network and \
-            trains a contracting residual head r = -K(t,o)(x - m(t,o)), K = diag(softplus(d) + ε) + U Uᵀ. The loss \
-            mean|Φ^K(z;o) - a|²/(2σ²) + λ_FM L_FM + λ_prox|θ - θ_start|² is taken through the K unrolled steps of the \
-            deployed solver. Every 20th episode is held out to report the reconstruction error before and after.
+            Seed 000 (METHODS.md sections 2-3). --mode mle trains every weight; --mode residual freezes the network \
+            and trains a contracting residual head r = -K(t,o)(x - m(t,o)), K = diag(softplus(d) + ε) + U Uᵀ. The \
+            loss mean|Φ^K(z;o) - a|²/(2σ²) + λ_FM L_FM + λ_prox|θ - θ_start|² is taken through the K unrolled \
+            steps of the deployed solver. Every 20th episode is held out to report the reconstruction error before and \
+            after.
             """)
 
     @Option(help: "Pre-trained flow-matching checkpoint.")
@@ -122,8 +123,8 @@ struct FineTuneCommand: ParsableCommand {
             options.command = commandLine
             let s = try FineTuneSession.run(options)
             print("""
-                fine-tuned (\(s.mode), \(s.coupling) coupling) through \(s.solver): σ \(s.sigma), λ_FM \(s.lambdaFM), \
-                λ_prox \(s.lambdaProx), \(s.steps) steps on \(s.trainingPairs) pairs\
+                fine-tuned (\(s.mode), \(s.coupling) coupling) through \(s.solver): σ \(s.sigma), \
+                λ_FM \(s.lambdaFM), λ_prox \(s.lambdaProx), \(s.steps) steps on \(s.trainingPairs) pairs\
                 \(s.latentsFromCache ? " (latents from cache)" : "")
                   latent encoding round-trip error \(String(format: "%.2e", s.encodingRoundTripError)) (held out, RK4)
                   held-out reconstruction error \(String(format: "%.5f", s.heldOutErrorBefore)) -> \
@@ -187,11 +188,13 @@ struct CertifyCommand: ParsableCommand {
             let row = { (values: [Float]) in values.map { String(format: "%7.3f", $0) }.joined(separator: " ") }
             print("""
                 \(r.checkpoint) (\(r.method)) on \(r.task), \(r.solver), \(r.windows) windows
-                  step k                      \((0..<r.contractionRateByStep.count).map { String(format: "%7d", $0) }.joined(separator: " "))
+                  step k                      \
+                \((0..<r.contractionRateByStep.count).map { String(format: "%7d", $0) }.joined(separator: " "))
                   λ_max(sym J_base)           \(row(r.baseExpansionByStep))
                   head's guaranteed rate      \(row(r.headRateByStep))
                   μ (negative: contracting)   \(row(r.contractionRateByStep))
-                  mean μ \(String(format: "%.3f", r.meanContractionRate)), largest \(String(format: "%.3f", r.largestContractionRate)), \
+                  mean μ \(String(format: "%.3f", r.meanContractionRate)), \
+                largest \(String(format: "%.3f", r.largestContractionRate)), \
                 contracting at \(String(format: "%.0f", 100 * r.contractingShare))% of points
                   disturbance gain: latent \(r.latentGain.text), observation \(r.observationGain.text)
                 """)

@@ -38,8 +38,8 @@ struct ReplayCommand: ParsableCommand {
             let records = try ReplaySession.run(task: taskOptions.description(), episodes: input)
             try writeJSONReport(records, to: json)
             let failed = records.filter { $0.error != nil }.count
-            print("replayed \(records.count) episodes (\(records.reduce(0) { $0 + $1.steps.count }) steps) in \(taskOptions.task); "
-                + "\(failed) stopped early; wrote \(json)")
+            print("replayed \(records.count) episodes (\(records.reduce(0) { $0 + $1.steps.count }) steps) "
+                + "in \(taskOptions.task); \(failed) stopped early; wrote \(json)")
         }
     }
 }

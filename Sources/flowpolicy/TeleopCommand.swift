@@ -40,10 +40,10 @@ struct TeleopCommand: ParsableCommand {
     @OptionGroup var report: ReportOptions
 
     func validate() throws {
-        guard expert else { throw ValidationError("give --expert: the scripted expert is the only operator so far") }
         try Check.integer("--episodes", episodes, in: 1...1_000_000)
         try Check.real("--wait", wait, in: .above(0, upTo: 3600), unit: "s")
         try Check.inputFile("--robot-key", robotKey)
+        guard expert else { throw ValidationError("give --expert: the scripted expert is the only operator so far") }
     }
 
     func run() throws {
@@ -57,7 +57,8 @@ struct TeleopCommand: ParsableCommand {
             printNow("teleop: \(taskOptions.task)'s expert driving \(robot)")
             Interrupt.install()
             let summary = try TeleopSession.run(options, shouldStop: { Interrupt.requested }) { outcome in
-                printNow("episode \(outcome.seed): \(outcome.success ? "success" : "failure") in \(outcome.steps) steps")
+                printNow("episode \(outcome.seed): \(outcome.success ? "success" : "failure") "
+                    + "in \(outcome.steps) steps")
             }
             print("teleop: \(summary.episodes) episodes, \(summary.successes) successful, \(summary.steps) steps")
             if let json = report.json { try writeJSONReport(summary, to: json) }

@@ -21,7 +21,8 @@ public enum AtomicFile {
         let temporary = folder + "/" + prefix + "\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard descriptor >= 0 else {
-            throw .io(path: path, message: "cannot create a temporary file in \(folder): \(String(cString: strerror(errno)))")
+            throw .io(
+                path: path, message: "cannot create a temporary file in \(folder): \(String(cString: strerror(errno)))")
         }
         var written = 0
         var failure: String?

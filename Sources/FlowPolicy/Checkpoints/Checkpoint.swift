@@ -123,7 +123,8 @@ public final class Checkpoint {
         precondition(actionNormalizer.dimensions == spec.actionDimensions)
         precondition(stages.allSatisfy {
             $0.field.network.configuration.chunkDimensions == spec.predictionSteps * spec.actionDimensions
-                && $0.field.network.configuration.observationDimensions == spec.observationSteps * spec.observationDimensions
+                && $0.field.network.configuration.observationDimensions
+                    == spec.observationSteps * spec.observationDimensions
         })
         self.spec = spec
         self.stages = stages
@@ -178,8 +179,10 @@ public final class Checkpoint {
             }
         }
         for (name, normalizer) in [("observation", observationNormalizer), ("action", actionNormalizer)] {
-            tensors.append(("normalizer.\(name).min", StoredTensor(float32: normalizer.minimum, shape: [normalizer.dimensions])))
-            tensors.append(("normalizer.\(name).max", StoredTensor(float32: normalizer.maximum, shape: [normalizer.dimensions])))
+            tensors.append(
+                ("normalizer.\(name).min", StoredTensor(float32: normalizer.minimum, shape: [normalizer.dimensions])))
+            tensors.append(
+                ("normalizer.\(name).max", StoredTensor(float32: normalizer.maximum, shape: [normalizer.dimensions])))
         }
         var metadata: [String: String] = [
             "format": Self.formatName,
@@ -233,17 +236,21 @@ public final class Checkpoint {
         func fail(_ message: String) -> FlowPolicyError { .incompatible(path: path, message: message) }
         let metadata = file.metadata
         guard metadata["format"] == Self.formatName else {
-            throw fail("not a flowpolicy checkpoint (metadata format is \(metadata["format"].map { "\"\($0)\"" } ?? "missing"))")
+            throw fail("not a flowpolicy checkpoint (metadata format is "
+                + "\(metadata["format"].map { "\"\($0)\"" } ?? "missing"))")
         }
         guard metadata["format_version"] == String(Self.formatVersion) else {
             throw fail("checkpoint format version \(metadata["format_version"] ?? "missing") is not supported; this "
                 + "build reads version \(Self.formatVersion). Use the flowpolicy version that wrote it, or retrain.")
         }
         guard metadata["architecture"] == Self.architecture else {
-            throw fail("architecture \(metadata["architecture"] ?? "missing") is not supported (expected \(Self.architecture))")
+            throw fail("architecture \(metadata["architecture"] ?? "missing") is not supported "
+                + "(expected \(Self.architecture))")
         }
         func integer(_ key: String) throws(FlowPolicyError) -> Int {
-            guard let text = metadata[key], let value = Int(text) else { throw fail("metadata \(key) is missing or not an integer") }
+            guard let text = metadata[key], let value = Int(text) else {
+                throw fail("metadata \(key) is missing or not an integer")
+            }
             return value
         }
         let spec = PolicySpec(
@@ -281,7 +288,8 @@ public final class Checkpoint {
                   let timeEmbedding = sizes["time_embedding"] as? Int
             else { throw fail("network sizes must give hidden, blocks and time_embedding (\(description))") }
             do {
-                return try ResMLPFiLM(spec.networkConfiguration(hidden: hidden, blocks: blocks, timeEmbedding: timeEmbedding))
+                return try ResMLPFiLM(
+                    spec.networkConfiguration(hidden: hidden, blocks: blocks, timeEmbedding: timeEmbedding))
             } catch { throw fail("\(error)") }
         }
 
@@ -292,8 +300,10 @@ public final class Checkpoint {
             }
             for (index, entry) in list.enumerated() {
                 let stageNetwork = try network(entry, described: "chain stage \(index)")
-                let parameters = try load(stageNetwork.layout, prefix: "chain.\(index).", described: "chain stage \(index)")
-                guard let start = (entry["start"] as? NSNumber)?.floatValue, let end = (entry["end"] as? NSNumber)?.floatValue
+                let parameters = try load(
+                    stageNetwork.layout, prefix: "chain.\(index).", described: "chain stage \(index)")
+                guard let start = (entry["start"] as? NSNumber)?.floatValue,
+                      let end = (entry["end"] as? NSNumber)?.floatValue
                 else { throw fail("chain stage \(index) lacks start and end") }
                 stages.append(FlowStage(
                     field: VelocityField(network: stageNetwork, head: nil),
@@ -301,7 +311,9 @@ public final class Checkpoint {
                     fixedSteps: entry["fixed_steps"] as? Int))
             }
         } else {
-            guard let networkText = metadata["network"], let sizes = parseJSONObject(networkText) as? [String: Any] else {
+            guard let networkText = metadata["network"],
+                  let sizes = parseJSONObject(networkText) as? [String: Any]
+            else {
                 throw fail("metadata network must be a JSON object with hidden, blocks and time_embedding")
             }
             let baseNetwork = try network(sizes, described: networkText)
@@ -313,7 +325,10 @@ public final class Checkpoint {
                       let rank = sizes["rank"] as? Int, let skewRank = sizes["skew_rank"] as? Int,
                       let epsilon = (sizes["epsilon"] as? NSNumber)?.floatValue,
                       let timeEmbedding = sizes["time_embedding"] as? Int
-                else { throw fail("metadata residual must be a JSON object with hidden, rank, skew_rank, epsilon, time_embedding") }
+                else {
+                    throw fail("metadata residual must be a JSON object with hidden, rank, skew_rank, epsilon, "
+                        + "time_embedding")
+                }
                 do {
                     head = try ContractiveResidualHead(ResidualHeadConfiguration(
                         chunkDimensions: baseNetwork.configuration.chunkDimensions,
@@ -351,7 +366,9 @@ public final class Checkpoint {
 }
 
 func jsonObject(_ dictionary: [String: Any]) -> String {
-    guard let data = try? JSONSerialization.data(withJSONObject: dictionary, options: [.sortedKeys]) else { return "{}" }
+    guard let data = try? JSONSerialization.data(withJSONObject: dictionary, options: [.sortedKeys]) else {
+        return "{}"
+    }
     return String(decoding: data, as: UTF8.self)
 }
 

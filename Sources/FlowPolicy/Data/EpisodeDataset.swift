@@ -49,7 +49,8 @@ public struct EpisodeDataset: Equatable, Sendable {
                 "an episode needs L x \(observationDimensions) observations and L x \(actionDimensions) actions, got "
                     + "\(newObservations.count) and \(newActions.count) numbers")
         }
-        if let bad = newObservations.firstIndex(where: { !$0.isFinite }) ?? newActions.firstIndex(where: { !$0.isFinite }) {
+        if let bad = newObservations.firstIndex(where: { !$0.isFinite })
+            ?? newActions.firstIndex(where: { !$0.isFinite }) {
             throw .nonFinite("episode \(episodeCount) has a non-finite value (element \(bad)); it was not added")
         }
         observations += newObservations
@@ -76,7 +77,8 @@ public struct EpisodeDataset: Equatable, Sendable {
                                     metadata: metadata)
         for index in indices {
             let range = episodeRange(index)
-            subset.observations += observations[(range.lowerBound * observationDimensions)..<(range.upperBound * observationDimensions)]
+            subset.observations +=
+                observations[(range.lowerBound * observationDimensions)..<(range.upperBound * observationDimensions)]
             subset.actions += actions[(range.lowerBound * actionDimensions)..<(range.upperBound * actionDimensions)]
             subset.episodeEnds.append(subset.stepCount + range.count)
         }
@@ -160,7 +162,8 @@ public struct EpisodeDataset: Equatable, Sendable {
         metadata["format"] = nil
         metadata["format_version"] = nil
         self.metadata = metadata
-        for (name, values, width) in [("obs", observations, observationDimensions), ("action", actions, actionDimensions)] {
+        for (name, values, width) in [("obs", observations, observationDimensions),
+                                      ("action", actions, actionDimensions)] {
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
                 let row = bad / max(width, 1)
                 let episode = episodeEnds.firstIndex { $0 > row } ?? 0

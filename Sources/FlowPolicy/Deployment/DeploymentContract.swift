@@ -89,17 +89,22 @@ public struct DeploymentContract: Codable, Equatable, Sendable {
         }
         for (name, values) in [("action_low", actionLow), ("action_high", actionHigh),
                                ("max_step_change", maximumStepChange)] {
-            guard values.count == Da else { throw fail("\(name) has \(values.count) numbers; the policy has Da = \(Da)") }
+            guard values.count == Da else {
+                throw fail("\(name) has \(values.count) numbers; the policy has Da = \(Da)")
+            }
         }
         for d in 0..<Da {
             guard actionLow[d].isFinite, actionHigh[d].isFinite, actionLow[d] <= actionHigh[d] else {
-                throw fail("the action bounds of dimension \(d) are not an interval: [\(actionLow[d]), \(actionHigh[d])]")
+                throw fail(
+                    "the action bounds of dimension \(d) are not an interval: [\(actionLow[d]), \(actionHigh[d])]")
             }
         }
         let limits = [("max_step_change", maximumStepChange), ("max_velocity", maximumVelocity),
                       ("max_acceleration", maximumAcceleration), ("max_jerk", maximumJerk)]
         for case let (name, values?) in limits {
-            guard values.count == Da else { throw fail("\(name) has \(values.count) numbers; the policy has Da = \(Da)") }
+            guard values.count == Da else {
+                throw fail("\(name) has \(values.count) numbers; the policy has Da = \(Da)")
+            }
             if let d = values.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
                 throw fail("\(name)[\(d)] must be a positive finite number, got \(values[d])")
             }

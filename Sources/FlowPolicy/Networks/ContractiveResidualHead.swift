@@ -113,7 +113,8 @@ public final class ContractiveResidualHead: Sendable {
                 var value = -(softplus(factors.d[i]) + c.epsilon) * delta[i]
                 for k in 0..<c.rank { value -= factors.u[i * c.rank + k] * u[k] }
                 for k in 0..<c.skewRank {
-                    value += factors.p[i * c.skewRank + k] * qProjection[k] - factors.q[i * c.skewRank + k] * pProjection[k]
+                    value += factors.p[i * c.skewRank + k] * qProjection[k]
+                        - factors.q[i * c.skewRank + k] * pProjection[k]
                 }
                 vr[i] += value
             }
@@ -177,7 +178,8 @@ public final class ContractiveResidualHead: Sendable {
         Mish.backward(cache.hidden1, dOutput: dHidden, count: B * H, dInput: dScratch)
         let dCondition: UnsafeMutablePointer<Float>? = dObservation == nil ? nil : cache.dCondition
         dCondition?.update(repeating: 0, count: B * Dc)
-        l1.backward(cache.condition, dOutput: dScratch, batch: B, parameters: p, gradients: gradients, dInput: dCondition)
+        l1.backward(
+            cache.condition, dOutput: dScratch, batch: B, parameters: p, gradients: gradients, dInput: dCondition)
         if let dObservation, let dCondition {
             for row in 0..<B {
                 for j in 0..<Do { dObservation[row * Do + j] += dCondition[row * Dc + Te + j] }

@@ -121,7 +121,8 @@ public final class Policy {
     public func predictActionAdaptive(
         observations: [Float], batch B: Int = 1, relativeTolerance: Float = 1e-5, absoluteTolerance: Float = 1e-5
     ) throws(FlowPolicyError) -> (action: [Float], actionPrediction: [Float], evaluations: Int) {
-        precondition(B >= 1 && B <= capacity && observations.count == B * spec.observationSteps * spec.observationDimensions)
+        precondition(
+            B >= 1 && B <= capacity && observations.count == B * spec.observationSteps * spec.observationDimensions)
         let configuration = checkpoint.network.configuration
         let (Do, Dx) = (configuration.observationDimensions, configuration.chunkDimensions)
         generator.fillGaussian(state.pointer, count: B * Dx)
@@ -148,8 +149,8 @@ public final class Policy {
                 evaluations += fixed
             } else {
                 evaluations += try solver.integrateAdaptive(
-                    state.pointer, count: B * Dx, from: stage.start, to: stage.end, relativeTolerance: relativeTolerance,
-                    absoluteTolerance: absoluteTolerance, field: field
+                    state.pointer, count: B * Dx, from: stage.start, to: stage.end,
+                    relativeTolerance: relativeTolerance, absoluteTolerance: absoluteTolerance, field: field
                 ).evaluations
             }
         }
@@ -205,7 +206,8 @@ public final class Policy {
             ) { t, state, v in
                 times.update(repeating: t, count: count)
                 field.forward(
-                    x: state, t: times, observation: window, batch: count, parameters: parameters, cache: cache, output: v)
+                    x: state, t: times, observation: window, batch: count, parameters: parameters, cache: cache,
+                    output: v)
                 for row in 0..<count {
                     for j in 0..<prefix { v[row * Dx + j] = (target[row * P + j] - entry[row * P + j]) / span }
                 }

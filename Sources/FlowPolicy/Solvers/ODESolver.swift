@@ -148,7 +148,8 @@ public final class ODESolver {
         var remaining = span
         while remaining > 0 {
             guard statistics.acceptedSteps + statistics.rejectedSteps < maximumSteps else {
-                throw .nonFinite("adaptive solver gave up after \(maximumSteps) steps at t = \(t) (stiff or diverging field)")
+                throw .nonFinite(
+                    "adaptive solver gave up after \(maximumSteps) steps at t = \(t) (stiff or diverging field)")
             }
             h = min(h, remaining)
             let signedH = direction * h

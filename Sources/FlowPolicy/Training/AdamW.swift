@@ -11,7 +11,9 @@ public final class AdamW {
     let secondMoment: FloatBuffer
     public private(set) var stepCount = 0
 
-    public init(count: Int, beta1: Float = 0.95, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 1e-6) {
+    public init(
+        count: Int, beta1: Float = 0.95, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 1e-6
+    ) {
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon

@@ -42,7 +42,8 @@ public final class FlowMatchingTrainer {
         configuration: TrainingConfiguration
     ) throws(FlowPolicyError) {
         try spec.validate()
-        let observationNormalizer = MinMaxNormalizer(fitting: dataset.observations, dimensions: spec.observationDimensions)
+        let observationNormalizer = MinMaxNormalizer(
+            fitting: dataset.observations, dimensions: spec.observationDimensions)
         let actionNormalizer = MinMaxNormalizer(fitting: dataset.actions, dimensions: spec.actionDimensions)
         let source = try DemonstrationPairs(
             dataset: dataset, spec: spec, observationNormalizer: observationNormalizer,

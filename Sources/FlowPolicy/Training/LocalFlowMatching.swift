@@ -42,7 +42,8 @@ public struct LocalFlowConfiguration: Sendable {
         var best = 8
         var width = 8
         while width <= 4096 {
-            let network = try ResMLPFiLM(spec.networkConfiguration(hidden: width, blocks: depth, timeEmbedding: timeEmbedding))
+            let network = try ResMLPFiLM(
+                spec.networkConfiguration(hidden: width, blocks: depth, timeEmbedding: timeEmbedding))
             if blocks * network.layout.parameterCount > parameters { break }
             best = width
             width += 8
@@ -134,7 +135,9 @@ public final class LocalFlowMatchingTrainer {
     /// Trained blocks (EMA weights), in training order: block 1 first, the free block last.
     public private(set) var trainedBlocks: [FloatBuffer] = []
 
-    public init(spec: PolicySpec, dataset: EpisodeDataset, configuration: LocalFlowConfiguration) throws(FlowPolicyError) {
+    public init(
+        spec: PolicySpec, dataset: EpisodeDataset, configuration: LocalFlowConfiguration
+    ) throws(FlowPolicyError) {
         try spec.validate()
         try configuration.validate()
         guard dataset.observationDimensions == spec.observationDimensions,
@@ -169,7 +172,8 @@ public final class LocalFlowMatchingTrainer {
         precondition(n < configuration.blocks, "every block is trained")
         let isFree = n == configuration.blocks - 1
         let source: FlowPairSource = isFree
-            ? FreeBlockPairs(pool: pool) : OrnsteinUhlenbeckPairs(pool: pool, step: configuration.stepSize(block: n + 1))
+            ? FreeBlockPairs(pool: pool)
+            : OrnsteinUhlenbeckPairs(pool: pool, step: configuration.stepSize(block: n + 1))
         var training = configuration.training
         training.steps = steps(ofBlock: n)
         training.warmupSteps = min(training.warmupSteps, training.steps / 4)
@@ -249,9 +253,10 @@ struct DistillationPairs: FlowPairSource {
 /// evaluation per stage.
 ///
 /// Teacher trajectories: `samples` observation windows from `pairs`, a latent z ~ N(0, I) each, pushed through the
-/// chain with adaptive Dormand–Prince (`teacherTolerance`). Stage i's student starts from the teacher stage's weights and is
-/// trained by regression on (the state entering stage i, the teacher's endpoint of stage i). `teacherProgress(stage,
-/// trajectories)` reports the teacher's solve, `progress(stage, step, loss)` the students' training.
+/// chain with adaptive Dormand–Prince (`teacherTolerance`). Stage i's student starts from the teacher stage's weights
+/// and is trained by regression on (the state entering stage i, the teacher's endpoint of stage i).
+/// `teacherProgress(stage, trajectories)` reports the teacher's solve, `progress(stage, step, loss)` the students'
+/// training.
 public func distillChain(
     _ chain: Checkpoint, pairs: PairSet, samples: Int, teacherTolerance: Float = 1e-6, training: TrainingConfiguration,
     teacherProgress: ((Int, Int) -> Void)? = nil, progress: (Int, Int, Float) -> Void = { _, _, _ in }

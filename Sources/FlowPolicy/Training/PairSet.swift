@@ -29,7 +29,8 @@ public struct PairSet: Sendable {
                     chunks.withUnsafeMutableBufferPointer { c in
                         for pair in 0..<sampler.count {
                             sampler.fill(
-                                pair: pair, observations: o.baseAddress!, observationDimensions: spec.observationDimensions,
+                                pair: pair, observations: o.baseAddress!,
+                                observationDimensions: spec.observationDimensions,
                                 actions: a.baseAddress!, actionDimensions: spec.actionDimensions,
                                 window: w.baseAddress! + pair * windowSize, chunk: c.baseAddress! + pair * chunkSize)
                         }

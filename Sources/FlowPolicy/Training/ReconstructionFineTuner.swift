@@ -42,8 +42,8 @@ public struct FineTuningConfiguration: Sendable {
 }
 
 /// Fine-tunes a pre-trained flow-matching policy by maximum likelihood of its deployed sampler's reconstructions:
-/// minimizes `mean |Φ^K(z; o) - a|² / (2σ²) + λ_FM L_FM + λ_prox |θ - θ_start|²` over training pairs (o, a), with
-/// z from the reconstruction coupling (encoded once, before training) or drawn fresh (independent coupling).
+/// minimizes `mean |Φ^K(z; o) - a|² / (2σ²) + λ_FM L_FM + λ_prox |θ - θ_start|²` over training pairs (o, a),
+/// with z from the reconstruction coupling (encoded once, before training) or drawn fresh (independent coupling).
 /// Gradients flow through the K unrolled solver steps (`UnrolledSampler`). The batch is split over worker threads as
 /// in `FlowMatchingTrainer`; results are bit-identical for the same seed and thread count.
 ///
@@ -86,7 +86,8 @@ public final class ReconstructionFineTuner {
             }
         }
         guard checkpoint.head == nil else {
-            throw .invalidConfiguration("fine-tune a flow-matching checkpoint, not one that already has a residual head")
+            throw .invalidConfiguration(
+                "fine-tune a flow-matching checkpoint, not one that already has a residual head")
         }
         base = checkpoint
         self.configuration = configuration
@@ -222,10 +223,13 @@ public final class ReconstructionFineTuner {
         let flowMatching = Float(workers.reduce(0) { $0 + $1.flowSum } / Double(count))
         var total = reconstruction / (2 * sigma * sigma) + lambdaFM * flowMatching
         guard total.isFinite else {
-            throw .nonFinite("the fine-tuning loss became \(total) at step \(step); lower the learning rate or raise σ")
+            throw .nonFinite(
+                "the fine-tuning loss became \(total) at step \(step); lower the learning rate or raise σ")
         }
         gradients.copy(from: workers[0].gradients)
-        for worker in workers.dropFirst() { axpy(gradients.count, alpha: 1, x: worker.gradients.pointer, y: gradients.pointer) }
+        for worker in workers.dropFirst() {
+            axpy(gradients.count, alpha: 1, x: worker.gradients.pointer, y: gradients.pointer)
+        }
         if configuration.lambdaProx > 0 {
             var proximal: Float = 0
             for i in 0..<trainable.count {

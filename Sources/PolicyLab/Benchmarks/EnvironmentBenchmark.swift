@@ -111,7 +111,8 @@ public enum EnvironmentBenchmark {
               let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let rate = report["steps_per_second"] as? Double
         else {
-            return (nil, nil, "the reference is not installed for \(interpreter) (\(install), or name an interpreter that has it)")
+            return (nil, nil, "the reference is not installed for \(interpreter) (\(install), or name an interpreter "
+                + "that has it)")
         }
         return (report["name"] as? String, rate, nil)
     }

@@ -91,7 +91,9 @@ public enum InferenceBenchmark {
                                 steps: settings.steps, workers: workers)
             let observations = FloatBuffer(count: settings.batch * windowSize)
             let actions = FloatBuffer(count: settings.batch * spec.actionSteps * spec.actionDimensions)
-            let run = { policy.predictAction(observations: observations.pointer, batch: settings.batch, action: actions.pointer) }
+            let run = {
+                policy.predictAction(observations: observations.pointer, batch: settings.batch, action: actions.pointer)
+            }
             run()
             let repeats = max(3, settings.iterations / 50)
             let start = monotonicSeconds()
@@ -108,8 +110,9 @@ public enum InferenceBenchmark {
         let samplesPerSecond = try trainingThroughput(checkpoint: checkpoint, settings: settings)
 
         return Result(
-            network: "ResMLPFiLM H=\(hidden) blocks=\(network.configuration.blocks) Te=\(network.configuration.timeEmbedding) "
-                + "To=\(spec.observationSteps) Do=\(spec.observationDimensions) Tp=\(spec.predictionSteps) Da=\(spec.actionDimensions)",
+            network: "ResMLPFiLM H=\(hidden) blocks=\(network.configuration.blocks) "
+                + "Te=\(network.configuration.timeEmbedding) To=\(spec.observationSteps) "
+                + "Do=\(spec.observationDimensions) Tp=\(spec.predictionSteps) Da=\(spec.actionDimensions)",
             parameters: network.layout.parameterCount, weightBytes: weightBytes, solver: settings.method.rawValue,
             steps: settings.steps, openBLASCore: BLAS.coreType, latencyMilliseconds: latency,
             allocationsPerCall: allocations, readBandwidthGBPerSecond: bandwidth / 1e9, floorMilliseconds: floor,
@@ -168,7 +171,8 @@ public enum InferenceBenchmark {
     /// Samples per second of flow-matching training on random data of the checkpoint's dimensions.
     public static func trainingThroughput(checkpoint: Checkpoint, settings: Settings) throws -> Double {
         let spec = checkpoint.spec
-        var dataset = EpisodeDataset(observationDimensions: spec.observationDimensions, actionDimensions: spec.actionDimensions)
+        var dataset = EpisodeDataset(
+            observationDimensions: spec.observationDimensions, actionDimensions: spec.actionDimensions)
         var generator = RandomSource(seed: 1)
         for _ in 0..<8 {
             let length = 200

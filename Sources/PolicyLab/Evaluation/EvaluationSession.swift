@@ -137,7 +137,8 @@ public enum EvaluationSession {
 
     static func finish(_ report: inout Report, start: Double) -> Report {
         report.wallSeconds = monotonicSeconds() - start
-        report.environmentStepsPerSecondOverall = Double(report.results.reduce(0) { $0 + $1.steps }) / report.wallSeconds
+        report.environmentStepsPerSecondOverall =
+            Double(report.results.reduce(0) { $0 + $1.steps }) / report.wallSeconds
         return report
     }
 
@@ -156,11 +157,13 @@ public enum EvaluationSession {
         else {
             throw FlowPolicyError.invalidConfiguration(
                 "the policy takes \(spec.observationDimensions)-D observations and gives "
-                    + "\(spec.actionDimensions)-D actions; task \(options.task.name) (\(environmentSpec.observationMode) "
-                    + "observations) has \(environmentSpec.observationDimensions)-D observations and "
+                    + "\(spec.actionDimensions)-D actions; task \(options.task.name) "
+                    + "(\(environmentSpec.observationMode) observations) has "
+                    + "\(environmentSpec.observationDimensions)-D observations and "
                     + "\(environmentSpec.actionDimensions)-D actions")
         }
-        let (To, Tp, Do, Da) = (spec.observationSteps, spec.predictionSteps, spec.observationDimensions, spec.actionDimensions)
+        let (To, Tp, Do, Da) =
+            (spec.observationSteps, spec.predictionSteps, spec.observationDimensions, spec.actionDimensions)
         let Ta = options.actionSteps ?? spec.actionSteps
         guard Ta >= 1, To - 1 + Ta <= Tp else {
             throw FlowPolicyError.invalidConfiguration(
@@ -236,8 +239,9 @@ public enum EvaluationSession {
                 busySeconds += parallelEpisodes(active, threads: threads) { episode in
                     for _ in 0..<stepsPerChunk where !episode.finished { try episode.stepPlanned() }
                 }
-                progress?.update(completed: results.count + episodes.filter(\.finished).count,
-                                 status: "success \(results.filter(\.success).count + episodes.filter(\.success).count)")
+                progress?.update(
+                    completed: results.count + episodes.filter(\.finished).count,
+                    status: "success \(results.filter(\.success).count + episodes.filter(\.success).count)")
             }
             results += episodes.map(\.outcome)
         }
@@ -278,7 +282,8 @@ public enum EvaluationSession {
 
     static func runExpert(seeds: [UInt64], options: Options) throws -> Report {
         let threads = max(1, min(options.threads, seeds.count))
-        let progress = options.showProgress ? ProgressBar(title: "eval expert", total: seeds.count, unit: "episode") : nil
+        let progress = options.showProgress
+            ? ProgressBar(title: "eval expert", total: seeds.count, unit: "episode") : nil
         let workers = try (0..<threads).map { _ in try ExpertRunner(task: options.task) }
         let queue = WorkQueue(count: seeds.count)
         var results = [EpisodeResult?](repeating: nil, count: seeds.count)
@@ -328,7 +333,8 @@ public enum EvaluationSession {
             success: ProportionEstimate(successes: results.filter(\.success).count, trials: results.count),
             meanMaxProgress: MeanEstimate(results.map(\.maxProgress),
                                           bounds: 0...(specification.progressLevels.last ?? 1)),
-            progressName: "max \(specification.progressName)", progressLevels: levels, meanStepToProgressLevels: meanSteps,
+            progressName: "max \(specification.progressName)", progressLevels: levels,
+            meanStepToProgressLevels: meanSteps,
             meanEpisodeLength: Double(steps) / Double(max(results.count, 1)),
             clippedActions: results.reduce(0) { $0 + $1.clippedActions },
             failedEpisodes: results.filter { $0.failure != nil }.count,

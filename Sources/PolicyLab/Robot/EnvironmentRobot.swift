@@ -4,7 +4,8 @@ import SimBridge
 
 /// A task's environment driven directly by the control loop, in real time: each command applies one control step
 /// (HOLD repeats the last applied action, or commands zero for a velocity-commanded task; HOLD before any action
-/// leaves the simulation where it is), and the resulting state is there at the next `receiveLatest`. Episodes follow each other with consecutive seeds; outcomes are kept.
+/// leaves the simulation where it is), and the resulting state is there at the next `receiveLatest`. Episodes follow
+/// each other with consecutive seeds; outcomes are kept.
 /// Allocates nothing per period.
 public final class EnvironmentRobot: RobotLink {
     public let rollout: Rollout

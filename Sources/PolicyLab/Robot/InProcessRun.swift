@@ -16,7 +16,8 @@ public enum InProcessRun {
         let first = firstSeed ?? task.evaluationSeed
         let seeds = (0..<UInt64(max(1, episodes))).map { first + $0 }
         let robot = try EnvironmentRobot(
-            task: task, seeds: seeds, clock: MonotonicClock(spinNanoseconds: UInt64(max(0, options.spinMicroseconds)) * 1000))
+            task: task, seeds: seeds,
+            clock: MonotonicClock(spinNanoseconds: UInt64(max(0, options.spinMicroseconds)) * 1000))
         guard options.servoRate == nil else {
             throw RuntimeError.invalidConfiguration(
                 "servo-rate output needs a robot over ZeroMQ (flowpolicy robot); in process the simulation steps once "

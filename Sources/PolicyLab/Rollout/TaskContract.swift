@@ -21,7 +21,8 @@ extension DeploymentContract {
         }
         self.init(
             controlRateHz: task.controlRate,
-            observations: contractGroups(task.observationGroups(mode: observationMode), dimensions: observationDimensions),
+            observations: contractGroups(
+                task.observationGroups(mode: observationMode), dimensions: observationDimensions),
             actions: contractGroups(task.interface.actions, dimensions: actionDimensions),
             actionKind: kind, actionLow: task.safety.actionLow ?? task.actionLow,
             actionHigh: task.safety.actionHigh ?? task.actionHigh,
@@ -36,8 +37,8 @@ extension DeploymentContract {
     public static func forTraining(spec: PolicySpec, observationMode: String?) throws -> DeploymentContract? {
         guard TaskDescription.knownTasks.contains(spec.task) else { return nil }
         return try DeploymentContract(
-            task: .named(spec.task), observationMode: observationMode, observationDimensions: spec.observationDimensions,
-            actionDimensions: spec.actionDimensions)
+            task: .named(spec.task), observationMode: observationMode,
+            observationDimensions: spec.observationDimensions, actionDimensions: spec.actionDimensions)
     }
 }
 

@@ -11,8 +11,8 @@ import SimBridge
 /// `(t_k, x_k)` the estimated contraction rate of the combined field is
 /// `μ = λ_max(sym J_base(t_k, x_k, o)) - λ_min guaranteed by the head` (power iteration on Jacobian-vector products;
 /// the head's guarantee is the smallest `softplus(d) + ε`, 0 without a head): negative means contracting. The
-/// empirical disturbance gains are `|Φ(z + δz) - Φ(z)| / |δz|` and `|Φ(z; o + δo) - Φ(z; o)| / |δo|` with the whole
-/// field and the deployed solver, in normalized units.
+/// empirical disturbance gains are `|Φ(z + δz) - Φ(z)| / |δz|` and `|Φ(z; o + δo) - Φ(z; o)| / |δo|` with the
+/// whole field and the deployed solver, in normalized units.
 public enum CertifySession {
     public struct Options: Sendable {
         public var checkpointPath: String
@@ -80,7 +80,8 @@ public enum CertifySession {
             let moved = PolicyJacobianField(checkpoint: checkpoint, observation: zip(window, direction).map(+))
             let reference = integrate(whole, from: z, method: options.method, steps: K)
             let perturbed = integrate(moved, from: z, method: options.method, steps: K)
-            let deviation = zip(perturbed, reference).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+            let deviation = zip(perturbed, reference).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+                .squareRoot()
             observationGains.append(Double(deviation / options.perturbation))
             progress.update(completed: index + 1)
         }
@@ -144,7 +145,9 @@ public enum CertifySession {
                 collected += 1
                 let (action, _) = policy.predictAction(observations: window.values)
                 for k in 0..<spec.actionSteps {
-                    let stepped = action.withUnsafeBufferPointer { rollout.step($0.baseAddress! + k * spec.actionDimensions) }
+                    let stepped = action.withUnsafeBufferPointer {
+                        rollout.step($0.baseAddress! + k * spec.actionDimensions)
+                    }
                     guard stepped != nil else { break episodeLoop }
                     window.push(rollout.observation)
                     if rollout.isDone { break episodeLoop }

@@ -86,7 +86,8 @@ public enum CollectSession {
         let seeds = (0..<UInt64(options.episodes)).map { firstSeed + $0 }
         if let existingSeeds, let repeated = seeds.first(where: existingSeeds.contains) {
             throw FlowPolicyError.invalidConfiguration(
-                "seed \(repeated) is already in \(options.outputPath) (seeds \(existingSeeds.text)); choose other seeds")
+                "seed \(repeated) is already in \(options.outputPath) (seeds \(existingSeeds.text)); "
+                    + "choose other seeds")
         }
 
         let threads = max(1, min(options.threads, seeds.count))

@@ -37,8 +37,9 @@ public enum DistillSession {
         let start = monotonicSeconds()
         let chain = try CheckpointReader.read(options.checkpointPath)
         guard chain.isChain else {
-            throw FlowPolicyError.incompatible(path: options.checkpointPath,
-                                               message: "distillation takes a Local Flow Matching chain (trained with the lfm method)")
+            throw FlowPolicyError.incompatible(
+                path: options.checkpointPath,
+                message: "distillation takes a Local Flow Matching chain (trained with the lfm method)")
         }
         let dataset = try EpisodeDataset(contentsOf: options.datasetPath)
         try TrainingSession.checkWritable(options.outputPath)

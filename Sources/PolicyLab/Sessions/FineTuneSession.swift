@@ -60,8 +60,9 @@ public enum FineTuneSession {
         else {
             throw FlowPolicyError.incompatible(
                 path: options.datasetPath,
-                message: "the dataset has \(dataset.observationDimensions)-D observations and \(dataset.actionDimensions)-D "
-                    + "actions; the checkpoint expects \(spec.observationDimensions) and \(spec.actionDimensions)")
+                message: "the dataset has \(dataset.observationDimensions)-D observations and "
+                    + "\(dataset.actionDimensions)-D actions; the checkpoint expects \(spec.observationDimensions) and "
+                    + "\(spec.actionDimensions)")
         }
         guard options.encodingSteps >= 1 else {
             throw FlowPolicyError.invalidConfiguration(
@@ -76,7 +77,8 @@ public enum FineTuneSession {
         let trainEpisodes = (0..<dataset.episodeCount).filter { $0 % every != every - 1 }
         func pairs(_ episodes: [Int]) -> PairSet {
             PairSet(dataset: dataset.subset(episodes: episodes), spec: spec,
-                    observationNormalizer: checkpoint.observationNormalizer, actionNormalizer: checkpoint.actionNormalizer)
+                    observationNormalizer: checkpoint.observationNormalizer,
+                    actionNormalizer: checkpoint.actionNormalizer)
         }
         let (trainPairs, heldOutPairs) = (pairs(trainEpisodes), pairs(heldOutEpisodes))
         let (latents, cached) = try reconstructionLatents(
@@ -129,7 +131,8 @@ public enum FineTuneSession {
             hash ^= UInt64(byte)
             hash = hash &* 0x100_0000_01b3
         }
-        let key = String(format: "%016llx", hash) + "-" + dataset.contentHash.replacingOccurrences(of: "fnv1a64:", with: "")
+        let key = String(format: "%016llx", hash) + "-"
+            + dataset.contentHash.replacingOccurrences(of: "fnv1a64:", with: "")
             + "-rk4x\(steps)-\(train.count)-\(heldOut.count)"
         let folder = cacheFolder().appendingPathComponent("latents")
         let path = folder.appendingPathComponent("\(key).safetensors").path

@@ -46,7 +46,9 @@ public enum SampleSession {
         let checkpoint = try Checkpoint(contentsOf: options.checkpointPath)
         let spec = checkpoint.spec
         let window = try observationWindow(options.observation, spec: spec)
-        guard options.count >= 1 else { throw FlowPolicyError.invalidConfiguration("the number of chunks must be at least 1") }
+        guard options.count >= 1 else {
+            throw FlowPolicyError.invalidConfiguration("the number of chunks must be at least 1")
+        }
         let batch = min(options.count, 256)
         let policy = Policy(checkpoint: checkpoint, capacity: batch, seed: options.seed,
                             workers: ProcessInfo.processInfo.activeProcessorCount)

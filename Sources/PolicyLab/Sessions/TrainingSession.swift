@@ -79,7 +79,8 @@ public enum TrainingSession {
             observationDimensions: dataset.observationDimensions, actionDimensions: dataset.actionDimensions)
         try spec.validate()
         try checkWritable(options.outputPath)
-        let contract = try DeploymentContract.forTraining(spec: spec, observationMode: dataset.metadata["observation_mode"])
+        let contract = try DeploymentContract.forTraining(
+            spec: spec, observationMode: dataset.metadata["observation_mode"])
         let network = spec.networkConfiguration(
             hidden: options.hidden, blocks: options.depth, timeEmbedding: options.timeEmbedding)
         let steps = options.training.steps
@@ -131,7 +132,8 @@ public enum TrainingSession {
                 depth: options.depth, timeEmbedding: options.timeEmbedding)
             configuration.training = options.training
             let trainer = try LocalFlowMatchingTrainer(spec: spec, dataset: dataset, configuration: configuration)
-            // Read before the push: the push holds the pool's states for writing, and the bar's callback runs inside it.
+            // Read before the push: the push holds the pool's states for writing, and the bar's callback runs
+            // inside it.
             let poolCount = trainer.pool.count
             for block in 0..<configuration.blocks {
                 var pushBar: ProgressBar?
@@ -168,7 +170,9 @@ public enum TrainingSession {
 
     /// To / Ta / Tp of a dataset's task: the task's (task.yaml `policy`), 1/1/1 for the one-step toy, Diffusion
     /// Policy's 2 / 8 / 16 for data of no simulated task.
-    static func defaultHorizons(task: String) throws -> (observationSteps: Int, actionSteps: Int, predictionSteps: Int) {
+    static func defaultHorizons(
+        task: String
+    ) throws -> (observationSteps: Int, actionSteps: Int, predictionSteps: Int) {
         if task == ConditionalMixture.spec.task { return (1, 1, 1) }
         guard TaskDescription.knownTasks.contains(task) else { return (2, 8, 16) }
         let description = try TaskDescription.named(task)

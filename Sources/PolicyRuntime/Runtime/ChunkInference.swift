@@ -142,7 +142,8 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
     /// `sampler` is used by this object's thread only from now on (a local `Policy` with one worker). With
     /// `planner`, K is re-picked after every chunk for the planner's deadline.
     public init(sampler: any ChunkSampler, planner: SolverStepPlanner? = nil) {
-        precondition((sampler as? Policy)?.workers ?? 1 == 1, "the control loop's policy samples one chunk on one thread")
+        precondition(
+            (sampler as? Policy)?.workers ?? 1 == 1, "the control loop's policy samples one chunk on one thread")
         self.sampler = sampler
         spec = sampler.spec
         self.planner = planner
@@ -251,7 +252,8 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
             do {
                 try sampler.sampleChunks(
                     observations: workerWindow, batch: 1, into: workerChunk,
-                    committed: committedSteps > 0 ? UnsafePointer(workerCommitted) : nil, committedSteps: committedSteps)
+                    committed: committedSteps > 0 ? UnsafePointer(workerCommitted) : nil,
+                    committedSteps: committedSteps)
             } catch let caught {
                 error = caught
             }

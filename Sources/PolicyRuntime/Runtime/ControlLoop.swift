@@ -11,8 +11,8 @@ import Foundation
 /// Watchdog: no new state for `watchdogPeriods` periods (counted from the deadline of the tick that read the last
 /// one, so a frozen robot is caught at the first tick at the limit), a chunk not there by its deadline, a failed
 /// policy, or a loop that overran a period (paused or descheduled) commands HOLD and stops the loop before it acts
-/// again. It goes on commanding HOLD until the operator's `control.resume(overrideWatchdog: true)`. Every action passes the `SafetyFilter`; a
-/// rejected one is commanded as HOLD and counted. Each tick allocates nothing.
+/// again. It goes on commanding HOLD until the operator's `control.resume(overrideWatchdog: true)`. Every action passes
+/// the `SafetyFilter`; a rejected one is commanded as HOLD and counted. Each tick allocates nothing.
 ///
 /// A tick that overruns the next deadline counts as a missed deadline; periods that are over by then are skipped.
 ///

@@ -5,8 +5,8 @@ public enum ServoInterpolation: String, CaseIterable, Codable, Sendable {
     /// A straight line at constant speed, s(τ) = τ. The position is continuous, but the velocity jumps whenever the
     /// policy's actions change direction or speed, so under acceleration or jerk limits the limiter rounds the corners.
     case linear
-    /// The minimum-jerk blend s(τ) = 10τ³ − 15τ⁴ + 6τ⁵: velocity and acceleration are zero at both ends of every
-    /// segment, so consecutive segments join without a jump in either (deoxys' minimum-jerk interpolators).
+    /// The minimum-jerk blend s(τ) = 10τ³ − 15τ⁴ + 6τ⁵: velocity and acceleration are zero at both ends of
+    /// every segment, so consecutive segments join without a jump in either (deoxys' minimum-jerk interpolators).
     case minimumJerk = "min-jerk"
 
     /// The fraction s(τ) of the segment covered at the fraction τ ∈ [0, 1] of the control period.
@@ -102,11 +102,12 @@ public struct ServoLimits: Codable, Equatable, Sendable {
 ///    P(a') = v + dt Σ_{n ≥ 0, a' − n J dt > 0} (a' − n J dt) ≤ V; the mirror image for a' < 0 and −V.
 /// These limits hold for every command, from any start, by induction: after reset or hold (v = a = 0) a' = 0 is
 /// admissible, and whenever the previous choice a was admissible, so is moving a towards zero by J dt (the braking
-/// choice `a − clamp(a, −J dt, J dt)`). For a > J dt it is a − J dt, its |·| ≤ |a| ≤ A and it is one jerk step away,
-/// and the ramp-down sum telescopes: with v = v₋ + a dt (v₋ the velocity before the previous command),
-///     P(a − J dt) = v + dt Σ_{n ≥ 0} (a − (n + 1) J dt)⁺ = v₋ + dt Σ_{n ≥ 0} (a − n J dt)⁺ = P_previous(a) ≤ V,
-/// while on the negative side the velocity only grows (v' ≥ v ≥ −V). For 0 ≤ a ≤ J dt it is 0, with P(0) = v =
-/// v₋ + a dt = P_previous(a) ≤ V. a < 0 is the mirror image. So the admissible set is never empty.
+/// choice `a − clamp(a, −J dt, J dt)`). For a > J dt it is a − J dt, its |·| ≤ |a| ≤ A and it is one jerk
+/// step away, and the ramp-down sum telescopes: with v = v₋ + a dt (v₋ the velocity before the previous command),
+///     P(a − J dt) = v + dt Σ_{n ≥ 0} (a − (n + 1) J dt)⁺
+///                 = v₋ + dt Σ_{n ≥ 0} (a − n J dt)⁺ = P_previous(a) ≤ V,
+/// while on the negative side the velocity only grows (v' ≥ v ≥ −V). For 0 ≤ a ≤ J dt it is 0, with P(0) = v
+/// = v₋ + a dt = P_previous(a) ≤ V. a < 0 is the mirror image. So the admissible set is never empty.
 ///
 /// Within the admissible set: the step to the reference itself (c' = r) when it is admissible, so a feasible
 /// reference is never lagged; otherwise the acceleration after which braking as hard as the limits allow comes to
@@ -160,7 +161,8 @@ public final class ServoInterpolator {
     public init(dimensions: Int, ticksPerControlPeriod: Int, servoPeriodSeconds: Double,
                 interpolation: ServoInterpolation, limits: ServoLimits) throws(RuntimeError) {
         guard dimensions >= 1 else {
-            throw RuntimeError.invalidConfiguration("the interpolator needs at least one action dimension (got \(dimensions))")
+            throw RuntimeError.invalidConfiguration(
+                "the interpolator needs at least one action dimension (got \(dimensions))")
         }
         if let limited = limits.dimensions, limited != dimensions {
             throw RuntimeError.invalidConfiguration(
@@ -422,11 +424,12 @@ struct DimensionLimits {
 
     /// Rule 3, positive side: the largest next acceleration x after which ramping the acceleration down at the jerk
     /// limit keeps the velocity at or below V. The peak velocity of that ramp is
-    ///     P(x) = v + dt Σ_{n = 0 ..< K} (x − n δ) = v + dt (K x − δ K (K − 1) / 2),   δ = J dt, K = ⌈x / δ⌉,
-    /// continuous and piecewise linear with slope K dt, so increasing; on ((K − 1) δ, K δ] it is solved in closed form
-    /// for the K where P crosses V, the smallest K with δ K (K + 1) / 2 ≥ S = (V − v) / dt. For x ≤ 0 the velocity
-    /// peaks at the next command, v + x dt ≤ V, so x ≤ S; the same without a jerk limit (the acceleration can drop to
-    /// zero at once).
+    ///     P(x) = v + dt Σ_{n = 0 ..< K} (x − n δ) = v + dt (K x − δ K (K − 1) / 2),
+    ///     δ = J dt, K = ⌈x / δ⌉,
+    /// continuous and piecewise linear with slope K dt, so increasing; on ((K − 1) δ, K δ] it is solved in closed
+    /// form for the K where P crosses V, the smallest K with δ K (K + 1) / 2 ≥ S = (V − v) / dt. For x ≤ 0 the
+    /// velocity peaks at the next command, v + x dt ≤ V, so x ≤ S; the same without a jerk limit (the acceleration
+    /// can drop to zero at once).
     @inline(__always)
     func largestAcceleration(velocity v: Double) -> Double {
         guard velocity.isFinite else { return .infinity }
@@ -480,11 +483,11 @@ struct DimensionLimits {
     ///
     /// With a jerk limit, in continuous time: if ramping the acceleration to zero at the jerk limit would leave a
     /// positive velocity (`residual` > 0), the acceleration ramps down to −p, stays at −A if p reaches A, and ramps
-    /// back to zero as the velocity reaches zero, with p from v0 + (a0² − p²) / 2J − p² / 2J − A t_A = 0; a negative
-    /// residual is the mirror image. Without one, the acceleration jumps to −A: this case uses the discrete update
-    /// itself (m = ⌊|v0| / (A dt)⌋ periods of v0 − k A dt, then a last period, within A dt, that stops), since the
-    /// continuous v0² / 2A differs from it by a fraction of a period that an unlimited jerk turns into overshoot.
-    /// Without jerk and acceleration limits the command stops at once.
+    /// back to zero as the velocity reaches zero, with p from v0 + (a0² − p²) / 2J − p² / 2J − A t_A = 0; a
+    /// negative residual is the mirror image. Without one, the acceleration jumps to −A: this case uses the discrete
+    /// update itself (m = ⌊|v0| / (A dt)⌋ periods of v0 − k A dt, then a last period, within A dt, that stops),
+    /// since the continuous v0² / 2A differs from it by a fraction of a period that an unlimited jerk turns into
+    /// overshoot. Without jerk and acceleration limits the command stops at once.
     @inline(__always)
     func stopDisplacement(velocity v0: Double, acceleration a0: Double) -> Double {
         guard accelerationStep.isFinite else {

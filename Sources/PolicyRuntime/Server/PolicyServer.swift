@@ -24,10 +24,11 @@ import Foundation
 /// Fairness and memory: each turn reads at most `messagesPerTurn` messages (ZeroMQ's ROUTER takes them from its
 /// peers in turn), samples its Infer requests first and only then answers the rest (errors, Metadata, Pong), and
 /// samples at most `maxRequestsPerClient` Infer requests of one client (more get `RESOURCE_EXHAUSTED`), and answers at
-/// most one bad request per client per turn (the others are counted), so a flooding client delays only itself. Messages larger than the largest valid one are
-/// refused by libzmq (`ZMQ_MAXMSGSIZE`, the peer is disconnected), queues per peer are short, and the state kept is
-/// bounded: at most `maxClients` clients (the longest idle one, if idle for `clientIdleSeconds`, makes room; else
-/// the newcomer gets `RESOURCE_EXHAUSTED`), windows and seeded noise streams in least-recently-used caches.
+/// most one bad request per client per turn (the others are counted), so a flooding client delays only itself. Messages
+/// larger than the largest valid one are refused by libzmq (`ZMQ_MAXMSGSIZE`, the peer is disconnected), queues per
+/// peer are short, and the state kept is bounded: at most `maxClients` clients (the longest idle one, if idle for
+/// `clientIdleSeconds`, makes room; else the newcomer gets `RESOURCE_EXHAUSTED`), windows and seeded noise streams in
+/// least-recently-used caches.
 ///
 /// What it sends: a chunk with a non-finite number is an `Error{NON_FINITE}`, never a reply; a chunk outside the
 /// contract's action bounds is clipped to them or refused (`OUT_OF_BOUNDS`), as configured, and counted.
@@ -191,7 +192,8 @@ public final class PolicyServer: @unchecked Sendable {
         metadata.method = checkpoint.method
         metadata.datasetSeeds = checkpoint.provenance["dataset_seeds"] ?? ""
         guard let contract = checkpoint.contract else {
-            throw RuntimeError.missingContract(path: options.checkpointName.isEmpty ? "the checkpoint" : options.checkpointName)
+            throw RuntimeError.missingContract(
+                path: options.checkpointName.isEmpty ? "the checkpoint" : options.checkpointName)
         }
         metadata.controlRateHz = contract.controlRateHz
         metadata.actionLow = contract.actionLow
@@ -247,7 +249,8 @@ public final class PolicyServer: @unchecked Sendable {
         for request in pending where request.noiseSeed != nil { sampleSeeded(request) }
         let shared = pending.filter { $0.noiseSeed == nil }
         if options.batching {
-            let kinds = Set(shared.map { [$0.committedSteps, $0.solverSteps] }).sorted { $0.lexicographicallyPrecedes($1) }
+            let kinds = Set(shared.map { [$0.committedSteps, $0.solverSteps] })
+                .sorted { $0.lexicographicallyPrecedes($1) }
             for kind in kinds {
                 var group: [PendingInfer] = []
                 var rows = 0
@@ -420,7 +423,9 @@ public final class PolicyServer: @unchecked Sendable {
                                     committed: committedSteps > 0 ? committed.pointer : nil,
                                     committedSteps: committedSteps)
         } catch {
-            for request in group { replyError(request.routing, sequence: request.sequence, WireError(.internal, "\(error)")) }
+            for request in group {
+                replyError(request.routing, sequence: request.sequence, WireError(.internal, "\(error)"))
+            }
             return
         }
         let finished = monotonicNanoseconds()

@@ -75,7 +75,8 @@ public final class RemotePolicy: ChunkSampler {
         infer.solverSteps = UInt32(solverSteps)
         let chunk = try client.infer(infer)
         resetPending = false
-        let shape = "[\(chunk.batch), \(chunk.predictionSteps), \(chunk.actionDimensions)] (\(chunk.actions.count) numbers)"
+        let shape = "[\(chunk.batch), \(chunk.predictionSteps), \(chunk.actionDimensions)] "
+            + "(\(chunk.actions.count) numbers)"
         guard chunk.batch == B, chunk.predictionSteps == Tp, chunk.actionDimensions == Da,
               chunk.actions.count == B * Tp * Da
         else {

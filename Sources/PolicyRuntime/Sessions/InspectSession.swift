@@ -32,7 +32,9 @@ public enum InspectSession {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         var summary = Summary(
             path: path, kind: "safetensors", bytes: size, metadata: file.metadata,
-            tensors: file.tensors.map { TensorEntry(name: $0.name, dtype: $0.tensor.dtype.rawValue, shape: $0.tensor.shape) })
+            tensors: file.tensors.map {
+                TensorEntry(name: $0.name, dtype: $0.tensor.dtype.rawValue, shape: $0.tensor.shape)
+            })
         switch file.metadata["format"] {
         case Checkpoint.formatName:
             let checkpoint = try Checkpoint(file: file, path: path)
@@ -47,8 +49,10 @@ public enum InspectSession {
             summary.episodes = dataset.episodeCount
             summary.steps = dataset.stepCount
             let lengths = (0..<dataset.episodeCount).map { dataset.episodeRange($0).count }
-            summary.episodeLength = [lengths.min() ?? 0, lengths.reduce(0, +) / max(lengths.count, 1), lengths.max() ?? 0]
-            let observations = MinMaxNormalizer(fitting: dataset.observations, dimensions: dataset.observationDimensions)
+            summary.episodeLength =
+                [lengths.min() ?? 0, lengths.reduce(0, +) / max(lengths.count, 1), lengths.max() ?? 0]
+            let observations = MinMaxNormalizer(
+                fitting: dataset.observations, dimensions: dataset.observationDimensions)
             let actions = MinMaxNormalizer(fitting: dataset.actions, dimensions: dataset.actionDimensions)
             summary.observationRange = [observations.minimum, observations.maximum]
             summary.actionRange = [actions.minimum, actions.maximum]

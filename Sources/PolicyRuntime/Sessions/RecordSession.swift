@@ -141,7 +141,9 @@ public final class RecordSession {
                 throw RuntimeError.robotSilent(endpoint: options.robot, seconds: options.startupSeconds)
             }
             while let frame = try states.receive(flags: .dontWait) { try take(frame, event: event) }
-            if let control { while let frames = try control.receiveMultipart(flags: .dontWait) { answer(frames, event) } }
+            if let control {
+                while let frames = try control.receiveMultipart(flags: .dontWait) { answer(frames, event) }
+            }
             for key in keys.take() { try press(key, event: event) }
             _ = ready
         }
@@ -206,8 +208,8 @@ public final class RecordSession {
         var file = dataset ?? EpisodeDataset(observationDimensions: Do, actionDimensions: Da)
         guard file.observationDimensions == Do, file.actionDimensions == Da else {
             throw RuntimeError.invalidConfiguration(
-                "\(options.outputPath) holds \(file.observationDimensions)-D observations and \(file.actionDimensions)-D "
-                    + "actions; the robot sends \(Do)-D and \(Da)-D")
+                "\(options.outputPath) holds \(file.observationDimensions)-D observations and "
+                    + "\(file.actionDimensions)-D actions; the robot sends \(Do)-D and \(Da)-D")
         }
         let steps = actions.count / Da
         try file.appendEpisode(observations: observations, actions: actions)
@@ -252,7 +254,8 @@ public final class RecordSession {
             }
             switch request.command {
             case .startEpisode: if !recording { try begin(event) }
-            case .endEpisode: if recording { try keep(outcome: request.outcome.isEmpty ? "unknown" : request.outcome, event) }
+            case .endEpisode:
+                if recording { try keep(outcome: request.outcome.isEmpty ? "unknown" : request.outcome, event) }
             case .discardEpisode: if recording { discard(event) }
             case .quit: quit = true
             case .status: break
@@ -276,7 +279,8 @@ public final class RecordSession {
     /// Terminal keys: space or s starts and ends (keeps) an episode, d discards it, q quits.
     private func press(_ key: UInt8, event: (Event) -> Void) throws {
         switch key {
-        case UInt8(ascii: " "), UInt8(ascii: "s"): if recording { try keep(outcome: "unknown", event) } else { try begin(event) }
+        case UInt8(ascii: " "), UInt8(ascii: "s"):
+            if recording { try keep(outcome: "unknown", event) } else { try begin(event) }
         case UInt8(ascii: "d"): if recording { discard(event) }
         case UInt8(ascii: "q"): quit = true
         default: break

@@ -145,8 +145,8 @@ public enum RunSession {
                 throw RuntimeError.invalidConfiguration(
                     "lock-step runs take one command per robot state: no servo rate and no deadline")
             }
-            return try runLockStep(options, sampler: sampler, contract: contract, robot: robot, robotName: description.name,
-                                   period: period, shouldEnd: shouldEnd, log: log)
+            return try runLockStep(options, sampler: sampler, contract: contract, robot: robot,
+                                   robotName: description.name, period: period, shouldEnd: shouldEnd, log: log)
         }
         let calibration = try InferenceCalibration.measure(
             sampler: sampler, deadlineMilliseconds: options.deadlineMilliseconds)
@@ -257,7 +257,8 @@ public enum RunSession {
             Interrupt.requested || shouldEnd() || options.episodes.map { loop.episodesEnded >= $0 } ?? false
                 || loop.status.state == .stopped
         }
-        return Report(task: sampler.spec.task, policy: options.checkpointPath ?? "served by \(options.policyEndpoint ?? "")",
+        return Report(task: sampler.spec.task,
+                      policy: options.checkpointPath ?? "served by \(options.policyEndpoint ?? "")",
                       robot: robotName, controlRateHz: 1e9 / Double(period), solver: sampler.solver.rawValue,
                       loop: loop.report, controlEndpoint: nil)
     }

@@ -5,15 +5,17 @@ import Foundation
 /// Per policy step, `setGoal(delta:)` turns a 6-D action in [-1, 1] (clipped) into a pose goal in the base frame:
 /// the delta is scaled to ±`maximumTranslation` m and ±`maximumRotation` rad (axis-angle) and applied to the pose the
 /// end-effector site *has* (robosuite's "achieved" goal update): `goal_pos = base⁻¹(p) + Δp`,
-/// `goal_R = R(Δω) · base_Rᵀ R`. Every physics step, after `Data.step1()`, `computeTorques()` writes the arm torques:
+/// `goal_R = R(Δω) · base_Rᵀ R`. Every physics step, after `Data.step1()`, `computeTorques()` writes the arm
+/// torques:
 ///
 ///     F = kp (p_goal - p) - kd v          τ_ori = kp e_R - kd ω        (kd = 2 √kp · damping ratio)
 ///     τ = Jpᵀ Λp F + Jrᵀ Λr τ_ori + bias + Nᵀ M (kn (q0 - q) - 2 √kn q̇)
 ///
-/// with `Λp = (Jp M⁻¹ Jpᵀ)⁻¹`, `Λr = (Jr M⁻¹ Jrᵀ)⁻¹` (position and orientation uncoupled), `e_R = ½ Σ rᵢ × r_goal,ᵢ`
-/// over the columns of the rotation matrices, `N = I - M⁻¹ Jᵀ Λ J` with `Λ = (J M⁻¹ Jᵀ)⁻¹` (null space), the null-space
-/// posture gain `kn = 10` towards the joints at reset `q0`, `bias` MuJoCo's `qfrc_bias` (gravity and Coriolis), and
-/// `M` the arm's block of the joint-space mass matrix. Torques are clipped to the actuators' control ranges.
+/// with `Λp = (Jp M⁻¹ Jpᵀ)⁻¹`, `Λr = (Jr M⁻¹ Jrᵀ)⁻¹` (position and orientation uncoupled),
+/// `e_R = ½ Σ rᵢ × r_goal,ᵢ` over the columns of the rotation matrices, `N = I - M⁻¹ Jᵀ Λ J` with
+/// `Λ = (J M⁻¹ Jᵀ)⁻¹` (null space), the null-space posture gain `kn = 10` towards the joints at reset `q0`,
+/// `bias` MuJoCo's `qfrc_bias` (gravity and Coriolis), and `M` the arm's block of the joint-space mass matrix. Torques
+/// are clipped to the actuators' control ranges.
 ///
 /// No allocation after `init`: every matrix lives in one buffer allocated once.
 public final class OperationalSpaceController {
@@ -151,7 +153,8 @@ public final class OperationalSpaceController {
     public func setGoal(delta: UnsafePointer<Float>) {
         func scaled(_ i: Int, _ limit: Double) -> Double { Double(min(max(delta[i], -1), 1)) * limit }
         setGoal(
-            translation: SIMD3(scaled(0, maximumTranslation), scaled(1, maximumTranslation), scaled(2, maximumTranslation)),
+            translation: SIMD3(
+                scaled(0, maximumTranslation), scaled(1, maximumTranslation), scaled(2, maximumTranslation)),
             rotation: SIMD3(scaled(3, maximumRotation), scaled(4, maximumRotation), scaled(5, maximumRotation)))
     }
 
@@ -300,7 +303,8 @@ public final class OperationalSpaceController {
                 torques[a] = sum
             }
         }
-        // Null space: pose torques M (kn (q0 - q) - kv q̇), projected by Nᵀ = I - Jᵀ Λ J M⁻¹ = I - Jᵀ Λ (J M⁻¹).
+        // Null space: pose torques M (kn (q0 - q) - kv q̇), projected by
+        // Nᵀ = I - Jᵀ Λ J M⁻¹ = I - Jᵀ Λ (J M⁻¹).
         let nullSpaceKv = 2 * nullSpaceKp.squareRoot()
         data.withQpos { qpos in
             data.withQvel { qvel in
@@ -365,13 +369,17 @@ public final class OperationalSpaceController {
         guard scale > 0 else { return false }
         for column in 0..<n {
             var pivot = column
-            for r in (column + 1)..<max(n, column + 1) where abs(scratch[r * w + column]) > abs(scratch[pivot * w + column]) {
+            for r in (column + 1)..<max(n, column + 1)
+                where abs(scratch[r * w + column]) > abs(scratch[pivot * w + column]) {
                 pivot = r
             }
             let value = scratch[pivot * w + column]
             if abs(value) <= 1e-14 * scale { return false }
             if pivot != column {
-                for k in 0..<w { (scratch[pivot * w + k], scratch[column * w + k]) = (scratch[column * w + k], scratch[pivot * w + k]) }
+                for k in 0..<w {
+                    (scratch[pivot * w + k], scratch[column * w + k]) =
+                        (scratch[column * w + k], scratch[pivot * w + k])
+                }
             }
             for k in 0..<w { scratch[column * w + k] /= value }
             for r in 0..<n where r != column {

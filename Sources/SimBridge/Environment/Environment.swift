@@ -112,11 +112,14 @@ extension Environment {
 
     /// Allocating convenience: one control step.
     public func step(_ action: [Float]) throws -> (observation: [Float], result: StepResult) {
-        precondition(action.count == specification.actionDimensions,
-                     "\(specification.task) expects \(specification.actionDimensions) action numbers, got \(action.count)")
+        precondition(
+            action.count == specification.actionDimensions,
+            "\(specification.task) expects \(specification.actionDimensions) action numbers, got \(action.count)")
         var observation = [Float](repeating: 0, count: specification.observationDimensions)
         let result = try action.withUnsafeBufferPointer { a in
-            try observation.withUnsafeMutableBufferPointer { try step(action: a.baseAddress!, observation: $0.baseAddress!) }
+            try observation.withUnsafeMutableBufferPointer {
+                try step(action: a.baseAddress!, observation: $0.baseAddress!)
+            }
         }
         return (observation, result)
     }

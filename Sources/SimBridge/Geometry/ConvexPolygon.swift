@@ -35,8 +35,9 @@ public struct ConvexPolygon: Sendable {
         return abs(twice) / 2
     }
 
-    /// The part of this polygon inside the convex polygon `clip` (Sutherland–Hodgman; both counter-clockwise). Exact up
-    /// to floating-point rounding; shared edges and touching polygons are handled (points on an edge count as inside).
+    /// The part of this polygon inside the convex polygon `clip` (Sutherland–Hodgman; both counter-clockwise). Exact
+    /// up to floating-point rounding; shared edges and touching polygons are handled (points on an edge count as
+    /// inside).
     public func intersection(_ clip: ConvexPolygon) -> ConvexPolygon {
         var output = self
         for edge in 0..<clip.count {
@@ -53,7 +54,9 @@ public struct ConvexPolygon: Sendable {
                 let nextSide = cross(direction, next - a)
                 if currentSide >= 0 {
                     output.append(current)
-                    if nextSide < 0 { output.append(current + (next - current) * (currentSide / (currentSide - nextSide))) }
+                    if nextSide < 0 {
+                        output.append(current + (next - current) * (currentSide / (currentSide - nextSide)))
+                    }
                 } else if nextSide >= 0 {
                     output.append(current + (next - current) * (currentSide / (currentSide - nextSide)))
                 }

@@ -95,7 +95,9 @@ enum Engine {
     }
 
     @inline(never)
-    static func setConstants(_ model: UnsafeMutablePointer<mjModel>, _ data: UnsafeMutablePointer<mjData>) throws(MuJoCoError) {
+    static func setConstants(
+        _ model: UnsafeMutablePointer<mjModel>, _ data: UnsafeMutablePointer<mjData>
+    ) throws(MuJoCoError) {
         try check(fp_guarded_set_const(model, data), "mj_setConst")
     }
 

@@ -267,7 +267,8 @@ public final class FrankaKitchenExpert: Expert {
         // and starts ramp the joints instead of jumping.
         var dq = requested
         for k in 0..<Self.arm {
-            dq[k] = previousDq[k] + min(max(requested[k] - previousDq[k], -Self.jointAcceleration), Self.jointAcceleration)
+            dq[k] = previousDq[k]
+                + min(max(requested[k] - previousDq[k], -Self.jointAcceleration), Self.jointAcceleration)
             previousDq[k] = dq[k]
         }
         for k in 0..<Self.arm {

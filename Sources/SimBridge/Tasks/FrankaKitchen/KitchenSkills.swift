@@ -326,7 +326,8 @@ enum KitchenSkills {
         ]
     }
 
-    /// Pinch the right door's handle and pull it along the door's arc (angle increasing) past 1.3 rad (done above 1.15).
+    /// Pinch the right door's handle and pull it along the door's arc (angle increasing) past 1.3 rad
+    /// (done above 1.15).
     static func hingeCabinet(_ expert: FrankaKitchenExpert, _ v: Variation) -> [KitchenPhase] {
         let joint = (try? expert.model.requireId(of: .joint, named: "right_hinge_cabinet")) ?? 21
         let handle: (FrankaKitchenExpert) -> SIMD3<Double> = { $0.site("hinge_site2") }

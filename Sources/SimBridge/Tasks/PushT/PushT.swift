@@ -54,7 +54,8 @@ public final class PushT: Environment {
               settings.goal.count == 3, settings.actionLow.count == 2, settings.actionHigh.count == 2
         else {
             throw EnvironmentError.invalidTaskFile(
-                path: "task.yaml", message: "Push-T needs 9 keypoints of 2 numbers, a goal [x, y, angle] and 2-D action bounds")
+                path: "task.yaml",
+                message: "Push-T needs 9 keypoints of 2 numbers, a goal [x, y, angle] and 2-D action bounds")
         }
         self.settings = settings
         let model = try Model(path: scenePath)
@@ -63,9 +64,13 @@ public final class PushT: Environment {
         timestep = model.timestep
         let substeps = Int((1 / (settings.controlHz * timestep)).rounded())
         self.substeps = substeps
-        let joints = try ["block_x", "block_y", "block_angle"].map { name in try model.requireId(of: .joint, named: name) }
-        blockQpos = (model.jointQposAddress(joints[0]), model.jointQposAddress(joints[1]), model.jointQposAddress(joints[2]))
-        blockDof = (model.jointDofAddress(joints[0]), model.jointDofAddress(joints[1]), model.jointDofAddress(joints[2]))
+        let joints = try ["block_x", "block_y", "block_angle"].map { name in
+            try model.requireId(of: .joint, named: name)
+        }
+        blockQpos = (
+            model.jointQposAddress(joints[0]), model.jointQposAddress(joints[1]), model.jointQposAddress(joints[2]))
+        blockDof = (
+            model.jointDofAddress(joints[0]), model.jointDofAddress(joints[1]), model.jointDofAddress(joints[2]))
         guard let mocap = model.bodyMocapIndex(try model.requireId(of: .body, named: "agent")) else {
             throw EnvironmentError.invalidTaskFile(path: scenePath, message: "the body \"agent\" must be a mocap body")
         }

@@ -395,12 +395,15 @@ public final class Robomimic: Environment {
     }
 
     public func restoreState(_ state: EnvironmentState) throws {
-        guard state.task.count == 24 else { throw EnvironmentError.invalidState("not a Robomimic \(settings.task) state") }
+        guard state.task.count == 24 else {
+            throw EnvironmentError.invalidState("not a Robomimic \(settings.task) state")
+        }
         let half = SIMD3(state.task[21], state.task[22], state.task[23])
         if settings.task == "lift" && half != cubeHalfSize { try setCube(halfSize: half) }
         try data.restoreState(state.simulation)
         controller.restore(
-            goalOrientation: Array(state.task[0..<9]), goalPosition: SIMD3(state.task[9], state.task[10], state.task[11]),
+            goalOrientation: Array(state.task[0..<9]),
+            goalPosition: SIMD3(state.task[9], state.task[10], state.task[11]),
             initialJoints: Array(state.task[12..<19]))
         gripperCommand = SIMD2(state.task[19], state.task[20])
         stepCount = state.stepCount

@@ -99,7 +99,9 @@ public struct RobomimicSettings: Codable, Sendable {
     /// Checks sizes and ranges; the message names the field.
     func validate(path: String) throws {
         func fail(_ message: String) -> EnvironmentError { .invalidTaskFile(path: path, message: message) }
-        guard ["lift", "can", "square"].contains(task) else { throw fail("environment.task must be lift, can or square") }
+        guard ["lift", "can", "square"].contains(task) else {
+            throw fail("environment.task must be lift, can or square")
+        }
         guard controlHz > 0 else { throw fail("environment.control_hz must be positive") }
         guard maxSteps > 0 else { throw fail("environment.max_steps must be positive") }
         guard actionLow.count == 7, actionHigh.count == 7 else {
@@ -134,7 +136,8 @@ public struct RobomimicSettings: Codable, Sendable {
                   target.releaseDistance >= 0
             else {
                 throw fail(
-                    "\(task) needs environment.target with x, y, z as [low, high] (low < high) and release_distance >= 0")
+                    "\(task) needs environment.target with x, y, z as [low, high] (low < high) and "
+                        + "release_distance >= 0")
             }
         }
     }
