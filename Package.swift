@@ -6,8 +6,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "flowpolicy", targets: ["flowpolicy"]),
-        // The robot computer's binary: serve, run and inspect, with neither MuJoCo nor the task files (README,
-        // "Deployment"); build it with `--static-swift-stdlib`.
+        // The robot computer's binary: serve, run, record, inspect and keys, with neither MuJoCo nor the task files
+        // (README, "Deployment"); build it with `--static-swift-stdlib`.
         .executable(name: "flowpolicy-runtime", targets: ["flowpolicy-runtime"]),
         .library(name: "FlowPolicy", targets: ["FlowPolicy"]),
         .library(name: "SimBridge", targets: ["SimBridge"]),
@@ -46,8 +46,11 @@ let package = Package(
             ],
             exclude: ["CZeroMQ"]),
         // The application: sessions behind each command, evaluation, rollouts, benchmarks, the simulated robot.
-        .target(name: "PolicyLab", dependencies: ["FlowPolicy", "SimBridge", "PolicyRuntime", "CAllocationCounter"]),
-        // The commands both executables offer (serve, run, inspect) and the option groups every command shares.
+        .target(name: "PolicyLab", dependencies: [
+            "FlowPolicy", "SimBridge", "PolicyRuntime", "CAllocationCounter", .product(name: "Yams", package: "Yams"),
+        ]),
+        // The commands both executables offer (serve, run, record, inspect, keys) and the option groups every command
+        // shares.
         .target(
             name: "FlowPolicyCLI",
             dependencies: ["PolicyRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

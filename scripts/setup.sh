@@ -17,7 +17,8 @@ packages=(libopenblas-dev libmujoco-dev libzmq3-dev python3 python3-venv)
 missing=()
 for package in "${packages[@]}"; do
     # python3-venv is only needed where the interpreter lacks the venv module (pyenv and similar builds have it).
-    if [ "$package" = python3-venv ] && command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    if [ "$package" = python3-venv ] && command -v python3 >/dev/null 2>&1 \
+        && python3 -c 'import venv, ensurepip' 2>/dev/null; then
         continue
     fi
     if [ "$package" = python3 ] && command -v python3 >/dev/null 2>&1; then continue; fi
@@ -46,10 +47,25 @@ if [ ! -x "$venv/bin/python" ]; then
     mkdir -p "$cache"
     python3 -m venv "$venv"
 fi
-if "$venv/bin/python" -c 'import safetensors, numpy, pyarrow, h5py, yaml, zarr; assert zarr.__version__.startswith("2.")' 2>/dev/null; then
+# Installed versions compared to the pins, not only imported: a venv made by an older setup.sh keeps its old versions
+# otherwise. Prints what is missing or differs (nothing when all match).
+differing="$("$venv/bin/python" - "${requirements[@]}" <<'PYTHON'
+import importlib.metadata as metadata, sys
+for requirement in sys.argv[1:]:
+    name, _, pin = requirement.partition("==")
+    try:
+        version = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        print(f"{name} missing")
+        continue
+    if pin and version != pin:
+        print(f"{name} {version} installed, {pin} pinned")
+PYTHON
+)" || differing="the version check failed"
+if [ -z "$differing" ]; then
     say "Python packages present in $venv: ${requirements[*]}"
 else
-    say "installing Python packages into $venv: ${requirements[*]}"
+    say "installing Python packages into $venv (${differing//$'\n'/; }): ${requirements[*]}"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
 fi
 client="$root/clients/python"

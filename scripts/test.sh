@@ -30,3 +30,9 @@ PYTHONPATH="clients/python${PYTHONPATH:+:$PYTHONPATH}" "$python" -m pytest clien
 
 # The robot computer: the static flowpolicy-runtime and the shipped checkpoints, nothing else.
 scripts/test_deployment.sh
+
+# Evaluation campaigns on a real one-node Slurm cluster (installs slurm-wlm and munge if missing).
+scripts/test_slurm.sh
+
+# The PyTorch trainer under torchrun against flowpolicy (torch in its own environment, installed on first use).
+scripts/test_torch.sh

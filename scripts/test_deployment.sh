@@ -7,11 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repository="$PWD"
 flowpolicy="$repository/.build/release/flowpolicy"
+# The simulator standing in for the arm comes from the release build, which this script does not make.
+if [ ! -x "$flowpolicy" ]; then
+    printf 'error: %s is missing: run swift build -c release first\n' "$flowpolicy" >&2
+    exit 1
+fi
 
 printf '==> building flowpolicy-runtime with the Swift standard library linked in (.build-static)\n' >&2
 swift build -c release --product flowpolicy-runtime --static-swift-stdlib --scratch-path .build-static
 binary=".build-static/release/flowpolicy-runtime"
-if ldd "$binary" | grep -E 'libmujoco|libswift|libFoundation|libdispatch'; then
+# Output captured before grep: in `ldd | grep` a failing ldd would pass for "no unwanted library".
+libraries="$(ldd "$binary")" || { printf 'error: ldd %s failed (see above)\n' "$binary" >&2; exit 1; }
+if grep -E 'libmujoco|libswift|libFoundation|libdispatch' <<<"$libraries"; then
     printf 'error: %s links the libraries above; it must need only OpenBLAS and ZeroMQ\n' "$binary" >&2
     exit 1
 fi
@@ -23,12 +30,10 @@ cp "$binary" "$computer/"
 tasks=(pusht franka_kitchen robomimic_lift robomimic_can robomimic_square)
 for task in "${tasks[@]}"; do cp "tasks/$task/policy.safetensors" "$computer/$task.safetensors"; done
 
-# The robot computer's commands: an empty environment but for PATH (no Swift), HOME and a cache with nothing in it.
-on_computer() {
-    (cd "$computer" && env -i PATH=/usr/bin:/bin HOME="$computer/home" FLOWPOLICY_CACHE="$computer/empty-cache" \
-        FLOWPOLICY_TASKS="$computer/no-tasks" ./flowpolicy-runtime "$@")
-}
-
+# The robot computer's commands: in its folder, an empty environment but for PATH (no Swift), HOME and a cache with
+# nothing in it. A command line (env), not a shell function, so that `start` can run it under setsid.
+on_computer=(env -i -C "$computer" PATH=/usr/bin:/bin HOME="$computer/home" FLOWPOLICY_CACHE="$computer/empty-cache"
+    FLOWPOLICY_TASKS="$computer/no-tasks" ./flowpolicy-runtime)
 
 # `run` must have acted and seen the episode end; prints its one-line result.
 check_run() {
@@ -43,24 +48,33 @@ print(f"{sys.argv[2]}: {loop['actCommands']} ACT, {loop['holdCommands']} HOLD, "
 EOF
 }
 
-on_computer inspect pusht.safetensors | grep -q 'deployment  10 Hz' || { echo 'error: inspect shows no contract' >&2; exit 1; }
+# Captured, then grepped: in `inspect | grep -q` grep's early exit can fail inspect with SIGPIPE (pipefail), and a
+# failing inspect would be hidden.
+if ! inspected="$("${on_computer[@]}" inspect pusht.safetensors)"; then
+    printf 'error: flowpolicy-runtime inspect pusht.safetensors failed on the robot computer (see above)\n' >&2
+    exit 1
+fi
+if ! grep -q 'deployment  10 Hz' <<<"$inspected"; then
+    printf 'error: inspect pusht.safetensors shows no deployment contract (deployment  10 Hz):\n%s\n' "$inspected" >&2
+    exit 1
+fi
 for task in "${tasks[@]}"; do
     printf '==> %s: serve and run on the robot computer, against flowpolicy robot --task %s\n' "$task" "$task" >&2
     start "$work/$task-robot.log" 'commands tcp://' \
         "$flowpolicy" robot --task "$task" --lock-step --episodes 2 --bind 'tcp://127.0.0.1:*'
     state="$(grep -oE 'state tcp://[0-9.]+:[0-9]+' "$work/$task-robot.log" | head -1 | cut -c7-)"
     commands="$(grep -oE 'commands tcp://[0-9.]+:[0-9]+' "$work/$task-robot.log" | head -1 | cut -c10-)"
-    on_computer run --checkpoint "$task.safetensors" --robot "$state" --robot-commands "$commands" --lock-step \
+    "${on_computer[@]}" run --checkpoint "$task.safetensors" --robot "$state" --robot-commands "$commands" --lock-step \
         --episodes 1 --control none --json "$work/$task-run.json" >"$work/$task-run.log" 2>&1 \
         || { cat "$work/$task-run.log" >&2; exit 1; }
     check_run "$work/$task-run.json" "$task, in process"
-    start "$work/$task-serve.log" ' on tcp://' on_computer serve --checkpoint "$task.safetensors" \
+    start "$work/$task-serve.log" ' on tcp://' "${on_computer[@]}" serve --checkpoint "$task.safetensors" \
         --bind 'tcp://127.0.0.1:*'
     server="$(grep -oE 'on tcp://[0-9.]+:[0-9]+' "$work/$task-serve.log" | head -1 | cut -c4-)"
-    on_computer run --policy "$server" --robot "$state" --robot-commands "$commands" --lock-step --episodes 1 \
+    "${on_computer[@]}" run --policy "$server" --robot "$state" --robot-commands "$commands" --lock-step --episodes 1 \
         --control none --json "$work/$task-remote.json" >"$work/$task-remote.log" 2>&1 \
         || { cat "$work/$task-remote.log" >&2; exit 1; }
     check_run "$work/$task-remote.json" "$task, served"
 done
 printf 'flowpolicy-runtime: %s bytes; ldd:\n' "$(stat -c %s "$binary")"
-ldd "$binary" | sed 's/^/    /'
+sed 's/^/    /' <<<"$libraries"

@@ -1,165 +1,125 @@
 #!/usr/bin/env python3
-"""Cross-check a flowpolicy checkpoint against PyTorch, and time the same network in PyTorch.
+"""Cross-check flowpolicy checkpoints against PyTorch, and time the same network in PyTorch.
 
-  check:  python tools/pytorch_reference.py check POLICY.safetensors SAMPLE.json
-          Rebuilds the ResMLP-FiLM network as a PyTorch module from the checkpoint (the layout the README documents),
-          regenerates the same seeded noise as flowpolicy (xoshiro256** seeded by SplitMix64, Box-Muller), integrates
-          with the same fixed-step solver and compares with the chunks `flowpolicy sample --json` wrote.
-  bench:  python tools/pytorch_reference.py bench [--steps 10] [--threads 1]
-          Latency of one chunk at batch 1 and throughput at batch 64 for the reference network, PyTorch on the CPU.
+  check:   python tools/pytorch_reference.py check POLICY.safetensors SAMPLE.json [--tolerance 1e-4]
+           Rebuilds the ResMLP-FiLM network as a PyTorch module from the checkpoint (the layout the README documents),
+           regenerates the same seeded noise as flowpolicy (xoshiro256** seeded by SplitMix64, Box-Muller), integrates
+           with the same fixed-step solver and compares with the chunks `flowpolicy sample --json` wrote. Fails when
+           they differ by more than the tolerance in normalized action units (the network's own output, [-1, 1] over
+           the data's range), the unit in which float32 rounding is the same for every task.
+  layout:  python tools/pytorch_reference.py layout REFERENCE.safetensors OTHER.safetensors [--weights-tolerance T]
+           Fails unless OTHER has REFERENCE's file layout: tensor names, order, dtypes and shapes, the same normalizers
+           (bit for bit), metadata and deployment contract, and the same values for every provenance key both carry
+           that names the data and the settings. With --weights-tolerance, the network tensors must agree too.
+  bench:   python tools/pytorch_reference.py bench [--steps 10] [--threads 1]
+           Latency of one chunk at batch 1 and throughput at batch 64 for the reference network, PyTorch on the CPU.
 
-Needs torch, safetensors and numpy (pip install torch safetensors numpy). Not needed by flowpolicy itself.
+The network, noise, sampling and checkpoint reader are the PyTorch trainer's (clients/python/flowpolicy_torch). Needs
+torch, safetensors, numpy and PyYAML (scripts/test_torch.sh makes a virtual environment with them). Not needed by
+flowpolicy itself.
 """
 import argparse
 import json
-import math
+import os
+import sys
 import time
 
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
-from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "clients", "python"))
+
+from flowpolicy_torch.checkpoint import CheckpointError, load_policy  # noqa: E402 (importable through the path above)
+from flowpolicy_torch.data import MinMaxNormalizer  # noqa: E402
+from flowpolicy_torch.network import NetworkSizes, ResMLPFiLM  # noqa: E402
+from flowpolicy_torch.sampling import integrate, sample_chunks  # noqa: E402
+
+# Provenance keys that name the data and the settings: equal whichever trainer wrote the checkpoint.
+SHARED_PROVENANCE = ("dataset", "dataset_hash", "dataset_seeds", "observation_mode", "steps", "seed", "batch_size",
+                     "learning_rate")
 
 
-class Block(nn.Module):
-    def __init__(self, hidden, condition):
-        super().__init__()
-        self.film = nn.Linear(condition, 2 * hidden)
-        self.ln = nn.LayerNorm(hidden, eps=1e-5)
-        self.l1 = nn.Linear(hidden, hidden)
-        self.l2 = nn.Linear(hidden, hidden)
-
-    def forward(self, h, c):
-        gamma, beta = self.film(c).chunk(2, dim=-1)  # first H: scale, last H: shift
-        y = self.ln(h) * (1 + gamma) + beta
-        return h + self.l2(nn.functional.mish(self.l1(nn.functional.mish(y))))
-
-
-class ResMLPFiLM(nn.Module):
-    """v(t, x, o): x [B, Tp*Da], t [B], o [B, To*Do]."""
-
-    def __init__(self, chunk, observation, hidden, blocks, time_embedding):
-        super().__init__()
-        self.time_embedding = time_embedding
-        self.inp = nn.Linear(chunk, hidden)
-        self.blocks = nn.ModuleList(Block(hidden, time_embedding + observation) for _ in range(blocks))
-        self.ln = nn.LayerNorm(hidden, eps=1e-5)
-        self.out = nn.Linear(hidden, chunk)
-
-    def embed(self, t):
-        half = self.time_embedding // 2
-        frequencies = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
-        argument = 1000.0 * t[:, None] * frequencies[None, :]
-        return torch.cat([torch.sin(argument), torch.cos(argument)], dim=-1)
-
-    def forward(self, t, x, o):
-        c = torch.cat([self.embed(t), o], dim=-1)
-        h = self.inp(x)
-        for block in self.blocks:
-            h = block(h, c)
-        return self.out(nn.functional.mish(self.ln(h)))
-
-
-def load_policy(path):
-    with safe_open(path, framework="pt") as f:
-        meta = f.metadata()
-    sizes = json.loads(meta["network"])
-    model = ResMLPFiLM(sizes["chunk_dimensions"], sizes["observation_dimensions"], sizes["hidden"], sizes["blocks"],
-                       sizes["time_embedding"])
-    tensors = load_file(path)
-    normalizer = {k: v for k, v in tensors.items() if k.startswith("normalizer.")}
-    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("normalizer.")}, strict=True)
-    return model.eval(), meta, normalizer
-
-
-def affine(minimum, maximum):
-    """normalized = raw * scale + offset; dimensions with range < 1e-4 pass through."""
-    span = maximum - minimum
-    scale = torch.where(span >= 1e-4, 2 / span, torch.ones_like(span))
-    offset = torch.where(span >= 1e-4, -1 - minimum * scale, torch.zeros_like(span))
-    return scale, offset
-
-
-class RandomSource:
-    """flowpolicy's RandomSource: xoshiro256** seeded through SplitMix64, Box-Muller Gaussians."""
-    MASK = (1 << 64) - 1
-
-    def __init__(self, seed):
-        z = seed
-        state = []
-        for _ in range(4):
-            z = (z + 0x9E3779B97F4A7C15) & self.MASK
-            x = z
-            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & self.MASK
-            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & self.MASK
-            state.append(x ^ (x >> 31))
-        self.s = state
-
-    def next(self):
-        s0, s1, s2, s3 = self.s
-        r = ((s1 * 5) & self.MASK)
-        result = ((((r << 7) | (r >> 57)) & self.MASK) * 9) & self.MASK
-        t = (s1 << 17) & self.MASK
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = ((s3 << 45) | (s3 >> 19)) & self.MASK
-        self.s = [s0, s1, s2, s3]
-        return result
-
-    def gaussian(self):
-        u1 = 1.0 - (self.next() >> 11) * (1.0 / 9007199254740992.0)
-        u2 = (self.next() >> 11) * (1.0 / 9007199254740992.0)
-        return np.float32(math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2))
-
-
-def integrate(model, x, o, method, steps):
-    h = 1.0 / steps
-    for k in range(steps):
-        t = torch.full((x.shape[0],), k * h)
-        if method == "euler":
-            x = x + h * model(t, x, o)
-        elif method == "midpoint":
-            k1 = model(t, x, o)
-            x = x + h * model(t + h / 2, x + h / 2 * k1, o)
-        elif method == "rk4":
-            k1 = model(t, x, o)
-            k2 = model(t + h / 2, x + h / 2 * k1, o)
-            k3 = model(t + h / 2, x + h / 2 * k2, o)
-            k4 = model(t + h, x + h * k3, o)
-            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return x
+def normalizers(tensors):
+    return tuple(MinMaxNormalizer(tensors[f"normalizer.{name}.min"].numpy(), tensors[f"normalizer.{name}.max"].numpy())
+                 for name in ("observation", "action"))
 
 
 def check(args):
-    model, meta, normalizer = load_policy(args.checkpoint)
-    summary = json.load(open(args.samples))
+    model, meta, normalizer_tensors = load_policy(args.checkpoint)
+    observation_normalizer, action_normalizer = normalizers(normalizer_tensors)
+    with open(args.samples, encoding="utf-8") as handle:
+        summary = json.load(handle)
     method, steps = summary["solver"].split(" K=")
     steps = int(steps)
     chunks = np.array(summary["chunks"], dtype=np.float32)
-    count = min(len(chunks), 256)  # `flowpolicy sample` draws the noise of up to 256 chunks at once
     To, Do = int(meta["To"]), int(meta["obs_dim"])
-    Tp, Da = int(meta["Tp"]), int(meta["action_dim"])
-    rng = RandomSource(summary["seed"])
-    x0 = torch.tensor([rng.gaussian() for _ in range(count * Tp * Da)]).reshape(count, Tp * Da)
-    o_scale, o_offset = affine(normalizer["normalizer.observation.min"], normalizer["normalizer.observation.max"])
-    a_scale, a_offset = affine(normalizer["normalizer.action.min"], normalizer["normalizer.action.max"])
-    window = torch.tensor(summary["observationWindow"]).reshape(To, Do)
-    o = (window * o_scale + o_offset).reshape(1, To * Do).expand(count, -1)
-    with torch.no_grad():
-        x = integrate(model, x0, o, method, steps)
-    actions = ((x.reshape(count, Tp, Da) - a_offset) / a_scale).reshape(count, Tp * Da).numpy()
-    difference = np.abs(actions - chunks[:count])
-    print(f"{count} chunks, {method} K={steps}: largest |flowpolicy - pytorch| = {difference.max():.3g}, "
-          f"mean {difference.mean():.3g}, action scale {np.abs(chunks).max():.3g}")
+    window = np.array(summary["observationWindow"], dtype=np.float32).reshape(To, Do)
+    actions, normalized = sample_chunks(model, observation_normalizer, action_normalizer, window, len(chunks),
+                                        summary["seed"], method, steps)
+    Da = len(action_normalizer.scale)
+    flowpolicy_normalized = action_normalizer.normalize(chunks.reshape(len(chunks), -1, Da)).reshape(chunks.shape)
+    difference = np.abs(normalized - flowpolicy_normalized)
+    world = np.abs(actions - chunks)
+    verdict = "match" if difference.max() <= args.tolerance else "MISMATCH"
+    print(f"{len(chunks)} chunks, {method} K={steps}: largest |flowpolicy - pytorch| = {difference.max():.3g} "
+          f"normalized (mean {difference.mean():.3g}; tolerance {args.tolerance:g}), {world.max():.3g} in action "
+          f"units (action scale {np.abs(chunks).max():.3g}): {verdict}")
+    return 0 if verdict == "match" else 1
+
+
+def read_file(path):
+    """(metadata, [(name, dtype, shape)] in file order, {name: tensor})."""
+    with safe_open(path, framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+    with open(path, "rb") as handle:
+        header = json.loads(handle.read(int.from_bytes(handle.read(8), "little")))
+    header.pop("__metadata__", None)
+    entries = sorted(header.items(), key=lambda item: item[1]["data_offsets"][0])
+    return metadata, [(name, entry["dtype"], entry["shape"]) for name, entry in entries], tensors
+
+
+def layout(args):
+    reference_metadata, reference_entries, reference_tensors = read_file(args.reference)
+    metadata, entries, tensors = read_file(args.other)
+    problems = []
+    if entries != reference_entries:
+        problems.append(f"tensors differ: {args.reference} has {reference_entries}, {args.other} has {entries}")
+    if sorted(metadata) != sorted(reference_metadata):
+        problems.append(f"metadata keys differ: {sorted(reference_metadata)} against {sorted(metadata)}")
+    for key in sorted(set(metadata) & set(reference_metadata) - {"provenance"}):
+        if metadata[key] != reference_metadata[key]:
+            problems.append(f"metadata {key} differs: {reference_metadata[key]!r} against {metadata[key]!r}")
+    reference_provenance = json.loads(reference_metadata.get("provenance", "{}"))
+    provenance = json.loads(metadata.get("provenance", "{}"))
+    for key in SHARED_PROVENANCE:
+        if provenance.get(key) != reference_provenance.get(key):
+            problems.append(f"provenance {key} differs: {reference_provenance.get(key)!r} against "
+                            f"{provenance.get(key)!r}")
+    compared = 0
+    for name, _, _ in reference_entries:
+        if name not in tensors or name not in reference_tensors:
+            continue
+        if name.startswith("normalizer."):
+            if not torch.equal(tensors[name], reference_tensors[name]):
+                problems.append(f"{name} differs")
+        elif args.weights_tolerance is not None:
+            largest = (tensors[name] - reference_tensors[name]).abs().max().item()
+            compared += 1
+            if largest > args.weights_tolerance:
+                problems.append(f"{name} differs by up to {largest:.3g} (tolerance {args.weights_tolerance:g})")
+    weights = f", {compared} network tensors within {args.weights_tolerance:g}" if compared else ""
+    for problem in problems:
+        print(f"layout: {problem}")
+    print(f"{args.other} against {args.reference}: {len(entries)} tensors, {len(metadata)} metadata keys{weights}: "
+          f"{'same layout' if not problems else f'{len(problems)} differences'}")
+    return 0 if not problems else 1
 
 
 def bench(args):
     torch.set_num_threads(args.threads)
-    model = ResMLPFiLM(32, 10, 512, 4, 64).eval()
+    model = ResMLPFiLM(NetworkSizes(chunk_dimensions=32, observation_dimensions=10, hidden=512, blocks=4)).eval()
     o1, x1 = torch.zeros(1, 10), torch.randn(1, 32)
     with torch.inference_mode():
         for _ in range(20):
@@ -181,6 +141,7 @@ def bench(args):
         rate = repeats * 64 / (time.perf_counter() - start)
     print(f"pytorch {torch.__version__} cpu, {args.threads} thread(s), reference network, euler K={args.steps}: "
           f"batch 1 p50 {p50:.3f} ms p99 {p99:.3f} ms; batch 64 {rate:.0f} chunks/s")
+    return 0
 
 
 def main():
@@ -189,12 +150,27 @@ def main():
     c = commands.add_parser("check")
     c.add_argument("checkpoint")
     c.add_argument("samples")
+    c.add_argument("--tolerance", type=float, default=1e-4,
+                   help="Largest difference allowed, in normalized action units. (default: %(default)s)")
+    c.set_defaults(run=check)
+    lay = commands.add_parser("layout")
+    lay.add_argument("reference")
+    lay.add_argument("other")
+    lay.add_argument("--weights-tolerance", type=float,
+                     help="Also compare the network tensors, to this largest difference.")
+    lay.set_defaults(run=layout)
     b = commands.add_parser("bench")
     b.add_argument("--steps", type=int, default=10)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--iterations", type=int, default=200)
+    b.set_defaults(run=bench)
     args = parser.parse_args()
-    check(args) if args.command == "check" else bench(args)
+    try:
+        sys.exit(args.run(args))
+    except (CheckpointError, OSError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    except KeyError as error:
+        sys.exit(f"error: {error} is missing: give a flowpolicy checkpoint and a `flowpolicy sample --json` report")
 
 
 if __name__ == "__main__":

@@ -53,13 +53,13 @@ def round_trips(endpoint, count):
     return times
 
 
-def flood(endpoint, empty, seed, stop, total):
+def flood(endpoint, empty, seed, stop, total, core):
     """Sends malformed (or empty) frames from a DEALER until `stop` is set, each send waiting for room in the
-    server's queue (so every frame is delivered). It runs in a process of its own, on the last core only and at the
+    server's queue (so every frame is delivered). It runs in a process of its own, on `core` only and at the
     lowest priority: an attacker on another machine loads this one only through the server's work, so here it must
     not take the server's and the measuring client's share of the cores either."""
     os.nice(19)
-    os.sched_setaffinity(0, {os.cpu_count() - 1})
+    os.sched_setaffinity(0, {core})
     context = zmq.Context()
     dealer = context.socket(zmq.DEALER)
     dealer.setsockopt(zmq.LINGER, 0)
@@ -103,6 +103,15 @@ def half_sent_frame(port, declared=62 << 20, sent=4 << 20):
     return connection
 
 
+def check_floods(floods, running):
+    """Raises when a flooder failed: it ended with an error, or (`running` False: told to stop and joined) it has
+    not ended with exit code 0. Its traceback, if any, is on stderr above."""
+    for index, process in enumerate(floods):
+        if process.exitcode not in ((None, 0) if running else (0,)):
+            state = "did not stop" if process.exitcode is None else f"exit code {process.exitcode}"
+            raise RuntimeError(f"flooder {index} (pid {process.pid}) failed: {state}; the figures would be wrong")
+
+
 def resident_peak_kilobytes(pid):
     with open(f"/proc/{pid}/status") as status:
         return int(re.search(r"VmHWM:\s+(\d+) kB", status.read()).group(1))
@@ -119,34 +128,44 @@ def main():
                                os.path.join(REPOSITORY, "tasks/pusht/policy.safetensors"),
                                "--bind", "tcp://127.0.0.1:*"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
-    line = server.stdout.readline()
-    endpoint = re.search(r"on (tcp://\S+)", line).group(1)
-    port = int(endpoint.rsplit(":", 1)[1])
+    floods, connections = [], []
+    # Whatever happens (an error, Ctrl-C), no flooder, connection or server outlives the storm.
     try:
+        line = server.stdout.readline()
+        match = re.search(r"on (tcp://\S+)", line)
+        if not match:
+            raise RuntimeError(f"flowpolicy serve did not start: {line.strip() or 'no output'}")
+        endpoint = match.group(1)
+        port = int(endpoint.rsplit(":", 1)[1])
         before = round_trips(endpoint, 300)
         rss_before = resident_peak_kilobytes(server.pid)
+        # The flooders' core: the last one this process may run on (taskset, cgroups and containers need not give
+        # it cores 0 ..< cpu_count).
+        core = max(os.sched_getaffinity(0))
         stop, malformed, empty = multiprocessing.Event(), multiprocessing.Value("q", 0), multiprocessing.Value("q", 0)
-        floods = [multiprocessing.Process(target=flood, args=(endpoint, False, i, stop, malformed)) for i in range(2)]
-        floods.append(multiprocessing.Process(target=flood, args=(endpoint, True, 100, stop, empty)))
+        floods += [multiprocessing.Process(target=flood, args=(endpoint, False, i, stop, malformed, core))
+                   for i in range(2)]
+        floods.append(multiprocessing.Process(target=flood, args=(endpoint, True, 100, stop, empty, core)))
         storm_started = time.monotonic()
         for process in floods:
             process.start()
-        connections = [half_sent_frame(port) for _ in range(32)]
+        for _ in range(32):
+            connections.append(half_sent_frame(port))
         time.sleep(0.5)  # the storm is on
         during = round_trips(endpoint, 300)
         # Go on until the frames have been sent (at most a minute).
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and malformed.value + empty.value < arguments.frames:
+            check_floods(floods, running=True)
             time.sleep(0.2)
         stop.set()
         for process in floods:
-            process.join()
+            process.join(timeout=30)
+        check_floods(floods, running=False)
         storm_seconds = time.monotonic() - storm_started
         alive = server.poll() is None
         rss_peak = resident_peak_kilobytes(server.pid) if alive else None
         after = round_trips(endpoint, 20) if alive else []
-        for connection in connections:
-            connection.close()
         figures = {
             "malformed_frames": malformed.value,
             "empty_frames": empty.value,
@@ -163,12 +182,19 @@ def main():
             with open(arguments.json, "w") as file:
                 json.dump(figures, file, indent=2)
     finally:
+        for process in floods:
+            if process.pid is not None:  # started
+                process.kill()  # a no-op on one that has ended
+                process.join()
+        for connection in connections:
+            connection.close()
         server.terminate()
         try:
             output, _ = server.communicate(timeout=10)
             print(output.strip().splitlines()[-1] if output.strip() else "")
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()
 
 
 if __name__ == "__main__":

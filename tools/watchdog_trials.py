@@ -12,6 +12,9 @@ and comes back, and when `run` is killed. Loopback only, bounded (10 trials of e
 - run killed: `flowpolicy robot --task franka_kitchen` (velocity-commanded) driven by `run`, which is killed with
   SIGKILL. A subscriber here watches the robot's states. Measured: periods from the last command the robot applied
   to the first state whose applied action is zero (the robot's own timeout, `--hold-after 3`).
+
+A trial that fails (an error, or a figure it could not measure) is listed in the summary, and the exit status is 1.
+Every port is chosen by the system (bound to port 0 here, `tcp://127.0.0.1:*` for the binaries).
 """
 
 import argparse
@@ -22,6 +25,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -42,12 +46,12 @@ class Bridge:
     def __init__(self, context):
         self.states = context.socket(zmq.PUB)
         self.states.setsockopt(zmq.LINGER, 0)
-        port = self.states.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = f"tcp://127.0.0.1:{self.states.bind_to_random_port('tcp://127.0.0.1')}"
         self.commands = context.socket(zmq.SUB)
         self.commands.setsockopt(zmq.LINGER, 0)
         self.commands.setsockopt(zmq.SUBSCRIBE, b"")
-        self.commands.bind(f"tcp://127.0.0.1:{port + 1}")
-        self.endpoint = f"tcp://127.0.0.1:{port}"
+        # A port of its own too: the state port + 1 (run's default) may be taken.
+        self.commands_endpoint = f"tcp://127.0.0.1:{self.commands.bind_to_random_port('tcp://127.0.0.1')}"
         self.received = []  # (time, mode)
         self.last_state = None
         self.publishing = True
@@ -92,11 +96,41 @@ def runtime_binary():
     sys.exit("error: build flowpolicy-runtime first (swift build -c release --product flowpolicy-runtime)")
 
 
-def start_run(robot_endpoint, checkpoint="tasks/pusht/policy.safetensors", commands=None):
-    return subprocess.Popen([runtime_binary(), "run", "--checkpoint", os.path.join(REPOSITORY, checkpoint),
-                             "--robot", robot_endpoint, "--control", "none"]
-                            + (["--robot-commands", commands] if commands else []),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def flowpolicy_binary():
+    path = os.path.join(REPOSITORY, ".build/release/flowpolicy")
+    if not os.path.exists(path):
+        sys.exit(f"error: {path} is missing: run swift build -c release first")
+    return path
+
+
+def start(arguments):
+    """Starts a binary with its output in a temporary file (a pipe nobody reads would fill up and block it)."""
+    log = tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process.log = log
+    return process
+
+
+def output(process):
+    process.log.seek(0)
+    return process.log.read()
+
+
+def stop(process):
+    """Interrupts `process` (continued first: a stopped one would not handle SIGINT), killed if it does not end."""
+    process.send_signal(signal.SIGCONT)
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    process.log.close()
+
+
+def start_run(robot_endpoint, commands, checkpoint="tasks/pusht/policy.safetensors"):
+    return start([runtime_binary(), "run", "--checkpoint", os.path.join(REPOSITORY, checkpoint),
+                  "--robot", robot_endpoint, "--robot-commands", commands, "--control", "none"])
 
 
 def wait_for_act(bridge, seconds=10.0):
@@ -112,15 +146,16 @@ def wait_for_act(bridge, seconds=10.0):
 def acting(context):
     """A bridge driven by `run`, once `run` has acted for 1.5 s; both stopped afterwards."""
     bridge = Bridge(context)
-    run = start_run(bridge.endpoint)
     try:
-        if not wait_for_act(bridge):
-            raise RuntimeError("run never acted")
-        time.sleep(1.5)
-        yield bridge, run
+        run = start_run(bridge.endpoint, bridge.commands_endpoint)
+        try:
+            if not wait_for_act(bridge):
+                raise RuntimeError(f"run never acted; its output:\n{output(run).strip() or '(none)'}")
+            time.sleep(1.5)
+            yield bridge, run
+        finally:
+            stop(run)
     finally:
-        run.send_signal(signal.SIGINT)
-        run.wait(timeout=10)
         bridge.close()
 
 
@@ -150,31 +185,33 @@ def run_frozen(context):
 
 
 def run_killed(context):
-    robot = subprocess.Popen([os.path.join(REPOSITORY, ".build/release/flowpolicy"), "robot", "--task",
-                              "franka_kitchen", "--bind", "tcp://127.0.0.1:*", "--hold-after", "3"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    robot = start([flowpolicy_binary(), "robot", "--task", "franka_kitchen", "--bind", "tcp://127.0.0.1:*",
+                   "--hold-after", "3"])
+    states = context.socket(zmq.SUB)
+    states.setsockopt(zmq.LINGER, 0)
+    states.setsockopt(zmq.SUBSCRIBE, b"")
+    log, watching = [], threading.Event()
+    watching.set()
+    watcher, run = None, None
     try:
-        line = robot.stdout.readline()
-        match = re.search(r"state (tcp://\S+) commands (tcp://\S+)", line)
-        if not match:
-            return {"error": f"robot did not start: {line}"}
-        states = context.socket(zmq.SUB)
-        states.setsockopt(zmq.LINGER, 0)
-        states.setsockopt(zmq.SUBSCRIBE, b"")
+        deadline = time.monotonic() + 30
+        while not (match := re.search(r"state (tcp://\S+) commands (tcp://\S+)", output(robot))):
+            if robot.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"robot did not start; its output:\n{output(robot).strip() or '(none)'}")
+            time.sleep(0.02)
         states.connect(match.group(1))
-        log, stop = [], threading.Event()
 
         def watch():
             poller = zmq.Poller()
             poller.register(states, zmq.POLLIN)
-            while not stop.is_set():
+            while watching.is_set():
                 if poller.poll(20):
                     state = pb.Envelope.FromString(states.recv()).robot_state
                     log.append((time.monotonic(), state.applied_command_sequence, list(state.applied_action)))
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        run = start_run(match.group(1), "tasks/franka_kitchen/policy.safetensors", match.group(2))
+        run = start_run(match.group(1), match.group(2), "tasks/franka_kitchen/policy.safetensors")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any(any(a) for _, _, a in log):
             time.sleep(0.02)
@@ -183,9 +220,8 @@ def run_killed(context):
         killed_at = time.monotonic()
         run.wait()
         time.sleep(1.0)
-        stop.set()
+        watching.clear()
         watcher.join()
-        states.close()
         # The last state that reports a command applied after the kill's moment is the last command; the robot then
         # repeats it until its own timeout, when the applied action becomes zero.
         last_command = max((t for t, sequence, _ in log if t <= killed_at + 0.05 and sequence), default=None)
@@ -194,8 +230,25 @@ def run_killed(context):
             return {"error": "no command seen, or the robot never held"}
         return {"periods_to_hold": (zero - last_command) / KITCHEN_PERIOD}
     finally:
-        robot.send_signal(signal.SIGINT)
-        robot.wait(timeout=10)
+        watching.clear()
+        if watcher is not None:
+            watcher.join()
+        states.close()
+        if run is not None:
+            stop(run)
+        stop(robot)
+
+
+def attempt(trial, context):
+    """One trial's figures, or with "error" when it failed: it raised, or left a figure unmeasured (None)."""
+    try:
+        result = trial(context)
+    except Exception as error:  # a failed trial is reported with the others, not the end of the run
+        return {"error": f"{type(error).__name__}: {error}"}
+    unmeasured = [key for key, value in result.items() if value is None]
+    if unmeasured and "error" not in result:
+        result["error"] = "not measured: " + ", ".join(unmeasured)
+    return result
 
 
 def main():
@@ -207,18 +260,28 @@ def main():
     results = {}
     for name, trial in (("robot frozen", robot_frozen), ("run frozen then resumed", run_frozen),
                         ("run killed", run_killed)):
-        results[name] = [trial(context) for _ in range(arguments.trials)]
+        results[name] = [attempt(trial, context) for _ in range(arguments.trials)]
         print(f"{name}:")
         for index, result in enumerate(results[name]):
             print(f"  trial {index + 1}: " + ", ".join(f"{key} {value:.2f}" if isinstance(value, float)
                                                        else f"{key} {value}" for key, value in result.items()))
-    worst = {name: max((r.get("periods_to_hold") or r.get("periods_to_first_command") or 0.0) for r in trials)
+    # The worst case over the trials that measured it: a failed trial is counted as failed, never as 0 periods.
+    worst = {name: max((r.get("periods_to_hold", r.get("periods_to_first_command")) for r in trials
+                        if "error" not in r), default=None)
              for name, trials in results.items()}
-    print("worst case, periods until HOLD: " + "; ".join(f"{name} {value:.2f}" for name, value in worst.items()))
+    failed = {name: [index + 1 for index, r in enumerate(trials) if "error" in r] for name, trials in results.items()}
+    print("worst case, periods until HOLD: " + "; ".join(
+        f"{name} {'none measured' if value is None else f'{value:.2f}'}" for name, value in worst.items()))
+    failures = [f"{name} {len(trials)} of {arguments.trials} (trial {', '.join(map(str, trials))})"
+                for name, trials in failed.items() if trials]
+    print("failed trials: " + ("; ".join(failures) or "none"))
     if arguments.json:
         with open(arguments.json, "w") as file:
-            json.dump({"trials": results, "worst_periods_until_hold": worst}, file, indent=2)
+            json.dump({"trials": results, "worst_periods_until_hold": worst, "failed_trials": failed}, file,
+                      indent=2)
     context.term()
+    if any(failed.values()):
+        sys.exit("error: some trials failed (their errors are above): the figures are incomplete")
 
 
 if __name__ == "__main__":

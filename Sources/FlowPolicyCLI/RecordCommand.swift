@@ -75,6 +75,7 @@ public struct RecordCommand: ParsableCommand {
             options.robotPublicKey = try serverPublicKey(robotKey)
             options.command = commandLine
             let session = try RecordSession(options: options)
+            security.warnIfInsecure(session.controlEndpoint.map { [$0] } ?? [])
             printNow("recording \(robot) into \(out)"
                 + (session.controlEndpoint.map { "; control socket \($0)" } ?? "")
                 + (isatty(STDIN_FILENO) == 1 ? "; keys: space/s start or keep, d discard, q quit" : ""))

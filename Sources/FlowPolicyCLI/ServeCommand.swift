@@ -91,7 +91,9 @@ public struct ServeCommand: ParsableCommand {
             print("served \(statistics.inferRequests) Infer requests in \(statistics.calls) calls "
                   + "(largest batch \(statistics.largestCall)); \(statistics.errors) error replies; chunks clipped "
                   + "\(statistics.clippedChunks), refused \(statistics.refusedChunks), non-finite "
-                  + "\(statistics.nonFiniteChunks)")
+                  + "\(statistics.nonFiniteChunks); requests over a client's share or the client limit "
+                  + "\(statistics.exhausted), refused but unanswered (one error per client per turn) "
+                  + "\(statistics.unansweredErrors)")
         }
     }
 }

@@ -57,8 +57,7 @@ struct CollectCommand: ParsableCommand {
                     + (s.droppedSeeds.count > 20 ? ", ..." : ""))
             }
             print("wrote \(s.output): \(s.datasetEpisodes) episodes, seeds \(s.datasetSeeds)")
-            let summary = s
-            if let json = report.json { try writeJSONReport(summary, to: json) }
+            if let json = report.json { try writeJSONReport(s, to: json) }
         }
     }
 }

@@ -106,8 +106,7 @@ struct ImportCommand: ParsableCommand {
                 print("  \(label.padding(toLength: 15, withPad: " ", startingAt: 0)) \(value)")
             }
             print("wrote \(s.output) (read back and checked; \(s.datasetHash))")
-            let summary = s
-            if let json = report.json { try writeJSONReport(summary, to: json) }
+            if let json = report.json { try writeJSONReport(s, to: json) }
         }
     }
 
@@ -183,8 +182,7 @@ struct ExportCommand: ParsableCommand {
             }
             print("  read back       arrays bit-identical (\(s.datasetHash))")
             print("wrote \(s.output)")
-            let summary = s
-            if let json = report.json { try writeJSONReport(summary, to: json) }
+            if let json = report.json { try writeJSONReport(s, to: json) }
         }
     }
 }

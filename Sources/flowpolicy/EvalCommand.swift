@@ -56,6 +56,18 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var threading: ThreadOptions
 
     @Option(help: ArgumentHelp(
+        "Evaluate only part I of N of the seeds (I from 0), e.g. 2/4.",
+        discussion: "Contiguous parts, the first ones one seed longer when N does not divide the episodes. "
+            + "`flowpolicy merge` puts the parts' --json reports together into the unsharded run's report."),
+            transform: { text in
+                guard let shard = Shard(text) else {
+                    throw ValidationError("--shard must be I/N with 0 <= I < N, e.g. 0/4; got \(text)")
+                }
+                return shard
+            })
+    var shard: Shard?
+
+    @Option(help: ArgumentHelp(
         "Evaluate the policy served at this endpoint (flowpolicy serve), e.g. tcp://host:5555.",
         discussion: "The server's solver and K are used; the outcomes equal the in-process evaluation of the same "
             + "checkpoint with the same seeds, --policy-seed and --threads."))
@@ -104,6 +116,7 @@ struct EvalCommand: ParsableCommand {
             options.observationNoise = observationNoise
             options.policySeed = policySeed
             options.threads = threading.threads
+            options.shard = shard
             let r: EvaluationSession.Report
             if expert {
                 r = try EvaluationSession.runExpert(options)
@@ -117,44 +130,51 @@ struct EvalCommand: ParsableCommand {
                 let path = try checkpoint ?? shippedPolicy(task: task)
                 r = try EvaluationSession.run(options, checkpoint: CheckpointReader.read(path), path: path)
             }
-            var lines = ["\(r.task): \(r.policy)\(r.checkpoint.map { " \($0)" } ?? "")"]
-            if let solver = r.solver, let k = r.solverSteps, let evaluations = r.evaluationsPerChunk {
-                let handOver = r.replanEvery.map { "temporal ensembling, a chunk every \($0) steps" }
-                    ?? "\(r.actionSteps ?? 0) actions executed per chunk"
-                lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk), "
-                    + "\(handOver)")
-            }
-            if r.observationNoise > 0 { lines.append("  observation noise  σ = \(r.observationNoise)") }
-            lines += [
-                "  episodes        \(r.episodes) (seeds \(r.seeds[0])-\(r.seeds[1]))",
-                "  success         \(r.success.text)",
-                "  \(r.progressName.padding(toLength: max(15, r.progressName.count), withPad: " ", startingAt: 0)) "
-                    + "\(r.meanMaxProgress.text) (mean over episodes)",
-            ]
-            for name in r.progressLevels.keys.sorted() {
-                let step = r.meanStepToProgressLevels[name].map {
-                    String(format: ", reached at step %.1f on average", $0)
-                }
-                lines.append("  \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) "
-                    + "\(r.progressLevels[name]!.text)\(step ?? "")")
-            }
-            lines += [
-                String(format: "  episode length  %.1f steps", r.meanEpisodeLength),
-                "  clipped actions \(r.clippedActions); failed episodes \(r.failedEpisodes)",
-            ]
-            if let latency = r.inferenceLatencyMilliseconds, let batch = r.meanBatch {
-                lines.append(String(format: "  inference       p50 %.2f ms, p99 %.2f ms per batched call "
-                                        + "(mean batch %.0f)",
-                                    latency.p50, latency.p99, batch))
-            }
-            lines.append(String(format: "  env steps/s     %.0f per core, %.0f overall (%d threads)",
-                                r.environmentStepsPerSecondPerCore, r.environmentStepsPerSecondOverall, r.threads))
-            lines.append("  wall time       \(formatDuration(r.wallSeconds))")
-            for result in r.results where result.failure != nil {
-                lines.append("  seed \(result.seed) failed: \(result.failure!)")
-            }
-            print(lines.joined(separator: "\n"))
+            print(evaluationSummary(r))
             if let json = report.json { try writeJSONReport(r, to: json) }
         }
     }
+}
+
+/// The printed summary of an evaluation report (eval, merge).
+func evaluationSummary(_ r: EvaluationSession.Report) -> String {
+    var lines = ["\(r.task): \(r.policy)\(r.checkpoint.map { " \($0)" } ?? "")"]
+    if let solver = r.solver, let k = r.solverSteps, let evaluations = r.evaluationsPerChunk {
+        let handOver = r.replanEvery.map { "temporal ensembling, a chunk every \($0) steps" }
+            ?? "\(r.actionSteps ?? 0) actions executed per chunk"
+        lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk), "
+            + "\(handOver)")
+    }
+    if r.observationNoise > 0 { lines.append("  observation noise  σ = \(r.observationNoise)") }
+    lines += [
+        "  episodes        \(r.episodes) (seeds \(r.seeds[0])-\(r.seeds[1])"
+            + (r.shard.map { ", shard \($0) of seeds \(r.shardOf![0])-\(r.shardOf![1])" } ?? "") + ")",
+        "  success         \(r.success.text)",
+        "  \(r.progressName.padding(toLength: max(15, r.progressName.count), withPad: " ", startingAt: 0)) "
+            + "\(r.meanMaxProgress.text) (mean over episodes)",
+    ]
+    for name in r.progressLevels.keys.sorted() {
+        let step = r.meanStepToProgressLevels[name].map {
+            String(format: ", reached at step %.1f on average", $0)
+        }
+        lines.append("  \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) "
+            + "\(r.progressLevels[name]!.text)\(step ?? "")")
+    }
+    lines += [
+        String(format: "  episode length  %.1f steps", r.meanEpisodeLength),
+        "  clipped actions \(r.clippedActions) by the environment, \(r.clampedChunkValues ?? 0) chunk numbers to the "
+            + "contract's bounds; failed episodes \(r.failedEpisodes)",
+    ]
+    if let latency = r.chunkLatency, let batch = r.meanBatch {
+        lines.append("  inference       \(latency.summary.text(milliseconds: true)) per chunk's call "
+                     + String(format: "(mean batch %.0f)", batch))
+    }
+    lines.append(String(format: "  env steps/s     %.0f per core, %.0f overall (%d threads)",
+                        r.environmentStepsPerSecondPerCore, r.environmentStepsPerSecondOverall, r.threads))
+    lines.append("  wall time       \(formatDuration(r.wallSeconds))"
+                 + (r.longestShardSeconds.map { " over the shards, the longest \(formatDuration($0))" } ?? ""))
+    for result in r.results where result.failure != nil {
+        lines.append("  seed \(result.seed) failed: \(result.failure!)")
+    }
+    return lines.joined(separator: "\n")
 }

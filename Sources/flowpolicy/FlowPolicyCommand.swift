@@ -9,11 +9,13 @@ struct FlowPolicyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flowpolicy",
         abstract: "Flow-matching robot policies: collect demonstrations, train, evaluate, serve and run them.",
-        discussion: "The robot computer's binary, flowpolicy-runtime, offers serve, run and inspect alone.",
+        discussion: "The robot computer's binary, flowpolicy-runtime, offers serve, run, record, inspect and keys "
+            + "alone.",
         subcommands: [
             CollectCommand.self, RecordCommand.self, TeleopCommand.self, ImportCommand.self, ExportCommand.self,
             TrainCommand.self, FineTuneCommand.self, DistillCommand.self,
-            EvalCommand.self, CertifyCommand.self, SampleCommand.self, ReplayCommand.self,
+            EvalCommand.self, MergeCommand.self, CampaignCommand.self, CertifyCommand.self, SampleCommand.self,
+            ReplayCommand.self,
             ServeCommand.self, RobotCommand.self, RunCommand.self,
             InspectCommand.self, UpgradeCommand.self, KeysCommand.self, BenchCommand.self,
         ])

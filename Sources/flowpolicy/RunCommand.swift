@@ -37,9 +37,11 @@ struct RunCommand: ParsableCommand {
                 if let json = options.report.json { try writeJSONReport(report, to: json) }
                 return
             }
+            options.security.warnIfInsecure(options.control == "none" ? [] : [options.control])
             let description = try TaskDescription.named(task ?? taskOfPolicy())
-            var session = try options.sessionOptions(defaultCheckpoint: try shippedPolicy(task: description))
-            session.robot = nil
+            let defaultCheckpoint = options.checkpoint == nil && options.policy == nil
+                ? try shippedPolicy(task: description) : nil
+            let session = try options.sessionOptions(defaultCheckpoint: defaultCheckpoint)
             let run = try InProcessRun.run(session, task: description, episodes: options.episodes ?? 10,
                                            firstSeed: seed, log: printNow)
             print(loopSummary(run.report.loop))
@@ -49,8 +51,11 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    /// The task of the checkpoint given (pusht when none is).
+    /// The task of the checkpoint given (pusht when neither a checkpoint nor a policy server is).
     private func taskOfPolicy() throws -> String {
+        if options.policy != nil {
+            throw ValidationError("give --task with --policy: the task runs in this process, the policy elsewhere")
+        }
         guard let path = options.checkpoint else { return "pusht" }
         return try Checkpoint(contentsOf: path).spec.task
     }

@@ -43,6 +43,9 @@ struct TeleopCommand: ParsableCommand {
         try Check.integer("--episodes", episodes, in: 1...1_000_000)
         try Check.real("--wait", wait, in: .above(0, upTo: 3600), unit: "s")
         try Check.inputFile("--robot-key", robotKey)
+        if security.allow != nil || security.insecure {
+            throw ValidationError("teleop binds no socket: --allow and --insecure are for the processes that do")
+        }
         guard expert else { throw ValidationError("give --expert: the scripted expert is the only operator so far") }
     }
 

@@ -10,7 +10,8 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a conditional flow-matching policy on a dataset and write its checkpoint.",
         discussion: """
-            Horizons default to the dataset's task (its task.yaml; 1/1/1 for toy-mixture). The checkpoint holds the \
+            Horizons default to the dataset's task (its task.yaml; 1/1/1 for toy-mixture; To/Ta/Tp = 2/8/16, \
+            Diffusion Policy's, for data of no known task). The checkpoint holds the \
             EMA weights and is written only when training finishes, atomically. --method lfm trains a Local Flow \
             Matching chain of --blocks blocks whose total parameter count matches the FM network given by --hidden \
             and --depth; --steps is then the total over all blocks.

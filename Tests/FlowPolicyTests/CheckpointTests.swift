@@ -55,7 +55,6 @@ private func bytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.cont
         try checkpoint.write(to: path)
         let loaded = try Checkpoint(contentsOf: path)
         #expect(loaded.contract == Self.toyContract)
-        #expect(DeploymentContract.dimensionNames(loaded.contract!.actions) == ["target[0]", "target[1]"])
         // The weights are the same with or without it.
         #expect(loaded.parameters.array.map(\.bitPattern) == checkpoint.parameters.array.map(\.bitPattern))
     }

@@ -67,6 +67,39 @@ private func trainedToyCheckpoint(seed: UInt64, threads: Int = 2, steps: Int = 5
 
     /// Continuation: the committed prefix comes back exactly (up to the normalizer's rounding), for every solver, and
     /// the rest of the chunk is sampled.
+    /// With a noise seed per row, a row's chunk is the same bits whatever batch, position or worker count it is
+    /// sampled with (what sharded evaluation relies on): on the toy network and on the shipped Push-T policy's.
+    @Test(arguments: ["toy", "tasks/pusht/policy.safetensors"])
+    func seededRowsDoNotDependOnTheirBatch(source: String) throws {
+        let checkpoint = source == "toy" ? try trainedToyCheckpoint(seed: 1) : try Checkpoint(contentsOf: source)
+        let spec = checkpoint.spec
+        let (window, chunk) = (spec.observationSteps * spec.observationDimensions,
+                               spec.predictionSteps * spec.actionDimensions)
+        let rows = 67
+        let observations = randomValues(rows * window, seed: 5)
+        let seeds = (0..<UInt64(rows)).map { 1000 + $0 * 7 }
+        func sample(rows range: Range<Int>, workers: Int) -> [UInt32] {
+            let policy = Policy(checkpoint: checkpoint, capacity: range.count, steps: 3, workers: workers)
+            var chunks = [Float](repeating: 0, count: range.count * chunk)
+            observations[(range.lowerBound * window)...].withUnsafeBufferPointer { o in
+                seeds[range.lowerBound...].withUnsafeBufferPointer { s in
+                    chunks.withUnsafeMutableBufferPointer { c in
+                        policy.predictAction(observations: o.baseAddress!, batch: range.count, action: nil,
+                                             actionPrediction: c.baseAddress!, noiseSeeds: s.baseAddress!)
+                    }
+                }
+            }
+            return chunks.map(\.bitPattern)
+        }
+        let whole = sample(rows: 0..<rows, workers: 1)
+        #expect(sample(rows: 0..<rows, workers: 2) == whole)
+        for range in [0..<1, 5..<6, 3..<10, 17..<50, 66..<67] {
+            let part = sample(rows: range, workers: 2)
+            let differing = zip(part, whole[(range.lowerBound * chunk)...]).filter { $0 != $1 }.count
+            #expect(differing == 0, "rows \(range): \(differing) of \(part.count) numbers differ")
+        }
+    }
+
     @Test func committedPrefixIsKept() throws {
         let checkpoint = try trainedToyCheckpoint(seed: 1)
         for method in SolverMethod.allCases {

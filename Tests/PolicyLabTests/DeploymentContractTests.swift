@@ -28,8 +28,8 @@ private func temporaryPath(_ name: String) -> String {
         #expect(pushT == pushTContract)
         let state = try DeploymentContract(task: .named("pusht"), observationMode: "state", observationDimensions: 5,
                                            actionDimensions: 2)
-        #expect(DeploymentContract.dimensionNames(state.observations)
-            == ["agent_pos[0]", "agent_pos[1]", "block_pos[0]", "block_pos[1]", "block_angle"])
+        #expect(state.observations.map(\.name) == ["agent_pos", "block_pos", "block_angle"])
+        #expect(state.observations.map(\.size) == [2, 2, 1])
         // Franka Kitchen: a 12.5 Hz velocity-commanded arm, bounds wider than the environment's (it clips).
         let kitchen = try DeploymentContract(task: .named("franka_kitchen"), observationMode: "dp",
                                              observationDimensions: 60, actionDimensions: 9)

@@ -105,11 +105,11 @@ private func untrainedPushTCheckpoint(observationDimensions: Int = 20, provenanc
         #expect(sparse.results.map(\.maxProgress) == receding.results.map(\.maxProgress))
         #expect(sparse.handOver == "ensemble" && sparse.replanEvery == 15 && sparse.actionSteps == nil)
         #expect(receding.handOver == "receding" && receding.actionSteps == 15)
-        // A chunk every step averages up to 15 chunks per step: other actions, other outcomes.
+        // A chunk every step, averaged with the earlier chunks covering it: a chunk per episode per step.
         options.replanEvery = 1
         let dense = try evaluate(options, checkpoint)
-        #expect(dense.results.map(\.maxProgress) != receding.results.map(\.maxProgress))
         #expect(dense.meanBatch == 3 && dense.inferenceLatencyMilliseconds!.count == 300)
+        #expect(dense.chunkLatency?.count == 900 && receding.chunkLatency?.count == 3 * 20)
         options.actionSteps = 4
         #expect(throws: FlowPolicyError.self) { try evaluate(options, checkpoint) }
     }

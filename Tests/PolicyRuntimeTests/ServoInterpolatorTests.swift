@@ -1,4 +1,5 @@
 import CAllocationCounter
+import FlowPolicy
 import Foundation
 import RuntimeTestSupport
 import Testing
@@ -85,18 +86,6 @@ private func expectWithinLimits(_ drive: Drive, _ d: Int, start: Double, dt: Dou
         #expect(largest(values) <= Double(limit) * (1 + 1e-6),
                 "dimension \(d): largest |\(name)| \(largest(values)) above its limit \(limit)",
                 sourceLocation: sourceLocation)
-    }
-}
-
-/// A seeded generator (SplitMix64), so every random scenario can be reproduced.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -251,7 +240,7 @@ private struct SplitMix64: RandomNumberGenerator {
 
     @Test(arguments: ServoInterpolation.allCases)
     func withoutLimitsTheCommandIsTheReferenceExactly(interpolation: ServoInterpolation) throws {
-        var generator = SplitMix64(state: 11)
+        var generator = RandomSource(seed: 11)
         let servo = try ServoInterpolator(dimensions: 3, ticksPerControlPeriod: 7, servoPeriodSeconds: 0.01,
                                           interpolation: interpolation, limits: ServoLimits())
         let periods: [[Float]?] = (0..<30).map { period in
@@ -426,7 +415,7 @@ private struct SplitMix64: RandomNumberGenerator {
     /// Random limits (any subset), targets, rates and interpolations: the limits hold on every command, the command
     /// never leaves the span of the start and the targets, and holding the last target it arrives there exactly.
     @Test func randomScenariosKeepTheLimitsAndArrive() throws {
-        var generator = SplitMix64(state: 2024)
+        var generator = RandomSource(seed: 2024)
         for scenario in 0..<40 {
             let dt = [0.001, 0.002][scenario % 2]
             let N = [1, 5, 20, 50].randomElement(using: &generator)!

@@ -87,19 +87,11 @@ public struct EpisodeDataset: Equatable, Sendable {
 
     /// FNV-1a 64 of the arrays (for provenance: which data a checkpoint was trained on; not a security hash).
     public var contentHash: String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix<T>(_ array: [T]) {
-            array.withUnsafeBytes { raw in
-                for byte in raw {
-                    hash ^= UInt64(byte)
-                    hash = hash &* 0x100_0000_01b3
-                }
-            }
-        }
-        mix(observations)
-        mix(actions)
-        mix(episodeEnds.map(Int64.init))
-        return String(format: "fnv1a64:%016llx", hash)
+        var hash = ContentHash()
+        hash.mix(observations)
+        hash.mix(actions)
+        hash.mix(episodeEnds.map(Int64.init))
+        return hash.text
     }
 
     public func write(to path: String) throws(FlowPolicyError) {

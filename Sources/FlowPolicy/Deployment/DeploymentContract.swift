@@ -87,8 +87,7 @@ public struct DeploymentContract: Codable, Equatable, Sendable {
                 throw fail("the \(name) layout adds up to \(total) numbers; the policy has \(dimensions)")
             }
         }
-        for (name, values) in [("action_low", actionLow), ("action_high", actionHigh),
-                               ("max_step_change", maximumStepChange)] {
+        for (name, values) in [("action_low", actionLow), ("action_high", actionHigh)] {
             guard values.count == Da else {
                 throw fail("\(name) has \(values.count) numbers; the policy has Da = \(Da)")
             }
@@ -108,14 +107,6 @@ public struct DeploymentContract: Codable, Equatable, Sendable {
             if let d = values.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
                 throw fail("\(name)[\(d)] must be a positive finite number, got \(values[d])")
             }
-        }
-    }
-
-    /// The names of the dimensions, `name[i]` within a group (`agent_pos[0]`), or nil where no layout is given.
-    public static func dimensionNames(_ groups: [SignalGroup]) -> [String]? {
-        guard !groups.isEmpty else { return nil }
-        return groups.flatMap { group in
-            group.size == 1 ? [group.name] : (0..<group.size).map { "\(group.name)[\($0)]" }
         }
     }
 

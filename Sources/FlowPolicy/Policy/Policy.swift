@@ -73,22 +73,34 @@ public final class Policy {
     /// giving those coordinates the constant velocity `a_committed - x0`, which every fixed-step method integrates
     /// without error; the network sees them at their path values at every stage. For a chain this applies to its last
     /// flow, from the state it starts from. The returned chunk starts with the committed actions.
+    ///
+    /// With `noiseSeeds [B]`, row r's noise is drawn from a generator seeded with `noiseSeeds[r]` instead of the
+    /// policy's stream, and each row is integrated alone (BLAS rounds a product differently for different batch
+    /// sizes): the chunk then depends on that seed and the row's window alone, bit for bit, not on the other rows,
+    /// the worker count or earlier calls (sharded evaluation gives the unsharded chunks).
     public func predictAction(
         observations: UnsafePointer<Float>, batch B: Int, action: UnsafeMutablePointer<Float>?,
         actionPrediction: UnsafeMutablePointer<Float>? = nil, committed: UnsafePointer<Float>? = nil,
-        committedSteps: Int = 0
+        committedSteps: Int = 0, noiseSeeds: UnsafePointer<UInt64>? = nil
     ) {
         precondition(B >= 1 && B <= capacity, "batch \(B) outside 1...\(capacity)")
         precondition(committedSteps >= 0 && committedSteps <= spec.predictionSteps)
         let Dx = checkpoint.network.configuration.chunkDimensions
-        generator.fillGaussian(state.pointer, count: B * Dx)
+        if let noiseSeeds {
+            for row in 0..<B {
+                var rowGenerator = RandomSource(seed: noiseSeeds[row])
+                rowGenerator.fillGaussian(state.pointer + row * Dx, count: Dx)
+            }
+        } else {
+            generator.fillGaussian(state.pointer, count: B * Dx)
+        }
         self.committedSteps = committed == nil ? 0 : committedSteps
         if let committed, committedSteps > 0 {
             let P = committedSteps * spec.actionDimensions
             for row in 0..<B { (committedTarget.pointer + row * P).update(from: committed + row * P, count: P) }
             checkpoint.actionNormalizer.normalize(committedTarget.pointer, rows: B * committedSteps)
         }
-        sampleChunks(observations: observations, batch: B)
+        sampleChunks(observations: observations, batch: B, rowByRow: noiseSeeds != nil)
         let (To, Ta, Tp, Da) = (spec.observationSteps, spec.actionSteps, spec.predictionSteps, spec.actionDimensions)
         checkpoint.actionNormalizer.denormalize(state.pointer, rows: B * Tp)
         for row in 0..<B {
@@ -166,15 +178,23 @@ public final class Policy {
     }
 
     /// Integrates the normalized chunks in `state` through every stage, conditioned on the raw `observations`.
-    private func sampleChunks(observations: UnsafePointer<Float>, batch B: Int) {
+    /// With `rowByRow`, every row is integrated as a batch of one.
+    private func sampleChunks(observations: UnsafePointer<Float>, batch B: Int, rowByRow: Bool) {
         let configuration = checkpoint.network.configuration
         window.pointer.update(from: observations, count: B * configuration.observationDimensions)
         checkpoint.observationNormalizer.normalize(window.pointer, rows: B * spec.observationSteps)
         let workerCount = min(workers, B)
+        func integrate(worker: Int, rows: Range<Int>) {
+            if rowByRow {
+                for row in rows { integrateSlice(worker: worker, rows: row..<(row + 1)) }
+            } else {
+                integrateSlice(worker: worker, rows: rows)
+            }
+        }
         if workerCount == 1 {
-            integrateSlice(worker: 0, rows: 0..<B)
+            integrate(worker: 0, rows: 0..<B)
         } else {
-            parallelFor(workerCount) { integrateSlice(worker: $0, rows: partition(B, into: workerCount, index: $0)) }
+            parallelFor(workerCount) { integrate(worker: $0, rows: partition(B, into: workerCount, index: $0)) }
         }
     }
 

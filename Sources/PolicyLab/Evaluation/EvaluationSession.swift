@@ -7,13 +7,14 @@ import SimBridge
 /// `ChunkSampler` calls) or of the task's scripted expert, on seeded episodes of a task.
 ///
 /// Policy episodes run in lock-step: every episode starts together, so all unfinished episodes need a new chunk at
-/// the same control steps; one batched call serves them all (split over the worker threads), then each episode
-/// executes its actions, the episodes split over the same threads. Expert episodes are independent and are handed
-/// out to the threads one at a time. Results are listed in seed order and do not depend on the thread count.
+/// the same control steps; one call serves them all (split over the worker threads), then each episode executes its
+/// actions, the episodes split over the same threads. Expert episodes are independent and are handed out to the
+/// threads one at a time. Results are listed in seed order.
 ///
-/// A remote policy gives exactly the in-process outcomes: the calls are the same (all unfinished episodes of a wave,
-/// in seed order, full windows), and `RemotePolicy` asks the server to sample each on a noise stream seeded with the
-/// policy seed and split over the same number of threads, so every chunk is bit-identical.
+/// An episode's outcome depends on its seed alone: chunk c of the episode of seed s starts from noise seeded with
+/// `chunkNoiseSeed(policySeed, s, c)`, integrated as a batch of one. So the outcomes do not depend on the thread
+/// count, on the other episodes, or on where the policy runs (a `RemotePolicy` sends each row as a request of its own
+/// with that seed), and a shard of the seeds (`Options.shard`) gives exactly the unsharded run's episodes.
 public enum EvaluationSession {
     public struct Options: Sendable {
         public var task: TaskDescription
@@ -34,6 +35,9 @@ public enum EvaluationSession {
         public var observationNoise: Float = 0
         /// Seed of the policy's sampling noise (and of the observation noise).
         public var policySeed: UInt64 = 0
+        /// Evaluate only part `index` of `count` disjoint, contiguous parts of the seeds (the first parts one seed
+        /// longer when they do not divide evenly); `EvaluationMerge` puts the parts' reports back together.
+        public var shard: Shard?
         public var threads = ProcessInfo.processInfo.activeProcessorCount
         public var showProgress = true
 
@@ -41,8 +45,6 @@ public enum EvaluationSession {
             self.task = task
         }
     }
-
-    public typealias EpisodeResult = EpisodeOutcome
 
     public struct Report: Codable, Sendable {
         public var task: String
@@ -57,9 +59,15 @@ public enum EvaluationSession {
         /// Actions executed per chunk (Ta).
         public var actionSteps: Int?
         public var observationNoise: Float
+        public var policySeed: UInt64?
+        /// The content hash of the checkpoint's weights, when a checkpoint was evaluated here.
+        public var checkpointHash: String?
         public var episodes: Int
         /// First and last seed.
         public var seeds: [UInt64]
+        /// The part of the seeds this report covers (`I/N`), with the first and last seed of the whole run.
+        public var shard: String?
+        public var shardOf: [UInt64]?
         public var success: ProportionEstimate
         /// Mean over episodes of the largest progress (Push-T: Diffusion Policy's score, mean max coverage).
         public var meanMaxProgress: MeanEstimate
@@ -71,24 +79,32 @@ public enum EvaluationSession {
         public var meanEpisodeLength: Double
         public var clippedActions: Int
         public var failedEpisodes: Int
-        /// One batched policy call (`meanBatch` chunks), in milliseconds.
+        /// One policy call (`meanBatch` chunks), in milliseconds.
         public var inferenceLatencyMilliseconds: LatencySummary?
         public var meanBatch: Double?
+        /// Per chunk, the latency of the call that sampled it (an HDR histogram; histograms of shards add up).
+        public var chunkLatency: LatencyHistogram?
+        /// Chunk numbers clamped to the deployment contract's action bounds.
+        public var clampedChunkValues: Int?
         /// Environment steps per second on one core (time spent stepping), and over the whole run (wall clock).
         public var environmentStepsPerSecondPerCore: Double
         public var environmentStepsPerSecondOverall: Double
         public var threads: Int
+        /// Wall time; for a merged report the sum over its shards, with the longest shard's.
         public var wallSeconds: Double
-        public var results: [EpisodeResult]
+        public var longestShardSeconds: Double?
+        public var results: [EpisodeOutcome]
     }
 
     /// Evaluates a checkpoint (sampled here with `options`' solver, K, seed and threads).
     public static func run(_ options: Options, checkpoint: Checkpoint, path: String) throws -> Report {
+        _ = try evaluationSeeds(options)  // checked before the policy is sized by them
         let policy = Policy(checkpoint: checkpoint, capacity: min(options.episodes, 256), method: options.method,
                             steps: options.steps, seed: options.policySeed, workers: max(1, options.threads))
         var report = try run(options, policy: policy, name: "checkpoint (\(checkpoint.method))",
                              trainingSeeds: checkpoint.provenance["dataset_seeds"], source: path)
         report.checkpoint = path
+        report.checkpointHash = parameterHash(checkpoint)
         return report
     }
 
@@ -99,7 +115,6 @@ public enum EvaluationSession {
         let context = try ZMQContext()
         let remote = try RemotePolicy(context: context, endpoint: endpoint, timeoutMilliseconds: timeoutMilliseconds,
                                       security: security)
-        remote.workers = max(1, options.threads)
         var report = try run(options, policy: remote, name: "served by \(endpoint) (\(remote.metadata.method))",
                              trainingSeeds: remote.metadata.datasetSeeds, source: endpoint)
         report.checkpoint = remote.metadata.checkpoint.isEmpty ? nil : remote.metadata.checkpoint
@@ -114,7 +129,7 @@ public enum EvaluationSession {
         return finish(&report, start: start)
     }
 
-    /// Evaluates any chunk sampler (the noise is reset to the policy seed first).
+    /// Evaluates any chunk sampler (each chunk on the noise of its episode and index).
     public static func run(_ options: Options, policy: any ChunkSampler, name: String, trainingSeeds: String?,
                            source: String) throws -> Report {
         let seeds = try evaluationSeeds(options)
@@ -124,15 +139,36 @@ public enum EvaluationSession {
                     + "evaluate on other seeds (the task's evaluation seeds are the default)")
         }
         let start = monotonicSeconds()
-        policy.resetNoise(seed: options.policySeed)
         var report = try runLockStep(seeds: seeds, options: options, policy: policy, name: name)
         return finish(&report, start: start)
     }
 
+    /// The seeds this run evaluates: the whole range, or its shard.
     static func evaluationSeeds(_ options: Options) throws -> [UInt64] {
         guard options.episodes >= 1 else { throw FlowPolicyError.invalidConfiguration("episodes must be at least 1") }
         let firstSeed = options.firstSeed ?? options.task.evaluationSeed
-        return (0..<UInt64(options.episodes)).map { firstSeed + $0 }
+        let all = (0..<UInt64(options.episodes)).map { firstSeed + $0 }
+        guard let shard = options.shard else { return all }
+        guard shard.count <= options.episodes else {
+            throw FlowPolicyError.invalidConfiguration(
+                "\(shard.count) shards of \(options.episodes) episodes would leave some empty; use at most "
+                    + "\(options.episodes) shards")
+        }
+        return Array(all[shard.range(of: all.count)])
+    }
+
+    /// The noise seed of chunk `chunk` of the episode of seed `episode`: a function of the three numbers alone.
+    public static func chunkNoiseSeed(policySeed: UInt64, episode: UInt64, chunk: Int) -> UInt64 {
+        var generator = RandomSource(seed: policySeed ^ (UInt64(chunk + 1) &* 0x9E37_79B9_7F4A_7C15), stream: episode)
+        return generator.next()
+    }
+
+    /// The content hash of a checkpoint's weights (shards of one evaluation have the same).
+    static func parameterHash(_ checkpoint: Checkpoint) -> String {
+        var hash = ContentHash()
+        let parameters = checkpoint.parameters
+        hash.mix(UnsafeRawBufferPointer(start: parameters.pointer, count: parameters.count * MemoryLayout<Float>.size))
+        return hash.text
     }
 
     static func finish(_ report: inout Report, start: Double) -> Report {
@@ -202,9 +238,11 @@ public enum EvaluationSession {
         let threads = max(1, options.threads)
         let batchCapacity = min(seeds.count, policy.capacity)
         let progress = options.showProgress ? ProgressBar(title: "eval", total: seeds.count, unit: "episode") : nil
-        var results: [EpisodeResult] = []
+        var results: [EpisodeOutcome] = []
         var latencies: [Double] = []
         var batches: [Int] = []
+        var chunkLatency = LatencyHistogram()
+        var clampedValues = 0
         var busySeconds = 0.0
 
         // Waves of at most `batchCapacity` episodes in lock-step.
@@ -222,16 +260,23 @@ public enum EvaluationSession {
             busySeconds += parallelEpisodes(episodes, threads: threads) { try $0.start() }
             let observations = FloatBuffer(count: episodes.count * To * Do)
             let chunks = FloatBuffer(count: episodes.count * Tp * Da)
+            var noiseSeeds = [UInt64](repeating: 0, count: episodes.count)
             while true {
                 let active = episodes.filter { !$0.finished }
                 if active.isEmpty { break }
                 for (row, episode) in active.enumerated() {
                     episode.copyWindow(into: observations.pointer + row * To * Do)
+                    noiseSeeds[row] = chunkNoiseSeed(policySeed: options.policySeed, episode: episode.seed,
+                                                     chunk: episode.chunksSampled)
+                    episode.chunksSampled += 1
                 }
-                let begin = monotonicSeconds()
-                try policy.sampleChunks(observations: observations.pointer, batch: active.count, into: chunks.pointer)
-                bounds?.clamp(chunks.pointer, rows: active.count * Tp)
-                latencies.append((monotonicSeconds() - begin) * 1000)
+                let begin = monotonicNanoseconds()
+                try policy.sampleChunks(observations: observations.pointer, batch: active.count, into: chunks.pointer,
+                                        noiseSeeds: noiseSeeds)
+                let elapsed = monotonicNanoseconds() - begin
+                clampedValues += bounds?.clamp(chunks.pointer, rows: active.count * Tp) ?? 0
+                latencies.append(Double(elapsed) / 1e6)
+                for _ in active { chunkLatency.record(nanoseconds: elapsed) }
                 batches.append(active.count)
                 for (row, episode) in active.enumerated() {
                     episode.chunks.accept(chunk: chunks.pointer + row * Tp * Da, requestStep: episode.steps)
@@ -252,6 +297,9 @@ public enum EvaluationSession {
             evaluationsPerChunk: policy.evaluationsPerChunk)
         report.solver = policy.solver.rawValue
         report.solverSteps = policy.solverSteps
+        report.policySeed = options.policySeed
+        report.chunkLatency = chunkLatency
+        report.clampedChunkValues = clampedValues
         report.handOver = handOver.rawValue
         if ensemble { report.replanEvery = replanEvery } else { report.actionSteps = Ta }
         return report
@@ -286,7 +334,7 @@ public enum EvaluationSession {
             ? ProgressBar(title: "eval expert", total: seeds.count, unit: "episode") : nil
         let workers = try (0..<threads).map { _ in try ExpertRunner(task: options.task) }
         let queue = WorkQueue(count: seeds.count)
-        var results = [EpisodeResult?](repeating: nil, count: seeds.count)
+        var results = [EpisodeOutcome?](repeating: nil, count: seeds.count)
         let busy = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
         busy.initialize(repeating: 0)
         defer { busy.deallocate() }
@@ -311,7 +359,7 @@ public enum EvaluationSession {
     }
 
     static func makeReport(
-        options: Options, specification: EnvironmentSpecification, results: [EpisodeResult], policy: String,
+        options: Options, specification: EnvironmentSpecification, results: [EpisodeOutcome], policy: String,
         latencies: [Double], batches: [Int],
         busySeconds: Double, threads: Int, evaluationsPerChunk: Int?
     ) -> Report {
@@ -329,7 +377,13 @@ public enum EvaluationSession {
             task: options.task.name, policy: policy, checkpoint: nil,
             solver: usesPolicy ? options.method.rawValue : nil, solverSteps: usesPolicy ? options.steps : nil,
             evaluationsPerChunk: evaluationsPerChunk, actionSteps: nil, observationNoise: options.observationNoise,
+            policySeed: nil, checkpointHash: nil,
             episodes: results.count, seeds: [results.first?.seed ?? 0, results.last?.seed ?? 0],
+            shard: options.shard?.description,
+            shardOf: options.shard.map { _ in
+                let first = options.firstSeed ?? options.task.evaluationSeed
+                return [first, first + UInt64(options.episodes) - 1]
+            },
             success: ProportionEstimate(successes: results.filter(\.success).count, trials: results.count),
             meanMaxProgress: MeanEstimate(results.map(\.maxProgress),
                                           bounds: 0...(specification.progressLevels.last ?? 1)),
@@ -340,8 +394,10 @@ public enum EvaluationSession {
             failedEpisodes: results.filter { $0.failure != nil }.count,
             inferenceLatencyMilliseconds: latencies.isEmpty ? nil : LatencySummary(latencies),
             meanBatch: batches.isEmpty ? nil : Double(batches.reduce(0, +)) / Double(batches.count),
+            chunkLatency: nil, clampedChunkValues: nil,
             environmentStepsPerSecondPerCore: busySeconds > 0 ? Double(steps) / busySeconds : 0,
-            environmentStepsPerSecondOverall: 0, threads: threads, wallSeconds: 0, results: results)
+            environmentStepsPerSecondOverall: 0, threads: threads, wallSeconds: 0, longestShardSeconds: nil,
+            results: results)
     }
 }
 
@@ -355,6 +411,8 @@ final class PolicyEpisode {
     let seed: UInt64
     let noise: Float
     var noiseSource: RandomSource
+    /// Chunks sampled for this episode so far (the next one's noise index).
+    var chunksSampled = 0
     /// The observation the policy sees (noise added) and the action to execute, `[Do]` and `[Da]`.
     var observation: [Float]
     var action: [Float]

@@ -98,16 +98,16 @@ public final class SimulatedRobot {
         try stateSocket.bind(options.stateEndpoint)
         stateEndpoint = try stateSocket.lastEndpoint ?? options.stateEndpoint
         commandSocket = try ZMQSocket(.subscribe, context: context)
-        try options.credentials.serverSecurity(binding: options.stateEndpoint, authentication: authentication)
-            .apply(to: commandSocket)
-        try commandSocket.subscribe()
         let commandEndpoint = options.commandEndpoint
             ?? (options.stateEndpoint.hasSuffix(":*") ? String(options.stateEndpoint.dropLast()) + "*" : nil)
             ?? RobotEndpoints.defaultCommandEndpoint(forState: options.stateEndpoint)
         guard let commandEndpoint else {
-            throw FlowPolicyError.invalidConfiguration(
+            throw RuntimeError.invalidConfiguration(
                 "cannot derive the command endpoint from \(options.stateEndpoint); give it explicitly")
         }
+        try options.credentials.serverSecurity(binding: commandEndpoint, authentication: authentication)
+            .apply(to: commandSocket)
+        try commandSocket.subscribe()
         try commandSocket.bind(commandEndpoint)
         self.commandEndpoint = try commandSocket.lastEndpoint ?? commandEndpoint
         _ = try poller.register(commandSocket)
@@ -121,7 +121,6 @@ public final class SimulatedRobot {
 
     deinit {
         action.deallocate()
-        authentication?.stop()
     }
 
     /// Runs episodes until `options.episodes` have ended or `shouldStop()` (checked at least every period).

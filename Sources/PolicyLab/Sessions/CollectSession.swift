@@ -63,8 +63,12 @@ public enum CollectSession {
         var existing: EpisodeDataset?
         if options.append, FileManager.default.fileExists(atPath: options.outputPath) {
             let dataset = try EpisodeDataset(contentsOf: options.outputPath)
+            guard case .expert = options.source else {
+                throw FlowPolicyError.invalidConfiguration(
+                    "appending is for expert demonstrations; the toy mixture is written whole (drop --append)")
+            }
             let task = dataset.metadata["task"] ?? "no task"
-            guard task == options.source.name, case .expert = options.source else {
+            guard task == options.source.name else {
                 throw FlowPolicyError.incompatible(
                     path: options.outputPath, message: "the file holds \(task) demonstrations; appending "
                         + "\(options.source.name) demonstrations would mix tasks (write them to another file)")

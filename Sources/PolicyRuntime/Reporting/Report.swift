@@ -11,6 +11,21 @@ public func writeJSONReport<Value: Encodable>(_ value: Value, to path: String) t
     try AtomicFile.write([UInt8](data) + [0x0A], to: path)
 }
 
+/// Reads a JSON report `writeJSONReport` wrote; the error names the file and what in it is wrong.
+public func readJSONReport<Value: Decodable>(_ type: Value.Type, from path: String) throws -> Value {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw RuntimeError.invalidConfiguration("\(path): cannot be read (check the path)")
+    }
+    let decoder = JSONDecoder()
+    decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    do {
+        return try decoder.decode(type, from: data)
+    } catch {
+        throw RuntimeError.invalidConfiguration("\(path): not a report of the expected kind (\(error))")
+    }
+}
+
 /// Percentiles of a set of measurements (nearest-rank).
 public struct LatencySummary: Codable, Sendable, Equatable {
     public var count: Int

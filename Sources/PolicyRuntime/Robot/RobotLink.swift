@@ -10,7 +10,8 @@ public struct RobotStateInfo: Equatable, Sendable {
     public var done: Bool
     public var success: Bool
     public var progress: Double
-    /// When the robot took the state (its monotonic clock, ns) and its sequence number (answered by commands).
+    /// When the robot took the state (ns, on this machine's `CLOCK_MONOTONIC`: a link translates the robot's clock)
+    /// and its sequence number (answered by commands).
     public var timestampNanoseconds: UInt64
     public var sequence: UInt64
     /// Whether the state reported the action the robot applies (written beside the observation).
@@ -66,7 +67,7 @@ public protocol RobotLink: AnyObject {
     func awaitDescription(timeoutSeconds: Double) throws -> RobotDescription
     /// The newest state that arrived since the last call, if any (older unread ones are dropped): writes its
     /// observation (`[Do]`) and, when the state reports it, the action the robot applies (`[Da]`), and returns the
-    /// rest. Never blocks.
+    /// rest. Does not wait, except for a link told to wait for each state in lock-step runs.
     func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>) throws
         -> RobotStateInfo?
     /// Commands `action` (`[Da]`, ignored for HOLD), answering the state `answering` (nil if none was seen).

@@ -162,7 +162,9 @@ public final class ZMQRobotLink: RobotLink {
         command.mode = mode == .act ? .act : .hold
         if mode == .act { command.values = Array(UnsafeBufferPointer(start: action, count: actionDimensions)) }
         command.stateSequence = answering?.sequence ?? 0
-        command.stateTimestampNs = answering?.timestampNanoseconds ?? 0
+        // Back on the robot's clock, as it stamped the state.
+        command.stateTimestampNs = answering.map { $0.timestampNanoseconds &- UInt64(bitPattern: clockOffset ?? 0) }
+            ?? 0
         command.episodeID = answering?.episode ?? 0
         command.step = UInt64(step)
         sequence += 1

@@ -23,6 +23,10 @@ public protocol ChunkSampler: AnyObject {
                       committed: UnsafePointer<Float>?, committedSteps: Int) throws
     /// Restarts the sampling noise from `seed`, so that what follows is reproducible (an episode's start).
     func resetNoise(seed: UInt64)
+    /// Samples one chunk per window, row r's noise drawn from a generator seeded with `noiseSeeds[r]` alone: each
+    /// chunk depends on its seed and window only, whatever else is sampled with it (evaluation, sharded or not).
+    func sampleChunks(observations: UnsafePointer<Float>, batch: Int, into chunks: UnsafeMutablePointer<Float>,
+                      noiseSeeds: UnsafePointer<UInt64>) throws
 }
 
 extension ChunkSampler {
@@ -56,4 +60,10 @@ extension Policy: ChunkSampler {
     }
 
     public func resetNoise(seed: UInt64) { reset(seed: seed) }
+
+    public func sampleChunks(observations: UnsafePointer<Float>, batch: Int, into chunks: UnsafeMutablePointer<Float>,
+                             noiseSeeds: UnsafePointer<UInt64>) {
+        predictAction(observations: observations, batch: batch, action: nil, actionPrediction: chunks,
+                      noiseSeeds: noiseSeeds)
+    }
 }

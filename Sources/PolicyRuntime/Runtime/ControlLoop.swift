@@ -8,8 +8,9 @@ import Foundation
 /// `sleep(period - elapsed)`), so lateness does not accumulate. Inference runs elsewhere (`ChunkInference`): a chunk
 /// is requested `lead` ticks before it is needed, and the loop only copies buffers, so it never waits for it.
 ///
-/// Watchdog: no new state for `watchdogPeriods` periods (counted from the deadline of the tick that read the last
-/// one, so a frozen robot is caught at the first tick at the limit), a chunk not there by its deadline, a failed
+/// Watchdog: no new state for `watchdogPeriods` periods (counted from when the robot took the last one, on this
+/// machine's clock, and at most from the deadline of the tick that read it, so a frozen robot is caught at the first
+/// tick at the limit; lock-step runs count from the deadline), a chunk not there by its deadline, a failed
 /// policy, or a loop that overran a period (paused or descheduled) commands HOLD and stops the loop before it acts
 /// again. It goes on commanding HOLD until the operator's `control.resume(overrideWatchdog: true)`. Every action passes
 /// the `SafetyFilter`; a rejected one is commanded as HOLD and counted. Each tick allocates nothing.
@@ -300,7 +301,7 @@ public final class ControlLoop {
         // When the period's (first) command left: observation-to-action and the deadline are measured on it.
         let sent: UInt64
         if let interpolator {
-            sent = commandServoTicks(mode, interpolator: interpolator, step: k, deadline: deadline)
+            (sent, mode) = commandServoTicks(mode, interpolator: interpolator, step: k, deadline: deadline)
         } else {
             do {
                 try robot.send(mode, action: planned, answering: lastState, step: k)
@@ -343,9 +344,10 @@ public final class ControlLoop {
     }
 
     /// The N servo commands of tick `k`: the interpolation towards this period's action (or HOLD), each filtered.
-    /// Returns when the first one left.
+    /// Returns when the first one left, and the mode the period ended in (HOLD if a command was refused or the loop
+    /// stopped on the way).
     private func commandServoTicks(_ periodMode: CommandMode, interpolator: ServoInterpolator, step k: Int,
-                                   deadline: UInt64) -> UInt64 {
+                                   deadline: UInt64) -> (sent: UInt64, mode: CommandMode) {
         let period = configuration.periodNanoseconds
         let ticks = UInt64(interpolator.ticksPerControlPeriod)
         var mode = periodMode
@@ -397,7 +399,7 @@ public final class ControlLoop {
             if i == 0 { firstSent = clock.now() }
             servoCommands += 1
         }
-        return firstSent
+        return (firstSent, mode)
     }
 
     private func collectChunk() {
@@ -436,7 +438,7 @@ public final class ControlLoop {
 
     /// The figures of the run so far.
     public var report: ControlLoopReport {
-        ControlLoopReport(
+        var report = ControlLoopReport(
             handOver: configuration.handOver.rawValue,
             periodMilliseconds: Double(configuration.periodNanoseconds) / 1e6, lead: configuration.lead,
             ticks: tickCount, wakeJitter: wakeJitter.summary, inferenceLatency: inferenceLatency.summary,
@@ -454,6 +456,8 @@ public final class ControlLoop {
             inferenceFailures: inferenceFailures, clampedActions: clampedActions, refusedResumes: refusedResumes,
             watchdogOverrides: watchdogOverrides,
             servo: servoReport)
+        report.lastInferenceFailure = inference.lastFailure
+        return report
     }
 
     private var servoReport: ServoReport? {

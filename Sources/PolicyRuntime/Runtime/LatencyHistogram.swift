@@ -23,6 +23,32 @@ public struct LatencyHistogram: Sendable {
     public var summary: HistogramSummary { HistogramSummary(self) }
 }
 
+/// In JSON, the recorded values only: `{"unit": "ns", "counts": [[value, count], ...]}`, each value the highest of
+/// its bucket, so that a decoded histogram has the same buckets and counts (and adds up with others).
+extension LatencyHistogram: Codable {
+    private enum CodingKeys: String, CodingKey { case unit, counts }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode("ns", forKey: .unit)
+        try container.encode(histogram.recordedValues().map { [$0.value, $0.count] }, forKey: .counts)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard try container.decode(String.self, forKey: .unit) == "ns" else {
+            throw DecodingError.dataCorruptedError(forKey: .unit, in: container, debugDescription: "expected \"ns\"")
+        }
+        self.init()
+        for pair in try container.decode([[UInt64]].self, forKey: .counts) {
+            guard pair.count == 2, histogram.record(pair[0], count: pair[1]) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .counts, in: container, debugDescription: "expected [value, count] pairs in 1 ns ... 100 s")
+            }
+        }
+    }
+}
+
 /// What a `LatencyHistogram` reports, in microseconds.
 public struct HistogramSummary: Codable, Sendable, Equatable {
     public var count: UInt64

@@ -23,8 +23,9 @@ import Foundation
 ///
 /// Fairness and memory: each turn reads at most `messagesPerTurn` messages (ZeroMQ's ROUTER takes them from its
 /// peers in turn), samples its Infer requests first and only then answers the rest (errors, Metadata, Pong), and
-/// samples at most `maxRequestsPerClient` Infer requests of one client (more get `RESOURCE_EXHAUSTED`), and answers at
-/// most one bad request per client per turn (the others are counted), so a flooding client delays only itself. Messages
+/// samples at most `maxRequestsPerClient` Infer requests of one client; of the requests refused before sampling (bad
+/// input, or over the client's share: `RESOURCE_EXHAUSTED`), one per client per turn is answered and the others are
+/// counted, so a flooding client delays only itself. Messages
 /// larger than the largest valid one are refused by libzmq (`ZMQ_MAXMSGSIZE`, the peer is disconnected), queues per
 /// peer are short, and the state kept is bounded: at most `maxClients` clients (the longest idle one, if idle for
 /// `clientIdleSeconds`, makes room; else the newcomer gets `RESOURCE_EXHAUSTED`), windows and seeded noise streams in
@@ -54,8 +55,9 @@ public final class PolicyServer: @unchecked Sendable {
         public var maxSeededStreams = 16
         /// Who may connect: CURVE keys and allow-list, or plain ZeroMQ on loopback.
         public var credentials = Credentials.none
-        /// Fairness: messages read per turn, and Infer requests of one client sampled per turn.
-        public var messagesPerTurn = 16
+        /// Fairness: messages read per turn (one from each of `maxClients` clients), and Infer requests of one
+        /// client sampled per turn.
+        public var messagesPerTurn = 64
         public var maxRequestsPerClient = 4
         /// Clients whose state is kept, and how long one must be idle to make room for a new one.
         public var maxClients = 64
@@ -83,7 +85,7 @@ public final class PolicyServer: @unchecked Sendable {
         public var clippedChunks = 0
         public var refusedChunks = 0
         public var exhausted = 0
-        /// Bad requests not answered because their client had had its error for the turn.
+        /// Refused requests not answered because their client had had its error for the turn.
         public var unansweredErrors = 0
     }
 
@@ -208,8 +210,6 @@ public final class PolicyServer: @unchecked Sendable {
     /// Ends `run` within one poll interval; callable from any thread.
     public func stop() { lock.withLock { stopRequested = true } }
 
-    deinit { authentication?.stop() }
-
     private var shouldStop: Bool { lock.withLock { stopRequested } }
 
     /// Serves until `stop()`.
@@ -233,15 +233,7 @@ public final class PolicyServer: @unchecked Sendable {
         for _ in 0..<options.messagesPerTurn {
             guard let frames = try socket.receiveMultipart(flags: .dontWait) else { break }
             count { $0.requests += 1 }
-            guard let infer = handle(frames) else { continue }
-            let share = perClient[infer.key.client, default: 0]
-            guard share < options.maxRequestsPerClient else {
-                replyExhausted(infer.routing, sequence: infer.sequence, "more than \(options.maxRequestsPerClient) "
-                    + "requests from this client in one batch; wait for the replies")
-                continue
-            }
-            perClient[infer.key.client] = share + 1
-            pending.append(infer)
+            if let infer = handle(frames, perClient: &perClient) { pending.append(infer) }
         }
         guard !pending.isEmpty else { return }
         // Reproducible requests alone, on their own noise streams; the others batched where they can share a call
@@ -276,8 +268,9 @@ public final class PolicyServer: @unchecked Sendable {
 
     // MARK: Requests
 
-    /// Answers a request at once, or returns the Infer to sample.
-    private func handle(_ frames: [[UInt8]]) -> PendingInfer? {
+    /// Answers a request at once, or returns the Infer to sample (counted in `perClient`, the client's Infer requests
+    /// taken this turn).
+    private func handle(_ frames: [[UInt8]], perClient: inout [[UInt8]: Int]) -> PendingInfer? {
         // ROUTER: the routing id, then (REQ clients) an empty delimiter, then the envelope.
         let delimited = frames.count >= 3 && frames[1].isEmpty
         let routing = Array(frames.prefix(delimited ? 2 : 1))
@@ -303,15 +296,22 @@ public final class PolicyServer: @unchecked Sendable {
                     throw WireError(.resourceExhausted, "this server serves \(options.maxClients) clients already; "
                         + "try again when one has been idle for \(options.clientIdleSeconds) s")
                 }
-                return try validate(infer, envelope: envelope, routing: routing)
+                let share = perClient[routing[0], default: 0]
+                guard share < options.maxRequestsPerClient else {
+                    throw WireError(.resourceExhausted, "more than \(options.maxRequestsPerClient) requests from "
+                        + "this client in one turn; wait for the replies")
+                }
+                let pending = try validate(infer, envelope: envelope, routing: routing)
+                perClient[routing[0]] = share + 1
+                return pending
             default:
                 throw WireError(.unexpectedMessage, "the policy server takes MetadataRequest, Infer and Ping, not "
                     + "\(Wire.name(of: envelope.body))")
             }
         } catch let error as WireError {
-            replyError(routing, sequence: error.sequence != 0 ? error.sequence : sequence, error)
+            replyError(routing, sequence: error.sequence != 0 ? error.sequence : sequence, error, oncePerTurn: true)
         } catch {
-            replyError(routing, sequence: sequence, WireError(.internal, "\(error)"))
+            replyError(routing, sequence: sequence, WireError(.internal, "\(error)"), oncePerTurn: true)
         }
         return nil
     }
@@ -531,15 +531,11 @@ public final class PolicyServer: @unchecked Sendable {
         reply(request.routing, Wire.envelope(sequence: request.sequence, .actionChunk(chunk)))
     }
 
-    private func replyExhausted(_ routing: [[UInt8]], sequence: UInt64, _ message: String) {
-        count { $0.exhausted += 1 }
-        replyError(routing, sequence: sequence, WireError(.resourceExhausted, message))
-    }
-
-    private func replyError(_ routing: [[UInt8]], sequence: UInt64, _ error: WireError) {
-        // One error per client per turn: a client sending garbage in bulk hears about it once a turn, and the
-        // server does not spend the turn answering it.
-        if deferringReplies, !errorsThisTurn.insert(routing[0]).inserted {
+    /// `oncePerTurn`: a refused request; a client sending them in bulk hears about it once a turn, and the server
+    /// does not spend the turn answering it.
+    private func replyError(_ routing: [[UInt8]], sequence: UInt64, _ error: WireError, oncePerTurn: Bool = false) {
+        if error.code == .resourceExhausted { count { $0.exhausted += 1 } }
+        if oncePerTurn, !errorsThisTurn.insert(routing[0]).inserted {
             count { $0.unansweredErrors += 1 }
             return
         }

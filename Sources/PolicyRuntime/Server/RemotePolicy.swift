@@ -7,7 +7,8 @@ import FlowPolicy
 /// Reproducibility: after `resetNoise(seed:)`, every request carries `noise_seed` (the first with `reset`), so the
 /// server samples it alone on a noise stream of its own for this client, split over `workers` threads: the chunks are
 /// then bit-identical to a local `Policy` with that seed and worker count. Before any `resetNoise`, requests share the
-/// server's stream and may be batched with other clients'. Each call sends full windows and the K asked for.
+/// server's stream and may be batched with other clients'. With a noise seed per row (evaluation), each row is a
+/// request of its own. Each call sends full windows and the K asked for.
 ///
 /// A reply of the wrong shape, or with non-finite numbers, is an error naming both shapes; nothing is copied.
 public final class RemotePolicy: ChunkSampler {
@@ -56,34 +57,60 @@ public final class RemotePolicy: ChunkSampler {
     public func sampleChunks(observations: UnsafePointer<Float>, batch B: Int, into chunks: UnsafeMutablePointer<Float>,
                              committed: UnsafePointer<Float>?, committedSteps: Int) throws {
         precondition(B >= 1 && B <= capacity, "batch \(B) outside 1...\(capacity)")
-        let (To, Tp, Do, Da) = (spec.observationSteps, spec.predictionSteps, spec.observationDimensions,
-                                spec.actionDimensions)
         var infer = Wire.Infer()
         infer.episodeID = episode
         infer.reset = resetPending
-        infer.observations = Array(UnsafeBufferPointer(start: observations, count: B * To * Do))
-        infer.observationSteps = UInt32(To)
-        infer.batch = UInt32(B)
         if let committed, committedSteps > 0 {
-            infer.committed = Array(UnsafeBufferPointer(start: committed, count: B * committedSteps * Da))
+            let count = B * committedSteps * spec.actionDimensions
+            infer.committed = Array(UnsafeBufferPointer(start: committed, count: count))
             infer.committedSteps = UInt32(committedSteps)
         }
         if let noiseSeed {
             infer.noiseSeed = noiseSeed
             infer.workers = UInt32(workers)
         }
+        try request(infer, observations: observations, batch: B, into: chunks)
+        resetPending = false
+    }
+
+    /// One request per row, each sampled alone on a stream started from its seed (`reset`, one worker): bit-identical
+    /// to a local `Policy` given the same seeds.
+    public func sampleChunks(observations: UnsafePointer<Float>, batch B: Int, into chunks: UnsafeMutablePointer<Float>,
+                             noiseSeeds: UnsafePointer<UInt64>) throws {
+        precondition(B >= 1 && B <= capacity, "batch \(B) outside 1...\(capacity)")
+        let (window, chunk) = (spec.observationSteps * spec.observationDimensions,
+                               spec.predictionSteps * spec.actionDimensions)
+        for row in 0..<B {
+            var infer = Wire.Infer()
+            infer.episodeID = noiseSeeds[row]
+            infer.reset = true
+            infer.noiseSeed = noiseSeeds[row]
+            infer.workers = 1
+            try request(infer, observations: observations + row * window, batch: 1, into: chunks + row * chunk)
+        }
+    }
+
+    /// Sends `infer` with the windows and K, and copies the reply's chunks after checking their shape and numbers.
+    private func request(_ infer: Wire.Infer, observations: UnsafePointer<Float>, batch B: Int,
+                         into chunks: UnsafeMutablePointer<Float>) throws {
+        let (To, Tp, Do, Da) = (spec.observationSteps, spec.predictionSteps, spec.observationDimensions,
+                                spec.actionDimensions)
+        var infer = infer
+        infer.observations = Array(UnsafeBufferPointer(start: observations, count: B * To * Do))
+        infer.observationSteps = UInt32(To)
+        infer.batch = UInt32(B)
         infer.solverSteps = UInt32(solverSteps)
         let chunk = try client.infer(infer)
-        resetPending = false
-        let shape = "[\(chunk.batch), \(chunk.predictionSteps), \(chunk.actionDimensions)] "
-            + "(\(chunk.actions.count) numbers)"
+        func shape() -> String {
+            "[\(chunk.batch), \(chunk.predictionSteps), \(chunk.actionDimensions)] (\(chunk.actions.count) numbers)"
+        }
         guard chunk.batch == B, chunk.predictionSteps == Tp, chunk.actionDimensions == Da,
               chunk.actions.count == B * Tp * Da
         else {
-            throw RuntimeError.unexpectedReply("the ActionChunk is \(shape); the policy's is [\(B), \(Tp), \(Da)]")
+            throw RuntimeError.unexpectedReply("the ActionChunk is \(shape()); the policy's is [\(B), \(Tp), \(Da)]")
         }
         guard chunk.actions.allSatisfy(\.isFinite) else {
-            throw RuntimeError.unexpectedReply("the ActionChunk \(shape) holds a non-finite number")
+            throw RuntimeError.unexpectedReply("the ActionChunk \(shape()) holds a non-finite number")
         }
         chunk.actions.withUnsafeBufferPointer { chunks.update(from: $0.baseAddress!, count: B * Tp * Da) }
     }

@@ -19,8 +19,9 @@ import Foundation
 /// file with every finished episode, or the one before it had the last; only the episode in progress is lost.
 public final class RecordSession {
     public struct Options: Sendable {
+        /// The robot's RobotState endpoint (its command endpoint is not needed: recording only listens).
         public var robot: String
-        /// The robot's command endpoint is not needed: recording only listens.
+        /// The dataset file written (created, replaced, or with `append` added to).
         public var outputPath: String
         /// Written as the dataset's `task` (a simulated task's name lets `train` take its horizons and contract);
         /// nil: the robot's name.
@@ -70,7 +71,6 @@ public final class RecordSession {
     private let context: ZMQContext
     private let states: ZMQSocket
     private let control: ZMQSocket?
-    private let authentication: ZAPHandler?
     private let poller = ZMQPoller(capacity: 2)
     private var dataset: EpisodeDataset?
     private var episodesMetadata: [[String: String]] = []
@@ -107,8 +107,8 @@ public final class RecordSession {
         try states.subscribe()
         try states.connect(options.robot)
         _ = try poller.register(states)
-        authentication = try options.credentials.startAuthentication(context)
         if let endpoint = options.control {
+            let authentication = try options.credentials.startAuthentication(context)
             let socket = try ZMQSocket(.router, context: context)
             try options.credentials.serverSecurity(binding: endpoint, authentication: authentication).apply(to: socket)
             try socket.bind(endpoint)
@@ -124,8 +124,6 @@ public final class RecordSession {
                           seconds: 0)
     }
 
-    deinit { authentication?.stop() }
-
     /// Records until QUIT, the episode count, or `shouldStop()`; `event` hears of every episode as it goes.
     public func run(readKeys: Bool, shouldStop: () -> Bool = { false }, event: (Event) -> Void = { _ in }) throws
         -> Summary
@@ -136,7 +134,7 @@ public final class RecordSession {
         // The robot's first state says what it is.
         let deadline = start + UInt64(options.startupSeconds * 1e9)
         while !quit && !shouldStop() && (options.episodes.map { summary.episodesKept < $0 } ?? true) {
-            let ready = try poller.poll(timeout: .milliseconds(20))
+            _ = try poller.poll(timeout: .milliseconds(20))
             if summary.controlRateHz == nil && lastSequence == nil && monotonicNanoseconds() > deadline {
                 throw RuntimeError.robotSilent(endpoint: options.robot, seconds: options.startupSeconds)
             }
@@ -145,7 +143,6 @@ public final class RecordSession {
                 while let frames = try control.receiveMultipart(flags: .dontWait) { answer(frames, event) }
             }
             for key in keys.take() { try press(key, event: event) }
-            _ = ready
         }
         if recording { discard(event) }  // an episode in progress at the end is not a finished one
         summary.seconds = Double(monotonicNanoseconds() - start) / 1e9
@@ -213,7 +210,8 @@ public final class RecordSession {
         }
         let steps = actions.count / Da
         try file.appendEpisode(observations: observations, actions: actions)
-        episodesMetadata.append([
+        var episodes = episodesMetadata
+        episodes.append([
             "index": String(file.episodeCount - 1), "start": ISO8601DateFormatter().string(from: episodeStart),
             "outcome": outcome, "steps": String(steps),
         ])
@@ -223,10 +221,10 @@ public final class RecordSession {
         if let rate = summary.controlRateHz { file.metadata["control_hz"] = String(rate) }
         if !options.notes.isEmpty { file.metadata["notes"] = options.notes }
         file.metadata["command"] = options.command
-        file.metadata["episodes"] = String(decoding: (try? JSONEncoder().encode(episodesMetadata)) ?? Data(),
-                                           as: UTF8.self)
+        file.metadata["episodes"] = String(decoding: (try? JSONEncoder().encode(episodes)) ?? Data(), as: UTF8.self)
         try file.write(to: options.outputPath)
         dataset = file
+        episodesMetadata = episodes
         summary.episodesKept += 1
         summary.steps += steps
         event(.kept(index: file.episodeCount - 1, steps: steps, outcome: outcome))

@@ -82,14 +82,12 @@ public enum RunSession {
         switch (options.checkpointPath, options.policyEndpoint) {
         case (let path?, nil):
             let checkpoint = try Checkpoint(contentsOf: path)
-            guard checkpoint.contract != nil else { throw RuntimeError.missingContract(path: path) }
             return Policy(checkpoint: checkpoint, capacity: 1, method: options.method, steps: options.steps,
                           seed: options.policySeed)
         case (nil, let endpoint?):
             let remote = try RemotePolicy(
                 context: context, endpoint: endpoint, timeoutMilliseconds: options.policyTimeoutMilliseconds,
                 security: options.credentials.clientSecurity(serverPublicKey: options.policyPublicKey))
-            _ = try remote.requireContract(source: "the policy served at \(endpoint)")
             remote.solverSteps = min(options.steps, remote.solverSteps)
             return remote
         default:
@@ -107,7 +105,8 @@ public enum RunSession {
         let context = try ZMQContext()
         let sampler = try givenSampler ?? makeSampler(options, context: context)
         let spec = sampler.spec
-        let contract = try sampler.requireContract(source: options.checkpointPath ?? options.policyEndpoint ?? "")
+        let source = options.checkpointPath ?? options.policyEndpoint.map { "the policy served at \($0)" }
+        let contract = try sampler.requireContract(source: source ?? "the policy")
         let rate = options.rate ?? contract.controlRateHz
         guard rate.isFinite, rate >= 0.1, rate <= 10_000 else {
             throw RuntimeError.invalidConfiguration("the control rate must be in [0.1, 10000] Hz, got \(rate)")
@@ -152,20 +151,14 @@ public enum RunSession {
             sampler: sampler, deadlineMilliseconds: options.deadlineMilliseconds)
         sampler.solverSteps = calibration.steps
         let lead = max(1, Int((calibration.budgetNanoseconds / Double(period)).rounded(.up)))
-        let policyName = options.checkpointPath ?? "served by \(options.policyEndpoint ?? "")"
-        log("policy: \(policyName); \(sampler.solver.rawValue) K=\(calibration.steps), p99 "
+        log("policy: \(policyName(options)); \(sampler.solver.rawValue) K=\(calibration.steps), p99 "
             + String(format: "%.2f ms", calibration.p99Nanoseconds / 1e6)
             + " (\(calibration.samples) warm-up chunks\(options.policyEndpoint == nil ? "" : ", round trips")); "
             + "requested \(lead) period\(lead == 1 ? "" : "s") (\(String(format: "%.1f", Double(period) / 1e6)) ms) "
             + "ahead")
 
-        var configuration = ControlLoop.Configuration(periodNanoseconds: period)
-        configuration.handOver = options.handOver ?? contract.handOver
+        var configuration = loopConfiguration(options, contract: contract, period: period)
         configuration.lead = lead
-        configuration.replanInterval = options.replanInterval
-        configuration.ensembleDecay = options.ensembleDecay
-        configuration.watchdogPeriods = options.watchdogPeriods
-        configuration.policySeed = options.policySeed
         if servoTicks > 1 {
             configuration.servo = try ControlLoop.Servo(
                 ticksPerPeriod: servoTicks, interpolation: options.interpolation, contract: contract)
@@ -182,12 +175,11 @@ public enum RunSession {
         let loop = try ControlLoop(spec: spec, robot: robot, inference: inference,
                                    safety: SafetyLimits(contract: contract), clock: clock,
                                    configuration: configuration)
-        let authentication = try options.credentials.startAuthentication(context)
-        defer { authentication?.stop() }
         let controlServer = try options.control.map { endpoint in
-            try ControlServer(context: context, endpoint: endpoint, control: loop.control,
-                              security: options.credentials.serverSecurity(binding: endpoint,
-                                                                           authentication: authentication)) {
+            let authentication = try options.credentials.startAuthentication(context)
+            return try ControlServer(context: context, endpoint: endpoint, control: loop.control,
+                                     security: options.credentials.serverSecurity(binding: endpoint,
+                                                                                  authentication: authentication)) {
                 FileHandle.standardError.write(Data(($0 + "\n").utf8))
             }
         }
@@ -209,7 +201,6 @@ public enum RunSession {
 
         var report = loop.report
         report.scheduling = scheduling
-        report.lastInferenceFailure = inference.lastFailure
         if let planner = inference.plannerState {
             report.solverSteps = SolverStepsReport(
                 deadlineMilliseconds: options.deadlineMilliseconds, initial: calibration.steps,
@@ -220,7 +211,7 @@ public enum RunSession {
             report.solverSteps = SolverStepsReport(deadlineMilliseconds: nil, initial: calibration.steps,
                                                    smallest: calibration.steps, largest: calibration.steps, changes: 0)
         }
-        return Report(task: spec.task, policy: policyName, robot: description.name, controlRateHz: rate,
+        return Report(task: spec.task, policy: policyName(options), robot: description.name, controlRateHz: rate,
                       solver: sampler.solver.rawValue, loop: report, controlEndpoint: controlServer?.endpoint)
     }
 
@@ -238,14 +229,9 @@ public enum RunSession {
     static func runLockStep(_ options: Options, sampler: any ChunkSampler, contract: DeploymentContract,
                             robot: any RobotLink, robotName: String, period: UInt64, shouldEnd: () -> Bool,
                             log: (String) -> Void) throws -> Report {
-        var configuration = ControlLoop.Configuration(periodNanoseconds: period)
-        configuration.handOver = options.handOver ?? contract.handOver
+        var configuration = loopConfiguration(options, contract: contract, period: period)
         configuration.lead = 0
         configuration.statesTimedOnArrival = true
-        configuration.replanInterval = options.replanInterval
-        configuration.ensembleDecay = options.ensembleDecay
-        configuration.watchdogPeriods = options.watchdogPeriods
-        configuration.policySeed = options.policySeed
         let loop = try ControlLoop(spec: sampler.spec, robot: robot, inference: InlineInference(sampler: sampler),
                                    safety: SafetyLimits(contract: contract), clock: ManualClock(),
                                    configuration: configuration)
@@ -257,10 +243,26 @@ public enum RunSession {
             Interrupt.requested || shouldEnd() || options.episodes.map { loop.episodesEnded >= $0 } ?? false
                 || loop.status.state == .stopped
         }
-        return Report(task: sampler.spec.task,
-                      policy: options.checkpointPath ?? "served by \(options.policyEndpoint ?? "")",
-                      robot: robotName, controlRateHz: 1e9 / Double(period), solver: sampler.solver.rawValue,
-                      loop: loop.report, controlEndpoint: nil)
+        return Report(task: sampler.spec.task, policy: policyName(options), robot: robotName,
+                      controlRateHz: 1e9 / Double(period), solver: sampler.solver.rawValue, loop: loop.report,
+                      controlEndpoint: nil)
+    }
+
+    /// The loop's settings that both kinds of run take from the options and the contract.
+    static func loopConfiguration(_ options: Options, contract: DeploymentContract, period: UInt64)
+        -> ControlLoop.Configuration
+    {
+        var configuration = ControlLoop.Configuration(periodNanoseconds: period)
+        configuration.handOver = options.handOver ?? contract.handOver
+        configuration.replanInterval = options.replanInterval
+        configuration.ensembleDecay = options.ensembleDecay
+        configuration.watchdogPeriods = options.watchdogPeriods
+        configuration.policySeed = options.policySeed
+        return configuration
+    }
+
+    static func policyName(_ options: Options) -> String {
+        options.checkpointPath ?? "served by \(options.policyEndpoint ?? "")"
     }
 
     /// Refuses a robot whose observations, actions or control rate differ from the policy's, naming both values.

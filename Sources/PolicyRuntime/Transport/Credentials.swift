@@ -37,7 +37,13 @@ public struct Credentials: Sendable {
     /// The security of a server socket about to bind `endpoint`: CURVE with `authentication`'s allow-list, or plain
     /// ZeroMQ, which is refused beyond loopback unless `insecure`.
     public func serverSecurity(binding endpoint: String, authentication: ZAPHandler?) throws -> SocketSecurity {
-        if let keyPair, let authentication { return .server(keyPair: keyPair, authentication: authentication) }
+        if let keyPair {
+            guard let authentication else {
+                throw RuntimeError.invalidConfiguration("a CURVE server socket needs its context's authentication "
+                    + "started first (startAuthentication)")
+            }
+            return .server(keyPair: keyPair, authentication: authentication)
+        }
         guard insecure || Self.isLocal(endpoint) else {
             throw RuntimeError.invalidConfiguration(
                 "\(endpoint) is reachable from other machines, and without CURVE keys anyone who reaches it could "

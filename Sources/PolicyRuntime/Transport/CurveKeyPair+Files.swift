@@ -74,9 +74,13 @@ extension CurveKeyPair {
         do {
             try Self.writeFile(Array(publicText.utf8), to: publicFile, mode: 0o644, overwrite: overwrite)
         } catch {
-            // Do not leave half a pair behind.
-            unlink(secretFile)
-            throw error
+            // Do not leave half a new pair behind (a replaced secret file cannot be restored: say so).
+            guard overwrite else {
+                unlink(secretFile)
+                throw error
+            }
+            throw CurveError("\(error); the secret key file was replaced already: write the pair again",
+                             file: secretFile)
         }
         return (publicFile, secretFile)
     }

@@ -56,11 +56,6 @@ public struct CurveKeyPair: Sendable, Equatable {
         return CurveKeyPair(checkedPublicKey: string(publicText), secretKey: string(secretText))
     }
 
-    /// Whether the loaded libzmq supports CURVE.
-    ///
-    /// The corresponding C function is `zmq_has` with `"curve"`.
-    public static var isSupported: Bool { zmq_has("curve") != 0 }
-
     // MARK: Z85 keys
 
     /// Z85's 85 characters (ZeroMQ RFC 32), in the order of their values.

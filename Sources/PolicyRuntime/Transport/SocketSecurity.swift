@@ -49,12 +49,6 @@ public struct SocketSecurity: Sendable, CustomStringConvertible {
         return SocketSecurity(role: .client(keyPair: keyPair, serverPublicKey: serverPublicKey))
     }
 
-    /// Whether connections are encrypted and authenticated (CURVE).
-    public var isCurve: Bool {
-        if case .none = role { return false }
-        return true
-    }
-
     public var description: String {
         switch role {
         case .none: return "no security (plain text, anyone may connect)"

@@ -130,8 +130,8 @@ public final class ZAPHandler: @unchecked Sendable {
     /// Whether the handler is answering: it was neither stopped nor ended by a failure of its socket.
     public var isRunning: Bool { state.withLock { $0.isRunning } }
 
-    /// Why the handler ended on its own: `ETERM` when its context was shut down. `nil` while it runs and after
-    /// ``stop()``.
+    /// Why the handler ended on its own (`ETERM` when its context was shut down); `nil` while it runs, and after
+    /// ``stop()`` when nothing had failed before.
     public var failure: ZMQError? { state.withLock { $0.failure } }
 
     /// The number of CURVE handshakes let in so far.

@@ -32,9 +32,6 @@ extension ZMQSocketOption where Value == ZMQTimeout {
     /// How long to wait before reconnecting a lost or refused connection; ``ZMQTimeout/infinite`` never
     /// reconnects. Default: 100 ms.
     public static var reconnectInterval: Self { .init(code: ZMQ_RECONNECT_IVL, name: "ZMQ_RECONNECT_IVL") }
-    /// How long a new connection may take to finish its security handshake (for CURVE: until the server's ZAP
-    /// handler has answered) before it is dropped; zero means no limit. Default: 30 s.
-    public static var handshakeInterval: Self { .init(code: ZMQ_HANDSHAKE_IVL, name: "ZMQ_HANDSHAKE_IVL") }
 }
 
 extension ZMQSocketOption where Value == Int32 {

@@ -108,6 +108,9 @@ public struct TaskDescription: Sendable {
         guard file.interface.actions.reduce(0, { $0 + $1.size }) == Da else {
             throw invalid("interface.actions must add up to the \(Da) action dimensions")
         }
+        guard ["position", "velocity", "delta"].contains(file.interface.actionKind) else {
+            throw invalid("interface.action_kind must be position, velocity or delta, got \(file.interface.actionKind)")
+        }
         self.folder = folder
         self.text = text
         name = file.task

@@ -8,7 +8,9 @@ Policy zarr replay buffers, each read and written through its own library (pyarr
 Every importer returns a Dataset (obs [N, Do] float32, action [N, Da] float32, episode_ends [E] int64, metadata) and
 raises DataError, naming the file, the key and the episode, on bad input. Every writer is atomic (a temporary file or
 folder beside the target, flushed and renamed), and every exporter reads its output back and checks that the arrays
-are bit-identical before it replaces anything.
+are bit-identical before it replaces anything. An exporter replaces only an earlier export of its own format (which
+carries a marker: LeRobot meta/flowpolicy.json, the attribute `flowpolicy` of robomimic's data group or of the zarr
+root group), never another dataset.
 """
 
 import importlib

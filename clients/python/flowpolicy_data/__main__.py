@@ -17,7 +17,7 @@ try:
     from .lerobot import export_lerobot, import_lerobot
     from .robomimic import export_robomimic, import_robomimic
     from .tasks import KNOWN_TASKS, load_task
-    from .zarr_replay import export_zarr, import_zarr
+    from .zarr_replay import PUSHT_MODES, export_zarr, import_zarr
 except ImportError as missing:  # the interpreter lacks one of the formats' libraries
     sys.stderr.write(f"error: {sys.executable} cannot import {missing.name or missing}: run scripts/setup.sh (it "
                      "installs safetensors, numpy, pyarrow, h5py, zarr 2 and PyYAML into the project's environment), "
@@ -25,6 +25,20 @@ except ImportError as missing:  # the interpreter lacks one of the formats' libr
     sys.exit(1)
 
 DEFAULT_ACTION_KEYS = {"lerobot": "action", "robomimic": "actions", "zarr": "action"}
+DEFAULT_VALID_RATIO = 0.1
+
+# Import options that a format would ignore, and why (an option given but ignored is refused, not dropped).
+IMPORT_ONLY_FOR = {
+    "obs_keys": (("robomimic", "zarr"), "it names robomimic obs keys or zarr data keys; LeRobot takes --state-key"),
+    "filter": (("robomimic",), "it names a robomimic mask (mask/FILTER)"),
+    "state_key": (("lerobot",), "it names LeRobot state features; robomimic and zarr take --obs-keys"),
+}
+# Export options that apply to one format only.
+EXPORT_ONLY_FOR = {
+    "fps": ("lerobot", "it sets LeRobot's frame rate"),
+    "task_text": ("lerobot", "it sets LeRobot's per-episode language task"),
+    "valid_ratio": ("robomimic", "it splits the demos into robomimic's mask/train and mask/valid"),
+}
 
 
 def _keys(text, option):
@@ -67,8 +81,8 @@ def _parser():
                                                              "dataset's task)")
     exports.add_argument("--fps", type=float, help="LeRobot: frame rate (default: the dataset's control_hz)")
     exports.add_argument("--task-text", help="LeRobot: the episodes' language task (default: the task name)")
-    exports.add_argument("--valid-ratio", type=float, default=0.1,
-                         help="robomimic: share of demos in mask/valid (default 0.1)")
+    exports.add_argument("--valid-ratio", type=float,
+                         help=f"robomimic: share of demos in mask/valid, in [0, 1) (default {DEFAULT_VALID_RATIO})")
     exports.add_argument("--tasks-folder", help="the folder holding <task>/task.yaml")
     exports.add_argument("--machine", action="store_true", help="print the summary as one JSON object")
     return parser
@@ -83,31 +97,39 @@ def _note(line):
     sys.stderr.write(f"note: {line}\n")
 
 
+def _option(name):
+    return "--" + name.replace("_", "-")
+
+
 def run_import(arguments):
+    for name, (formats, why) in IMPORT_ONLY_FOR.items():
+        if getattr(arguments, name) is not None and arguments.format not in formats:
+            raise DataError(f"{_option(name)} does not apply to a {arguments.format} import ({why}); leave it out")
+    if arguments.format == "zarr" and arguments.task == "pusht" and arguments.obs_keys is not None:
+        raise DataError(f"--obs-keys does not apply to a zarr import with --task pusht: Push-T's observation is "
+                        f"fixed by its mode ({PUSHT_MODES}); choose the mode with --observation-mode, or leave out "
+                        "--task to import other keys")
+    if arguments.filter is not None and not arguments.filter.strip():
+        raise DataError("--filter needs the name of a mask (e.g. train, valid: mask/FILTER), got an empty one")
     layout = load_task(arguments.task, arguments.tasks_folder) if arguments.task else None
     action_key = arguments.action_key or DEFAULT_ACTION_KEYS[arguments.format]
-    unused = {"robomimic": ("state_key",), "zarr": ("state_key", "filter"),
-              "lerobot": ("obs_keys", "filter")}[arguments.format]
-    for name in unused:
-        if getattr(arguments, name):
-            raise DataError(f"--{name.replace('_', '-')} does not apply to {arguments.format}")
     if arguments.observation_mode and layout is None:
         raise DataError("--observation-mode needs --task")
     if arguments.observation_mode and arguments.observation_mode not in layout.observations:
         raise DataError(f"{layout.name} has no observation mode {arguments.observation_mode!r} (it has "
                         f"{', '.join(layout.observations)})")
+    # An option given empty (--obs-keys "") is an error, not the default.
+    obs_keys = _keys(arguments.obs_keys, "--obs-keys") if arguments.obs_keys is not None else None
+    state_keys = _keys(arguments.state_key, "--state-key") if arguments.state_key is not None else None
     check_output_file(arguments.out)
     if arguments.format == "robomimic":
-        dataset = import_robomimic(arguments.source, obs_keys=_keys(arguments.obs_keys, "--obs-keys")
-                                   if arguments.obs_keys else None, filter_key=arguments.filter, layout=layout,
+        dataset = import_robomimic(arguments.source, obs_keys=obs_keys, filter_key=arguments.filter, layout=layout,
                                    action_key=action_key)
     elif arguments.format == "lerobot":
-        dataset = import_lerobot(arguments.source, state_keys=_keys(arguments.state_key, "--state-key")
-                                 if arguments.state_key else ("observation.state",), action_key=action_key,
-                                 layout=layout)
+        dataset = import_lerobot(arguments.source, state_keys=state_keys or ("observation.state",),
+                                 action_key=action_key, layout=layout)
     else:
-        dataset = import_zarr(arguments.source, layout=layout, obs_keys=_keys(arguments.obs_keys, "--obs-keys")
-                              if arguments.obs_keys else None, action_key=action_key,
+        dataset = import_zarr(arguments.source, layout=layout, obs_keys=obs_keys, action_key=action_key,
                               observation_mode=arguments.observation_mode)
     if arguments.observation_mode and dataset.metadata.get("observation_mode") != arguments.observation_mode:
         raise DataError(f"{arguments.source}: the imported observations are {dataset.obs.shape[1]}-D, "
@@ -125,13 +147,18 @@ def run_import(arguments):
 
 
 def run_export(arguments):
+    for name, (format_name, why) in EXPORT_ONLY_FOR.items():
+        if getattr(arguments, name) is not None and arguments.format != format_name:
+            raise DataError(f"{_option(name)} applies to {format_name} exports only ({why}); leave it out of a "
+                            f"{arguments.format} export")
+    valid_ratio = DEFAULT_VALID_RATIO if arguments.valid_ratio is None else arguments.valid_ratio
+    if not 0 <= valid_ratio < 1:
+        raise DataError(f"--valid-ratio must be in [0, 1) (0: no validation demos), got {valid_ratio}")
     dataset = read_dataset(arguments.dataset)
     task = arguments.task or dataset.metadata.get("task")
     layout = load_task(task, arguments.tasks_folder) if task in KNOWN_TASKS else None
     if arguments.format == "robomimic":
-        if not 0 <= arguments.valid_ratio < 1:
-            raise DataError(f"--valid-ratio must be in [0, 1), got {arguments.valid_ratio}")
-        details = export_robomimic(dataset, arguments.out, layout=layout, valid_ratio=arguments.valid_ratio)
+        details = export_robomimic(dataset, arguments.out, layout=layout, valid_ratio=valid_ratio)
     elif arguments.format == "lerobot":
         details = export_lerobot(dataset, arguments.out, layout=layout, fps=arguments.fps,
                                  task_text=arguments.task_text)

@@ -203,6 +203,13 @@ def check_output_file(path):
         raise DataError(f"{path}: the folder {folder} is not writable")
 
 
+def _umask():
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_folder(folder):
     descriptor = os.open(folder, os.O_RDONLY)
     try:
@@ -222,14 +229,33 @@ def _fsync_tree(root):
         _fsync_folder(folder)
 
 
+def _refuse_foreign(path, looks_like_ours, kind):
+    """Raises unless `path` is absent or `looks_like_ours(path)` finds the marker an earlier export writes."""
+    if os.path.lexists(path) and not looks_like_ours(path):
+        raise DataError(f"{path}: exists and is not a {kind}, and only an earlier export is replaced; choose another "
+                        "output path, or remove this one first")
+
+
+def _write_failed(path, error):
+    """An OSError while writing (a full disk, a folder that is not writable) as one line: `path` was not replaced."""
+    return DataError(f"{path}: cannot write it ({error.strerror or error}); {path} was left as it was: make room or "
+                     "fix the folder's permissions, then run again")
+
+
 @contextlib.contextmanager
-def atomic_file(path):
+def atomic_file(path, looks_like_ours=None, kind=None):
     """Yields a temporary path in the target's folder; on success it is flushed to disk and renamed over `path`,
-    on any error it is removed and `path` is left as it was."""
+    on any error it is removed and `path` is left as it was. With `looks_like_ours`, an existing `path` is replaced
+    only if `looks_like_ours(path)` finds the marker an earlier export of the same `kind` writes."""
     check_output_file(path)
+    if looks_like_ours is not None:
+        _refuse_foreign(path, looks_like_ours, kind)
     folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    os.close(descriptor)
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+        os.close(descriptor)
+    except OSError as error:
+        raise _write_failed(path, error) from None
     try:
         yield temporary
         descriptor = os.open(temporary, os.O_RDONLY)
@@ -237,39 +263,66 @@ def atomic_file(path):
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600; an output gets the mode open() would give
         os.replace(temporary, path)
-        _fsync_folder(folder)
+    except OSError as error:
+        raise _write_failed(path, error) from None
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+    _fsync_folder(folder)
 
 
 @contextlib.contextmanager
 def atomic_folder(path, looks_like_ours, kind):
     """Yields a temporary folder beside `path`; on success it takes `path`'s place. An existing `path` is replaced
-    only if `looks_like_ours(path)` says it is an earlier output of the same kind (never a folder of other things);
-    on any error the temporary folder is removed and `path` is left as it was."""
+    only if `looks_like_ours(path)` finds the marker an earlier export of the same kind writes (never another
+    dataset or a folder of other things); on any error the temporary folder is removed and `path` is left as it was
+    (the earlier folder is put back if the new one cannot take its place)."""
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise DataError(f"{path}: the folder {parent} does not exist; create it first")
-    if os.path.exists(path) and not (os.path.isdir(path) and looks_like_ours(path)):
-        raise DataError(f"{path}: exists and is not a {kind}; choose another path (only an earlier {kind} is "
-                        "replaced)")
-    temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    _refuse_foreign(path, lambda folder: os.path.isdir(folder) and looks_like_ours(folder), kind)
+    try:
+        temporary = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    except OSError as error:
+        raise _write_failed(path, error) from None
+    retired = None  # holds the earlier folder while the new one is renamed into its place
     try:
         yield temporary
         _fsync_tree(temporary)
-        if os.path.exists(path):
+        os.chmod(temporary, 0o777 & ~_umask())  # mkdtemp makes it 0700; an output gets the mode mkdir() would give
+        if os.path.lexists(path):
             retired = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old", dir=parent)
-            os.rename(path, os.path.join(retired, "previous"))
-            os.rename(temporary, path)
-            shutil.rmtree(retired)
+            previous = os.path.join(retired, "previous")
+            try:
+                os.rename(path, previous)
+                os.rename(temporary, path)
+            except BaseException:
+                if os.path.lexists(previous) and not os.path.lexists(path):
+                    try:
+                        os.rename(previous, path)  # the earlier folder back in its place
+                    except OSError as failure:
+                        kept, retired = previous, None
+                        raise DataError(f"{path}: the new export could not take its place and the earlier one could "
+                                        f"not be put back ({failure.strerror or failure}); the earlier one is at "
+                                        f"{kept}: move it back by hand") from None
+                raise
         else:
             os.rename(temporary, path)
-        _fsync_folder(parent)
+    except OSError as error:
+        raise _write_failed(path, error) from None
     finally:
         if os.path.exists(temporary):
             shutil.rmtree(temporary)
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)  # the replaced folder, or nothing if it was put back
+    _fsync_folder(parent)
+
+
+def key_listing(group):
+    """The keys of an HDF5 or zarr group, sorted and comma-separated (for error messages)."""
+    return ", ".join(sorted(group.keys())) or "nothing"
 
 
 def index_ranges(indices):

@@ -22,6 +22,7 @@ convert_dataset_v21_to_v30 before LeRobot itself loads them (flowpolicy imports 
 
 import glob
 import json
+import math
 import os
 
 import numpy as np
@@ -36,7 +37,6 @@ V2_VERSIONS = ("v2.0", "v2.1")
 V3_VERSION = "v3.0"
 V3_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 V3_EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-V3_VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 INDEX_FEATURES = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 
 
@@ -302,8 +302,13 @@ def _statistics(values):
             "mean": values.mean(axis=0).tolist(), "std": values.std(axis=0).tolist(), "count": [len(values)]}
 
 
-def _looks_like_lerobot(path):
-    return os.path.isfile(os.path.join(path, "meta", "info.json"))
+EXPORT_KIND = "flowpolicy LeRobot export (a folder with meta/flowpolicy.json)"
+
+
+def _is_our_export(path):
+    """An earlier export_lerobot output: it writes meta/flowpolicy.json beside meta/info.json (a LeRobot dataset from
+    elsewhere has no such file and is never replaced)."""
+    return all(os.path.isfile(os.path.join(path, "meta", name)) for name in ("info.json", "flowpolicy.json"))
 
 
 def _write_table(table, path):
@@ -311,16 +316,20 @@ def _write_table(table, path):
     pq.write_table(table, path, compression="snappy")
 
 
-def export_lerobot(dataset, path, layout=None, fps=None, task_text=None, robot_type=None):
+def export_lerobot(dataset, path, layout=None, fps=None, task_text=None):
     """Writes `dataset` as a LeRobot v3.0 dataset folder (atomically: built beside `path`, then renamed), reads it
     back and checks the arrays are identical. `fps` defaults to the dataset's control_hz; `task_text` (LeRobot's
     per-episode language task) to the flowpolicy task name."""
     if fps is None:
         if "control_hz" not in dataset.metadata:
-            raise DataError(f"{path}: the dataset records no control rate (control_hz); give the frame rate")
-        fps = float(dataset.metadata["control_hz"])
-    if not fps > 0:
-        raise DataError(f"{path}: the frame rate must be positive, got {fps}")
+            raise DataError(f"{path}: the dataset records no control rate (control_hz); give the frame rate (--fps)")
+        try:
+            fps = float(dataset.metadata["control_hz"])
+        except ValueError:
+            raise DataError(f"{path}: the dataset's control_hz {dataset.metadata['control_hz']!r} is not a number; "
+                            "give the frame rate (--fps)") from None
+    if not (fps > 0 and math.isfinite(fps)):
+        raise DataError(f"{path}: the frame rate must be a positive number, got {fps}; give another one (--fps)")
     fps = int(fps) if float(fps).is_integer() else float(fps)
     task_text = task_text or dataset.metadata.get("task", "flowpolicy")
     N, E = dataset.step_count, dataset.episode_count
@@ -350,7 +359,7 @@ def export_lerobot(dataset, path, layout=None, fps=None, task_text=None, robot_t
         **{name: {"dtype": dtype, "shape": [1], "names": None} for name, dtype in scalars.items()},
     }
     info = {
-        "codebase_version": V3_VERSION, "robot_type": robot_type or dataset.metadata.get("robot_type"),
+        "codebase_version": V3_VERSION, "robot_type": dataset.metadata.get("robot_type"),
         "total_episodes": E, "total_frames": N, "total_tasks": 1, "chunks_size": 1000, "data_files_size_in_mb": 100,
         "video_files_size_in_mb": 200, "fps": fps, "splits": {"train": f"0:{E}"}, "data_path": V3_DATA_PATH,
         "video_path": None, "features": features,
@@ -389,7 +398,7 @@ def export_lerobot(dataset, path, layout=None, fps=None, task_text=None, robot_t
     tasks_table = tasks_table.replace_schema_metadata({"pandas": json.dumps(pandas_metadata)})
     recorded = {"format_version": 1, "state_keys": ["observation.state"], "metadata": dict(dataset.metadata)}
 
-    with atomic_folder(path, _looks_like_lerobot, "LeRobot dataset folder") as temporary:
+    with atomic_folder(path, _is_our_export, EXPORT_KIND) as temporary:
         _write_table(pa.table(columns), os.path.join(temporary, V3_DATA_PATH.format(chunk_index=0, file_index=0)))
         _write_table(pa.table(episode_columns),
                      os.path.join(temporary, V3_EPISODES_PATH.format(chunk_index=0, file_index=0)))

@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from .dataset import (DataError, Episode, assemble, atomic_file, check_output_file, compare_arrays, index_ranges,
-                      rate_text)
+                      key_listing, rate_text)
 from .tasks import fit_task
 
 #: flowpolicy's robomimic tasks (task.yaml environment.task) and robosuite's environment names.
@@ -69,10 +69,6 @@ def _demo_names(group, path):
         raise DataError(f"{path}: demo names must be demo_<number>, got {', '.join(sorted(names)[:10])}") from None
 
 
-def _listing(group):
-    return ", ".join(sorted(group.keys())) or "nothing"
-
-
 def _quaternion_matrices(q):
     """[L, 4] quaternions x y z w -> [L, 3, 3] rotation matrices."""
     q = q / np.linalg.norm(q, axis=1, keepdims=True)
@@ -88,7 +84,7 @@ def _share(matches):
     return float(np.mean(matches)) if len(matches) else 0.0
 
 
-def object_convention(layout, keys, columns):
+def object_convention(layout, columns):
     """Which robosuite convention the `object` observation follows, by its contents (every step of every demo).
 
     `columns` maps each key to its values [N, d] (float64). Returns (action, note): action is None (already
@@ -142,7 +138,8 @@ def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_k
     try:
         with handle:
             if "data" not in handle:
-                raise DataError(f"{path}: not a robomimic dataset: no group 'data' (the file has: {_listing(handle)})")
+                raise DataError(f"{path}: not a robomimic dataset: no group 'data' (the file has: "
+                                f"{key_listing(handle)})")
             data = handle["data"]
             recorded = json.loads(data.attrs["flowpolicy"]) if "flowpolicy" in data.attrs else {}
             env_args = data.attrs.get("env_args")
@@ -151,7 +148,7 @@ def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_k
             if filter_key:
                 reading = f"mask/{filter_key}"
                 if "mask" not in handle or filter_key not in handle["mask"]:
-                    present = _listing(handle["mask"]) if "mask" in handle else "no mask group"
+                    present = key_listing(handle["mask"]) if "mask" in handle else "no mask group"
                     raise DataError(f"{path}: no filter mask/{filter_key} (the file has: {present})")
                 names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in handle["mask"][filter_key][()]]
                 for name in names:
@@ -174,7 +171,7 @@ def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_k
                 elif layout is not None and layout.is_robomimic:
                     obs_keys = [key for key, _ in robomimic_keys(layout)]
                 else:
-                    present = _listing(first["obs"]) if "obs" in first else "no obs group"
+                    present = key_listing(first["obs"]) if "obs" in first else "no obs group"
                     raise DataError(f"{path}: choose the observation keys to concatenate (data/{names[0]}/obs has: "
                                     f"{present})")
             reordered = None
@@ -192,17 +189,18 @@ def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_k
             for name in names:
                 demo = data[name]
                 if "obs" not in demo:
-                    raise DataError(f"{path}: data/{name} has no obs group (it has: {_listing(demo)})")
+                    raise DataError(f"{path}: data/{name} has no obs group (it has: {key_listing(demo)})")
                 reading = f"data/{name}/{action_key}"
                 if action_key not in demo:
-                    raise DataError(f"{path}: data/{name} has no key '{action_key}' (it has: {_listing(demo)})")
+                    raise DataError(f"{path}: data/{name} has no key '{action_key}' (it has: {key_listing(demo)})")
                 action = np.asarray(demo[action_key][()])
                 if action.ndim == 1:
                     action = action[:, None]
                 for key in obs_keys:
                     reading = f"data/{name}/obs/{key}"
                     if key not in demo["obs"]:
-                        raise DataError(f"{path}: data/{name}/obs has no key '{key}' (it has: {_listing(demo['obs'])})")
+                        raise DataError(f"{path}: data/{name}/obs has no key '{key}' (it has: "
+                                        f"{key_listing(demo['obs'])})")
                     values = np.asarray(demo["obs"][key][()])
                     if values.ndim == 1:
                         values = values[:, None]
@@ -246,7 +244,7 @@ def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_k
                                 f"{step} (column {column}); remove or repair that demo")
 
     joined = {key: np.concatenate(columns[key]).astype(np.float64) for key in obs_keys}
-    conversion, note = object_convention(layout, obs_keys, joined)
+    conversion, note = object_convention(layout, joined)
     if conversion == "negate":
         for values in columns["object"]:
             values[:, 7:10] = -values[:, 7:10]
@@ -315,24 +313,43 @@ def export_keys(dataset, layout):
     return [("state", dataset.obs.shape[1])]
 
 
+EXPORT_KIND = "flowpolicy robomimic export (an HDF5 file whose data group has the attribute flowpolicy)"
+
+
+def _is_our_export(path):
+    """An earlier export_robomimic output: an HDF5 file whose `data` group carries the attribute `flowpolicy` (a
+    robomimic file from elsewhere has none and is never replaced)."""
+    try:
+        if not (os.path.isfile(path) and h5py.is_hdf5(path)):
+            return False
+        with h5py.File(path, "r") as handle:
+            return isinstance(handle.get("data"), h5py.Group) and "flowpolicy" in handle["data"].attrs
+    except (OSError, RuntimeError, ValueError):  # a damaged file is not replaced either
+        return False
+
+
 def export_robomimic(dataset, path, layout=None, valid_ratio=0.1, seed=0):
     """Writes `dataset` as a robomimic HDF5 file (atomically), reads it back and checks the arrays are identical.
 
     Observations and actions are stored as float64 (robomimic's own files are; every float32 value is exact in
     float64). next_obs is the following step's observation (the last step repeats its own), rewards are zeros and
     dones are zeros but for each demo's last step. mask/train and mask/valid split the demos (`valid_ratio` of them,
-    at least one when there are two or more, chosen with `seed`). There are no MuJoCo `states`: flowpolicy's
-    simulator state is not robosuite's, so robomimic cannot reset its environment to a demo's start."""
+    chosen with `seed`: none when it is 0, else at least one and at most all but one when there are two or more).
+    There are no MuJoCo `states`: flowpolicy's simulator state is not robosuite's, so robomimic cannot reset its
+    environment to a demo's start. An existing `path` is replaced only if it is an earlier export (its data group
+    carries the attribute `flowpolicy`)."""
+    if not 0 <= valid_ratio < 1:
+        raise DataError(f"{path}: the validation share must be in [0, 1), got {valid_ratio}")
     check_output_file(path)
     keys = export_keys(dataset, layout)
     names = [f"demo_{i}" for i in range(dataset.episode_count)]
     rng = np.random.default_rng(seed)
     count = dataset.episode_count
-    valid_count = 0 if count < 2 else min(count - 1, max(1, int(round(valid_ratio * count))))
+    valid_count = 0 if count < 2 or valid_ratio == 0 else min(count - 1, max(1, int(round(valid_ratio * count))))
     valid = set(rng.permutation(count)[:valid_count].tolist()) if valid_count else set()
     recorded = {"format_version": 1, "observation_keys": [k for k, _ in keys],
                 "metadata": {k: v for k, v in dataset.metadata.items()}}
-    with atomic_file(path) as temporary:
+    with atomic_file(path, _is_our_export, EXPORT_KIND) as temporary:
         with h5py.File(temporary, "w") as handle:
             data = handle.create_group("data")
             data.attrs["total"] = dataset.step_count

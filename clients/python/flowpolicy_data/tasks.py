@@ -77,8 +77,8 @@ def tasks_folder(explicit=None):
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, os.pardir, "tasks")
 
 
-def load_task(name, folder=None):
-    """Reads `<tasks folder>/<name>/task.yaml`. Errors name the file."""
+def read_task_file(name, folder=None):
+    """The parsed `<tasks folder>/<name>/task.yaml` and its path. Errors name the file."""
     if name not in KNOWN_TASKS:
         raise DataError(f"unknown task {name!r}; the simulated tasks are {', '.join(KNOWN_TASKS)}")
     path = os.path.normpath(os.path.join(tasks_folder(folder), name, "task.yaml"))
@@ -90,6 +90,15 @@ def load_task(name, folder=None):
                         "repository's tasks folder") from None
     except yaml.YAMLError as error:
         raise DataError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(text, dict) or text.get("task") != name:
+        raise DataError(f"{path}: task is {text.get('task') if isinstance(text, dict) else None!r}; the folder "
+                        f"is {name}")
+    return text, path
+
+
+def load_task(name, folder=None):
+    """Reads `<tasks folder>/<name>/task.yaml` into the task's layout. Errors name the file."""
+    text, path = read_task_file(name, folder)
     try:
         environment = text["environment"]
         interface = text["interface"]

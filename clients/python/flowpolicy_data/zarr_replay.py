@@ -16,13 +16,14 @@ observation; mode `state` takes state as it is (the 5 numbers are flowpolicy's `
 
 import json
 import os
+import zipfile
 
 import numcodecs
 import numpy as np
 import zarr
 
 from .dataset import (DataError, Episode, assemble, atomic_file, atomic_folder, compare_arrays, first_non_finite,
-                      index_ranges, rate_text)
+                      index_ranges, key_listing, rate_text)
 from .tasks import fit_task
 
 if zarr.__version__.split(".")[0] != "2":
@@ -30,6 +31,8 @@ if zarr.__version__.split(".")[0] != "2":
                       name="zarr 2 (zarr==2.18.7)")
 
 PUSHT_KEYPOINTS = "keypoint[N,9,2] flattened + state[:, :2]"
+#: The data keys of Push-T's observation modes (for messages).
+PUSHT_MODES = "keypoints: data/keypoint + data/state[:, :2]; state: data/state"
 
 
 def _open(path):
@@ -45,13 +48,9 @@ def _open(path):
         raise DataError(f"{path}: not a zarr replay buffer (a zarr v2 group with data/ and meta/; {error})") from None
 
 
-def _listing(group):
-    return ", ".join(sorted(group.keys())) or "nothing"
-
-
 def _read(path, group, prefix, key):
     if key not in group:
-        raise DataError(f"{path}: no {prefix}/{key} (the store has {prefix}/: {_listing(group)})")
+        raise DataError(f"{path}: no {prefix}/{key} (the store has {prefix}/: {key_listing(group)})")
     array = group[key]
     if not isinstance(array, zarr.Array):
         raise DataError(f"{path}: {prefix}/{key} is a group, not an array")
@@ -70,13 +69,16 @@ def import_zarr(path, layout=None, obs_keys=None, action_key="action", observati
 
     With `layout` = Push-T, the observation is Push-T's `keypoints` mode (keypoint flattened + state[:, :2]) or, with
     `observation_mode` "state", state as it is. Otherwise `obs_keys` (default: the keys a flowpolicy export recorded,
-    else `state`) are flattened per step and concatenated."""
+    else `state`) are flattened per step and concatenated; Push-T's layout is fixed, so it takes no `obs_keys`."""
+    if obs_keys and layout is not None and layout.name == "pusht":
+        raise DataError(f"{path}: obs keys do not apply to pusht, whose observation is fixed by its mode "
+                        f"({PUSHT_MODES}); choose the mode, or import other keys without the task")
     store, root = _open(path)
     try:
         recorded = json.loads(root.attrs["flowpolicy"]) if "flowpolicy" in root.attrs else {}
         for name in ("data", "meta"):
             if name not in root:
-                raise DataError(f"{path}: not a replay buffer: no group '{name}' (the store has: {_listing(root)})")
+                raise DataError(f"{path}: not a replay buffer: no group '{name}' (the store has: {key_listing(root)})")
         data, meta = root["data"], root["meta"]
         ends = _read(path, meta, "meta", "episode_ends")
         restored = {}
@@ -168,8 +170,26 @@ def _chunks(shape, itemsize, target_bytes=2_000_000):
     return (max(1, min(shape[0], target_bytes // max(row, 1))),) + tuple(shape[1:])
 
 
-def _looks_like_zarr(path):
-    return os.path.isfile(os.path.join(path, ".zgroup"))
+EXPORT_KIND = "flowpolicy zarr export (a zarr group whose attributes have the key flowpolicy)"
+
+
+def _is_our_export(path):
+    """An earlier export_zarr output: a zarr group (a folder, or a zip file of one) whose attributes (.zattrs) have
+    the key `flowpolicy`, which the export writes (a replay buffer from elsewhere has none and is never replaced)."""
+    try:
+        if os.path.isdir(path):
+            if not os.path.isfile(os.path.join(path, ".zgroup")):
+                return False
+            with open(os.path.join(path, ".zattrs"), encoding="utf-8") as handle:
+                attributes = json.load(handle)
+        else:
+            with zipfile.ZipFile(path) as archive:
+                if ".zgroup" not in archive.namelist():
+                    return False
+                attributes = json.loads(archive.read(".zattrs"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):  # no attributes, or not JSON: not ours
+        return False
+    return isinstance(attributes, dict) and "flowpolicy" in attributes
 
 
 def export_zarr(dataset, path, layout=None):
@@ -203,7 +223,7 @@ def export_zarr(dataset, path, layout=None):
                    compressor=None)
 
     if path.endswith(".zip"):
-        with atomic_file(path) as temporary:
+        with atomic_file(path, _is_our_export, EXPORT_KIND) as temporary:
             os.remove(temporary)  # ZipStore creates the file itself
             store = zarr.ZipStore(temporary, mode="w")
             try:
@@ -212,7 +232,7 @@ def export_zarr(dataset, path, layout=None):
                 store.close()
             compare_arrays(dataset, import_zarr(temporary), path)
     else:
-        with atomic_folder(path, _looks_like_zarr, "zarr store") as temporary:
+        with atomic_folder(path, _is_our_export, EXPORT_KIND) as temporary:
             write(zarr.DirectoryStore(temporary))
             compare_arrays(dataset, import_zarr(temporary), path)
     return {"keys": [f"data/{k}" for k in arrays], "mapping": mapping}

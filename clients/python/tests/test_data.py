@@ -7,6 +7,7 @@ export then import gives bit-identical arrays; bad input (wrong format or versio
 different dimensions, NaN, a truncated file) gives one clear line naming the file, key and episode, and no output
 file (an existing one is left as it was)."""
 
+import errno
 import json
 import os
 import subprocess
@@ -682,6 +683,196 @@ def test_export_refuses_to_replace_a_foreign_folder(tmp_path, capsys):
         status, _, stderr = run_cli(["export", "--format", "lerobot", source, target], capsys)
         assert status == 0, stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def snapshot(path):
+    """A file's bytes, or every file's bytes (and every folder) under a folder: to check it is left byte-identical."""
+    path = Path(path)
+    if path.is_file():
+        return path.read_bytes()
+    return {str(p.relative_to(path)): p.read_bytes() if p.is_file() else None for p in sorted(path.rglob("*"))}
+
+
+def foreign_export_target(tmp_path, target, rng):
+    """A dataset of the target's format made elsewhere, as its own library writes it (no flowpolicy export marker)."""
+    if target == "lerobot":
+        path = tmp_path / "their_lerobot"
+        write_lerobot_v30(path, episodes_of(rng, [5, 7], 3, 2))
+    elif target == "robomimic":
+        path = tmp_path / "their.hdf5"
+        write_robomimic(path, [lift_demo(rng, 6) for _ in range(2)])
+    elif target == "zarr":
+        path = tmp_path / "their.zarr"
+        write_pusht_zarr(path, [pusht_episode(rng, 8)])
+    else:  # a replay buffer zipped, as Diffusion Policy's ReplayBuffer.save_to_path writes one
+        path = tmp_path / "their.zarr.zip"
+        store = zarr.ZipStore(str(path), mode="w")
+        try:
+            root = zarr.group(store=store)
+            root.create_group("data").array("state", np.zeros((8, 5), np.float32))
+            root.create_group("meta").array("episode_ends", np.array([8], np.int64))
+        finally:
+            store.close()
+    return path
+
+
+EXPORT_TARGETS = {"lerobot": "ours_lerobot", "robomimic": "ours.hdf5", "zarr": "ours.zarr", "zarr-zip": "ours.zarr.zip"}
+
+
+def expect_left_as_it_was(argv, capsys, path, *fragments):
+    """The command fails with one error line naming `path` (a file or a folder) and leaves it and its folder as they
+    were (no temporary file or folder left behind)."""
+    before, listing = snapshot(path), sorted(os.listdir(os.path.dirname(path)))
+    status, stdout, stderr = run_cli(argv, capsys)
+    assert status == 1 and stdout == "", stderr
+    assert stderr.count("\n") == 1 and stderr.startswith(f"error: {path}: "), stderr
+    for fragment in fragments:
+        assert fragment in stderr, (fragment, stderr)
+    assert snapshot(path) == before
+    assert sorted(os.listdir(os.path.dirname(path))) == listing
+
+
+@pytest.mark.parametrize("target", ["lerobot", "robomimic", "zarr", "zarr-zip"])
+def test_export_replaces_only_an_earlier_export(tmp_path, capsys, target):
+    """An existing output is replaced only if it carries the marker our export writes (LeRobot: meta/flowpolicy.json;
+    robomimic: the data group's attribute flowpolicy; zarr: the root group's attribute flowpolicy)."""
+    rng = np.random.default_rng(15)
+    format = target.split("-")[0]
+    first, second = tmp_path / "first.safetensors", tmp_path / "second.safetensors"
+    write_dataset(flowpolicy_dataset(rng, [4, 6], 3, 2, {"control_hz": "10.0"}), str(first))
+    write_dataset(flowpolicy_dataset(rng, [5], 3, 2, {"control_hz": "10.0"}), str(second))
+
+    foreign = foreign_export_target(tmp_path, target, rng)
+    expect_left_as_it_was(["export", "--format", format, first, foreign], capsys, foreign,
+                        f"exists and is not a flowpolicy {'LeRobot' if format == 'lerobot' else format} export",
+                        "only an earlier export is replaced", "choose another output path")
+
+    ours = tmp_path / EXPORT_TARGETS[target]
+    for source in (first, second):  # the second export replaces the first
+        status, _, stderr = run_cli(["export", "--format", format, source, ours], capsys)
+        assert status == 0, stderr
+    back = tmp_path / "back.safetensors"
+    status, _, stderr = run_cli(["import", "--format", format, ours, back], capsys)
+    assert status == 0, stderr
+    again, expected = read_dataset(str(back)), read_dataset(str(second))
+    assert again.episode_ends.tolist() == [5] and again.obs.tobytes() == expected.obs.tobytes()
+    # Our export of one format is not replaced by another format's.
+    other = "zarr" if format == "lerobot" else "lerobot"
+    expect_left_as_it_was(["export", "--format", other, first, ours], capsys, ours, "exists and is not a flowpolicy")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_failed_swap_leaves_the_earlier_export(tmp_path, capsys, monkeypatch):
+    """If the new export cannot take the earlier one's place (a full disk), the earlier one stays, and the error is
+    one line; if it cannot even be put back, the error says where it is."""
+    rng = np.random.default_rng(19)
+    first, second = tmp_path / "first.safetensors", tmp_path / "second.safetensors"
+    write_dataset(flowpolicy_dataset(rng, [4, 6], 3, 2, {"control_hz": "10.0"}), str(first))
+    write_dataset(flowpolicy_dataset(rng, [5], 3, 2, {"control_hz": "10.0"}), str(second))
+    targets = {"lerobot": tmp_path / "ours_lerobot", "robomimic": tmp_path / "ours.hdf5"}
+    for format, target in targets.items():
+        status, _, stderr = run_cli(["export", "--format", format, first, target], capsys)
+        assert status == 0, stderr
+
+    real_rename, folder = os.rename, str(targets["lerobot"])
+
+    def full_disk(*_):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def new_folder_fails(source, destination):  # the new folder cannot be renamed into place; putting back works
+        if str(destination) == folder and str(source).endswith(".tmp"):
+            full_disk()
+        return real_rename(source, destination)
+
+    def every_rename_into_place_fails(source, destination):
+        if str(destination) == folder:
+            full_disk()
+        return real_rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", new_folder_fails)
+    monkeypatch.setattr(os, "replace", full_disk)
+    for format, target in targets.items():
+        expect_left_as_it_was(["export", "--format", format, second, target], capsys, target, "cannot write it",
+                              os.strerror(errno.ENOSPC), "was left as it was")
+
+    before = snapshot(targets["lerobot"])
+    monkeypatch.setattr(os, "rename", every_rename_into_place_fails)
+    status, _, stderr = run_cli(["export", "--format", "lerobot", second, targets["lerobot"]], capsys)
+    assert status == 1 and stderr.count("\n") == 1 and "could not be put back" in stderr, stderr
+    kept = Path(stderr.split("the earlier one is at ")[1].split(": move it back")[0])
+    assert snapshot(kept) == before and not targets["lerobot"].exists()
+
+def test_robomimic_valid_ratio(tmp_path, capsys):
+    """--valid-ratio 0 puts no demo in mask/valid; a positive share puts at least one there (of two or more)."""
+    rng = np.random.default_rng(16)
+    source = tmp_path / "data.safetensors"
+    write_dataset(flowpolicy_dataset(rng, [3] * 10, 3, 2, {"control_hz": "10.0"}), str(source))
+    out = tmp_path / "all_train.hdf5"
+    status, stdout, stderr = run_cli(["export", "--format", "robomimic", source, out, "--valid-ratio", "0",
+                                      "--machine"], capsys)
+    assert status == 0, stderr
+    assert json.loads(stdout)["details"] == {"keys": ["state"], "train": 10, "valid": 0}
+    with h5py.File(out, "r") as f:
+        assert f["mask/valid"].shape == (0,)
+        assert sorted(m.decode() for m in f["mask/train"][()]) == sorted(f"demo_{i}" for i in range(10))
+    expect_clean_error(["import", "--format", "robomimic", out, tmp_path / "valid.safetensors", "--filter", "valid"],
+                       capsys, tmp_path / "valid.safetensors", "no demonstrations", "mask/valid")
+
+    for count, ratio, valid in ((2, 0.0, 0), (10, 0.0, 0), (1, 0.5, 0), (2, 0.1, 1), (10, 0.1, 1), (10, 0.3, 3),
+                                (4, 0.9, 3)):
+        dataset = flowpolicy_dataset(rng, [2] * count, 3, 2, {"control_hz": "10.0"})
+        info = export_robomimic(dataset, str(tmp_path / f"split_{count}_{ratio}.hdf5"), valid_ratio=ratio)
+        assert (info["train"], info["valid"]) == (count - valid, valid), (count, ratio)
+    with pytest.raises(DataError, match=r"must be in \[0, 1\)"):
+        export_robomimic(dataset, str(tmp_path / "never.hdf5"), valid_ratio=1)
+    expect_clean_error(["export", "--format", "robomimic", source, tmp_path / "never.hdf5", "--valid-ratio", "-0.1"],
+                       capsys, tmp_path / "never.hdf5", "--valid-ratio must be in [0, 1)", "-0.1")
+
+
+def test_options_that_would_be_ignored_are_refused(tmp_path, capsys, pusht):
+    """An option given that the conversion would not use is an error naming the option and why, not dropped."""
+    rng = np.random.default_rng(17)
+    episodes = [pusht_episode(rng, n) for n in (10, 6)]
+    source = tmp_path / "pusht.zarr"
+    write_pusht_zarr(source, episodes)
+    out = tmp_path / "out.safetensors"
+    task = ["--task", "pusht", "--tasks-folder", TASKS]
+    expect_clean_error(["import", "--format", "zarr", source, out, "--obs-keys", "state"] + task, capsys, out,
+                       "--obs-keys does not apply to a zarr import with --task pusht", "fixed by its mode",
+                       "--observation-mode")
+    with pytest.raises(DataError, match="obs keys do not apply to pusht"):
+        import_zarr(str(source), layout=pusht, obs_keys=["state"])
+    # Without the task the keys are taken as given; with it, the mode chooses them.
+    status, _, stderr = run_cli(["import", "--format", "zarr", source, out, "--obs-keys", "state"], capsys)
+    assert status == 0, stderr
+    assert np.array_equal(read_dataset(str(out)).obs, np.concatenate([e["state"] for e in episodes]))
+    out.unlink()
+    for format, option, value in (("lerobot", "--obs-keys", "observation.state"), ("zarr", "--filter", "train"),
+                                  ("lerobot", "--filter", "train"), ("robomimic", "--state-key", "observation.state"),
+                                  ("zarr", "--state-key", "state")):
+        expect_clean_error(["import", "--format", format, source, out, option, value], capsys, out,
+                           f"{option} does not apply to a {format} import", "leave it out")
+    expect_clean_error(["import", "--format", "zarr", source, out, "--obs-keys", " , "], capsys, out,
+                       "--obs-keys needs at least one key")
+    expect_clean_error(["import", "--format", "robomimic", source, out, "--filter", ""], capsys, out,
+                       "--filter needs the name of a mask")
+
+    data = tmp_path / "data.safetensors"
+    write_dataset(flowpolicy_dataset(rng, [4, 4], 3, 2, {"control_hz": "10.0"}), str(data))
+    for format, option, value, owner in (("robomimic", "--fps", "30", "lerobot"), ("zarr", "--fps", "30", "lerobot"),
+                                         ("robomimic", "--task-text", "Push", "lerobot"),
+                                         ("zarr", "--task-text", "Push", "lerobot"),
+                                         ("lerobot", "--valid-ratio", "0.2", "robomimic"),
+                                         ("zarr", "--valid-ratio", "0", "robomimic")):
+        target = tmp_path / ("x.hdf5" if format == "robomimic" else f"x_{format}")
+        expect_clean_error(["export", "--format", format, data, target, option, value], capsys, target,
+                           f"{option} applies to {owner} exports only", f"leave it out of a {format} export")
+    # As flowpolicy runs it: one line, status 1.
+    result = subprocess.run([sys.executable, "-m", "flowpolicy_data", "export", "--format", "zarr", str(data),
+                             str(tmp_path / "y.zarr"), "--fps", "30", "--machine"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(CLIENTS)})
+    assert result.returncode == 1 and result.stdout == "" and not (tmp_path / "y.zarr").exists()
+    assert result.stderr.startswith("error: --fps applies to lerobot exports only") and result.stderr.count("\n") == 1
 
 
 def test_export_reads_flowpolicys_checks(tmp_path, capsys):

@@ -66,7 +66,7 @@ public final class FrankaKitchen: Environment {
     /// The last observation in the `full` layout, before conversion to Float.
     let noisyState: UnsafeMutablePointer<Double>
 
-    /// The kitchen as `task.yaml` describes it; its `control_hz` must be the scene's timestep times `frame_skip`.
+    /// The kitchen as `task.yaml` describes it; its `control_hz` must be 1 / (the scene's timestep × `frame_skip`).
     public convenience init(task: TaskDescription) throws {
         try self.init(settings: task.settings(FrankaKitchenTaskFile.self).environment)
         guard abs(specification.controlRate - task.controlRate) < 1e-9 else {
