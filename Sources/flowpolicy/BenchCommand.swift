@@ -99,6 +99,9 @@ struct BenchEnvCommand: ParsableCommand {
     @Option(help: "Python interpreter that has the reference package (gym-pusht, gymnasium-robotics).")
     var python: String?
 
+    @Flag(help: "Also time the task's renderer (frames/s at 96 × 96 and 256 × 256).")
+    var render = false
+
     @OptionGroup var report: ReportOptions
 
     func validate() throws {
@@ -109,7 +112,8 @@ struct BenchEnvCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let r = try EnvironmentBenchmark.run(task: TaskDescription.named(task), steps: steps, python: python)
+            let r = try EnvironmentBenchmark.run(task: TaskDescription.named(task), steps: steps, python: python,
+                                                 renderSizes: render ? [96, 256] : [])
             print(String(format: "%@: %.0f control steps/s per core (%.0f physics steps/s, %d substeps), "
                          + "%.2f allocations per step", r.task, r.stepsPerSecondPerCore, r.physicsStepsPerSecondPerCore,
                          r.substeps, r.allocationsPerStep))
@@ -118,6 +122,11 @@ struct BenchEnvCommand: ParsableCommand {
                              name, rate, r.stepsPerSecondPerCore / rate))
             } else if let note = r.referenceNote {
                 print("reference: not measured (\(note))")
+            }
+            for figure in r.rendering ?? [] {
+                print(String(format: "rendering %d × %d: %.0f frames/s (%d frames), %.2f allocations per frame",
+                             figure.width, figure.height, figure.framesPerSecond, figure.frames,
+                             figure.allocationsPerFrame))
             }
             if let json = report.json { try writeJSONReport(r, to: json) }
         }

@@ -68,6 +68,19 @@ struct EvalCommand: ParsableCommand {
     var shard: Shard?
 
     @Option(help: ArgumentHelp(
+        "Write MP4 videos of some episodes to this folder (ffmpeg).",
+        discussion: "Failures first: by default the first 3 failures and 2 successes (--video-episodes), recorded by "
+            + "running those seeds again after the evaluation; the report lists them."))
+    var video: String?
+
+    @Option(name: .customLong("video-episodes"), parsing: .unconditional, help: "Episodes to film. (default: 5)")
+    var videoEpisodes: Int?
+
+    @Option(name: .customLong("video-size"), parsing: .unconditional,
+            help: "Width and height of the videos in pixels, even. (default: 256)")
+    var videoSize: Int?
+
+    @Option(help: ArgumentHelp(
         "Evaluate the policy served at this endpoint (flowpolicy serve), e.g. tcp://host:5555.",
         discussion: "The server's solver and K are used; the outcomes equal the in-process evaluation of the same "
             + "checkpoint with the same seeds, --policy-seed and --threads."))
@@ -92,6 +105,11 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("--remote evaluates the served policy; do not give --checkpoint or --expert")
         }
         try Check.integer("--action-steps", actionSteps, in: 1...1000)
+        try Check.integer("--video-episodes", videoEpisodes, in: 1...1000)
+        try Check.integer("--video-size", videoSize, in: 16...4096)
+        if let videoSize, videoSize % 2 != 0 {
+            throw ValidationError("--video-size must be even (H.264 in yuv420p), got \(videoSize)")
+        }
         try Check.integer("--replan-every", replanEvery, in: 1...1000)
         try Check.real("--ensemble-decay", ensembleDecay, in: .from(0))
         try Check.real("--observation-noise", observationNoise, in: .from(0))
@@ -99,6 +117,11 @@ struct EvalCommand: ParsableCommand {
         try Check.inputFile("--checkpoint", checkpoint)
         try Check.inputFile("--remote-key", remoteKey)
         try Check.inputFile("--secret-key", secretKey)
+        try Check.outputFolder("--video", video)
+        if video == nil && (videoEpisodes != nil || videoSize != nil) {
+            throw ValidationError("--video-episodes and --video-size are for --video DIR")
+        }
+        if video != nil && expert { throw ValidationError("--video films the policy's episodes, not the expert's") }
     }
 
     func run() throws {
@@ -117,6 +140,13 @@ struct EvalCommand: ParsableCommand {
             options.policySeed = policySeed
             options.threads = threading.threads
             options.shard = shard
+            if let video {
+                var videoOptions = EvaluationSession.VideoOptions(folder: video)
+                videoOptions.episodes = videoEpisodes ?? videoOptions.episodes
+                videoOptions.width = videoSize ?? videoOptions.width
+                videoOptions.height = videoSize ?? videoOptions.height
+                options.video = videoOptions
+            }
             let r: EvaluationSession.Report
             if expert {
                 r = try EvaluationSession.runExpert(options)

@@ -14,7 +14,8 @@ struct FlowPolicyCommand: ParsableCommand {
         subcommands: [
             CollectCommand.self, RecordCommand.self, TeleopCommand.self, ImportCommand.self, ExportCommand.self,
             TrainCommand.self, FineTuneCommand.self, DistillCommand.self,
-            EvalCommand.self, MergeCommand.self, CampaignCommand.self, CertifyCommand.self, SampleCommand.self,
+            EvalCommand.self, MergeCommand.self, CampaignCommand.self, ReportCommand.self, CertifyCommand.self,
+            SampleCommand.self,
             ReplayCommand.self,
             ServeCommand.self, RobotCommand.self, RunCommand.self,
             InspectCommand.self, UpgradeCommand.self, KeysCommand.self, BenchCommand.self,

@@ -92,3 +92,40 @@ private func temporaryPath(_ name: String) -> String {
         #expect(throws: FlowPolicyError.self) { try Campaign(contentsOf: file) }
     }
 }
+
+@Suite struct EvaluationVideoTests {
+    /// `eval --video`: the chosen episodes filmed again after the evaluation, one H.264 frame per step (ffprobe).
+    @Test func videosHaveOneFramePerStep() throws {
+        let folder = temporaryPath("videos")
+        var options = EvaluationSession.Options(task: try .named("pusht"))
+        options.episodes = 4
+        options.steps = 2
+        options.showProgress = false
+        var video = EvaluationSession.VideoOptions(folder: folder)
+        video.episodes = 2
+        video.width = 96
+        video.height = 96
+        options.video = video
+        let path = "tasks/pusht/policy.safetensors"
+        let report = try EvaluationSession.run(options, checkpoint: try Checkpoint(contentsOf: path), path: path)
+        let videos = try #require(report.videos)
+        #expect(videos.count == 2)
+        for entry in videos {
+            let outcome = try #require(report.results.first { $0.seed == entry.seed })
+            #expect(entry.steps == outcome.steps && entry.success == outcome.success)
+            #expect(entry.file.hasSuffix("seed-\(entry.seed)-\(outcome.success ? "success" : "failure").mp4"))
+            let probe = Process()
+            probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            probe.arguments = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries",
+                               "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", entry.file]
+            let output = Pipe()
+            probe.standardOutput = output
+            try probe.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            probe.waitUntilExit()
+            #expect(text.trimmingCharacters(in: .whitespacesAndNewlines) == "h264,96,96,\(outcome.steps)")
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".tmp") }
+        #expect(leftovers.isEmpty)
+    }
+}

@@ -18,6 +18,16 @@ public enum EnvironmentBenchmark {
         public var reference: String?
         public var referenceStepsPerSecond: Double?
         public var referenceNote: String?
+        /// `--render`: frames per second of the task's renderer at each size, and heap allocations per frame.
+        public var rendering: [RenderingFigure]?
+    }
+
+    public struct RenderingFigure: Codable, Sendable {
+        public var width: Int
+        public var height: Int
+        public var frames: Int
+        public var framesPerSecond: Double
+        public var allocationsPerFrame: Double
     }
 
     /// The action pattern: component d oscillates about the middle of its bounds with 39% of the half-range,
@@ -31,7 +41,9 @@ public enum EnvironmentBenchmark {
         }
     }
 
-    public static func run(task description: TaskDescription, steps: Int, python: String?) throws -> Result {
+    public static func run(task description: TaskDescription, steps: Int, python: String?, renderSizes: [Int] = [])
+        throws -> Result
+    {
         let task = description.name
         let rollout = try Rollout(task: description)
         let specification = rollout.specification
@@ -60,6 +72,9 @@ public enum EnvironmentBenchmark {
             stepsPerSecondPerCore: Double(steps) / seconds,
             physicsStepsPerSecondPerCore: Double(steps * specification.substeps) / seconds,
             allocationsPerStep: allocations)
+        if !renderSizes.isEmpty {
+            result.rendering = try renderSizes.map { try rendering(rollout: rollout, size: $0) }
+        }
         switch task {
         case "pusht":
             (result.reference, result.referenceStepsPerSecond, result.referenceNote) = reference(
@@ -87,6 +102,35 @@ public enum EnvironmentBenchmark {
             break
         }
         return result
+    }
+
+    /// Frames per second of the task's renderer at `size` × `size`, on the first seed's state after 20 steps (at
+    /// least 20 frames and one second).
+    static func rendering(rollout: Rollout, size: Int) throws -> RenderingFigure {
+        guard let environment = rollout.environment as? any RenderableEnvironment else {
+            throw FlowPolicyError.invalidConfiguration("task \(rollout.specification.task) cannot be rendered yet")
+        }
+        try rollout.reset(seed: 0)
+        let specification = rollout.specification
+        for step in 0..<20 {
+            let action = Self.action(step: step, low: specification.actionLow, high: specification.actionHigh)
+            action.withUnsafeBufferPointer { _ = rollout.step($0.baseAddress!) }
+        }
+        let renderer = try environment.makeRenderer(width: size, height: size)
+        let pixels = UnsafeMutablePointer<UInt8>.allocate(capacity: size * size * 3)
+        defer { pixels.deallocate() }
+        try renderer.render(into: pixels)  // warm-up
+        let allocationsBefore = fp_thread_allocation_count()
+        let start = monotonicSeconds()
+        var frames = 0
+        while frames < 20 || monotonicSeconds() - start < 1 {
+            try renderer.render(into: pixels)
+            frames += 1
+        }
+        let seconds = monotonicSeconds() - start
+        return RenderingFigure(
+            width: size, height: size, frames: frames, framesPerSecond: Double(frames) / seconds,
+            allocationsPerFrame: Double(fp_thread_allocation_count() - allocationsBefore) / Double(frames))
     }
 
     /// Runs `tools/<script>` with `python` if the reference package imports there.

@@ -38,12 +38,34 @@ public enum EvaluationSession {
         /// Evaluate only part `index` of `count` disjoint, contiguous parts of the seeds (the first parts one seed
         /// longer when they do not divide evenly); `EvaluationMerge` puts the parts' reports back together.
         public var shard: Shard?
+        /// Videos of some episodes, made after the evaluation by running those seeds again (an episode's outcome
+        /// depends on its seed alone, so the rerun is the same episode).
+        public var video: VideoOptions?
         public var threads = ProcessInfo.processInfo.activeProcessorCount
         public var showProgress = true
 
         public init(task: TaskDescription) {
             self.task = task
         }
+    }
+
+    /// `eval --video DIR`: how many episodes, failures first (3 of 5 by default, then successes; either kind fills
+    /// in for the other when short), at what size.
+    public struct VideoOptions: Sendable {
+        public var folder: String
+        public var episodes = 5
+        public var width = 256
+        public var height = 256
+
+        public init(folder: String) { self.folder = folder }
+    }
+
+    /// One episode's video in the report.
+    public struct Video: Codable, Sendable, Equatable {
+        public var seed: UInt64
+        public var success: Bool
+        public var steps: Int
+        public var file: String
     }
 
     public struct Report: Codable, Sendable {
@@ -93,6 +115,7 @@ public enum EvaluationSession {
         /// Wall time; for a merged report the sum over its shards, with the longest shard's.
         public var wallSeconds: Double
         public var longestShardSeconds: Double?
+        public var videos: [Video]?
         public var results: [EpisodeOutcome]
     }
 
@@ -140,7 +163,44 @@ public enum EvaluationSession {
         }
         let start = monotonicSeconds()
         var report = try runLockStep(seeds: seeds, options: options, policy: policy, name: name)
+        if let video = options.video {
+            report.videos = try recordVideos(video, of: report.results, options: options, policy: policy, name: name)
+        }
         return finish(&report, start: start)
+    }
+
+    /// The chosen episodes run again, each recorded to `folder/seed-S-success|failure.mp4`; their outcomes must be
+    /// the evaluation's.
+    static func recordVideos(_ video: VideoOptions, of results: [EpisodeOutcome], options: Options,
+                             policy: any ChunkSampler, name: String) throws -> [Video] {
+        guard video.episodes >= 1, video.width % 2 == 0, video.height % 2 == 0 else {
+            throw FlowPolicyError.invalidConfiguration(
+                "videos need at least one episode and an even width and height (H.264 in yuv420p)")
+        }
+        let failures = results.filter { !$0.success }, successes = results.filter(\.success)
+        let wantedFailures = video.episodes - video.episodes * 2 / 5
+        let failureCount = min(failures.count, max(wantedFailures, video.episodes - successes.count))
+        let chosen = (failures.prefix(failureCount) + successes.prefix(video.episodes - failureCount))
+            .sorted { $0.seed < $1.seed }
+        try FileManager.default.createDirectory(atPath: video.folder, withIntermediateDirectories: true)
+        var rerun = options
+        rerun.showProgress = false
+        let recorded = try runLockStep(seeds: chosen.map(\.seed), options: rerun, policy: policy, name: name,
+                                       videoFolder: video.folder, videoSize: (video.width, video.height))
+        for (original, again) in zip(chosen, recorded.results) where original != again {
+            throw FlowPolicyError.invalidConfiguration(
+                "the recorded rerun of seed \(original.seed) differs from the evaluation ("
+                    + (again.failure ?? "\(again.steps) steps, success \(again.success)") + ")")
+        }
+        return chosen.map { outcome in
+            Video(seed: outcome.seed, success: outcome.success, steps: outcome.steps,
+                  file: videoPath(folder: video.folder, outcome: outcome))
+        }
+    }
+
+    static func videoPath(folder: String, outcome: EpisodeOutcome) -> String {
+        URL(fileURLWithPath: folder).appendingPathComponent(
+            "seed-\(outcome.seed)-\(outcome.success ? "success" : "failure").mp4").standardizedFileURL.path
     }
 
     /// The seeds this run evaluates: the whole range, or its shard.
@@ -182,7 +242,8 @@ public enum EvaluationSession {
 
     /// The lock-step batched rollouts: every unfinished episode's chunk, in seed order, in one call; each episode
     /// executes steps To - 1 ..< To - 1 + Ta (or, ensembling, the averaged plan).
-    static func runLockStep(seeds: [UInt64], options: Options, policy: any ChunkSampler, name: String) throws
+    static func runLockStep(seeds: [UInt64], options: Options, policy: any ChunkSampler, name: String,
+                            videoFolder: String? = nil, videoSize: (width: Int, height: Int) = (0, 0)) throws
         -> Report
     {
         let spec = policy.spec
@@ -253,9 +314,15 @@ public enum EvaluationSession {
                 let scheduler = try ActionChunkScheduler(
                     spec: executed, mode: ensemble ? .ensemble : .receding, lead: 0, replanInterval: replanEvery,
                     ensembleDecay: options.ensembleDecay)
-                return try PolicyEpisode(
+                let episode = try PolicyEpisode(
                     seed: seed, rollout: Rollout(task: options.task), observationSteps: To,
                     noise: options.observationNoise, noiseSeed: options.policySeed, chunks: scheduler)
+                if let videoFolder {
+                    episode.video = try EpisodeVideo(
+                        folder: videoFolder, seed: seed, environment: episode.rollout.environment,
+                        width: videoSize.width, height: videoSize.height)
+                }
+                return episode
             }
             busySeconds += parallelEpisodes(episodes, threads: threads) { try $0.start() }
             let observations = FloatBuffer(count: episodes.count * To * Do)
@@ -280,6 +347,7 @@ public enum EvaluationSession {
                 batches.append(active.count)
                 for (row, episode) in active.enumerated() {
                     episode.chunks.accept(chunk: chunks.pointer + row * Tp * Da, requestStep: episode.steps)
+                    episode.chunkStep = episode.steps
                 }
                 busySeconds += parallelEpisodes(active, threads: threads) { episode in
                     for _ in 0..<stepsPerChunk where !episode.finished { try episode.stepPlanned() }
@@ -287,6 +355,10 @@ public enum EvaluationSession {
                 progress?.update(
                     completed: results.count + episodes.filter(\.finished).count,
                     status: "success \(results.filter(\.success).count + episodes.filter(\.success).count)")
+            }
+            for episode in episodes {
+                try episode.video?.finish(path: videoPath(folder: videoFolder!, outcome: episode.outcome),
+                                          outcome: episode.success ? "success" : "failure")
             }
             results += episodes.map(\.outcome)
         }
@@ -397,7 +469,7 @@ public enum EvaluationSession {
             chunkLatency: nil, clampedChunkValues: nil,
             environmentStepsPerSecondPerCore: busySeconds > 0 ? Double(steps) / busySeconds : 0,
             environmentStepsPerSecondOverall: 0, threads: threads, wallSeconds: 0, longestShardSeconds: nil,
-            results: results)
+            videos: nil, results: results)
     }
 }
 
@@ -411,8 +483,11 @@ final class PolicyEpisode {
     let seed: UInt64
     let noise: Float
     var noiseSource: RandomSource
-    /// Chunks sampled for this episode so far (the next one's noise index).
+    /// Chunks sampled for this episode so far (the next one's noise index), and the step the newest was taken at.
     var chunksSampled = 0
+    var chunkStep = -1
+    /// Records a frame before each step, when the episode is filmed.
+    var video: EpisodeVideo?
     /// The observation the policy sees (noise added) and the action to execute, `[Do]` and `[Da]`.
     var observation: [Float]
     var action: [Float]
@@ -443,6 +518,9 @@ final class PolicyEpisode {
 
     /// Executes the chunks' action for the current step.
     func stepPlanned() throws {
+        try video?.record(step: steps, progress: rollout.outcome.finalProgress,
+                          progressName: rollout.specification.progressName, chunk: chunksSampled - 1,
+                          newChunk: steps == chunkStep)
         guard chunks.action(at: steps, into: &action) else {
             throw FlowPolicyError.invalidConfiguration("no chunk covers step \(steps)")
         }

@@ -145,39 +145,6 @@ public enum DatasetConversionSession {
 
     // MARK: The Python package
 
-    /// The interpreter: `$FLOWPOLICY_PYTHON`, else the project's environment under the cache folder.
-    static func interpreter() throws -> String {
-        let environment = ProcessInfo.processInfo.environment
-        if let python = environment["FLOWPOLICY_PYTHON"], !python.isEmpty {
-            guard !python.contains("/") || FileManager.default.isExecutableFile(atPath: python) else {
-                throw Failure(description: "FLOWPOLICY_PYTHON is \(python), which is not an executable file")
-            }
-            return python
-        }
-        let cache = environment["FLOWPOLICY_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/flowpolicy").path
-        let python = URL(fileURLWithPath: cache).appendingPathComponent("venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw Failure(description: "no Python environment at \(python): run scripts/setup.sh (it installs "
-                + "pyarrow, h5py and zarr there), or set FLOWPOLICY_PYTHON to an interpreter that has them")
-        }
-        return python
-    }
-
-    /// The repository's `clients/python` and `tasks` folders, found from a task folder as `bench env` finds
-    /// `tools/` (any task will do when the conversion names none).
-    static func repositoryFolders(task: TaskDescription?) throws -> (clients: String, tasks: String) {
-        let folder = try task?.folder ?? TaskFolder(task: TaskDescription.knownTasks[0])
-        let tasks = folder.url.deletingLastPathComponent()
-        let clients = tasks.deletingLastPathComponent().appendingPathComponent("clients/python")
-        guard FileManager.default.fileExists(atPath: clients.appendingPathComponent("flowpolicy_data/__main__.py").path)
-        else {
-            throw Failure(description: "\(clients.path)/flowpolicy_data not found: the converters live in the "
-                + "repository beside tasks/ (\(tasks.path))")
-        }
-        return (clients.path, tasks.path)
-    }
-
     struct PackageResult {
         var notes: [String]
         var details: [String: Any]
@@ -186,12 +153,9 @@ public enum DatasetConversionSession {
     /// Runs `python -m flowpolicy_data ARGUMENTS --machine`; its notes are passed to standard error as they are,
     /// its `error:` line becomes the thrown Failure.
     static func runPackage(_ arguments: [String], task: TaskDescription?) throws -> PackageResult {
-        let python = try interpreter()
-        let folders = try repositoryFolders(task: task)
-        var environment = ProcessInfo.processInfo.environment
-        environment["PYTHONPATH"] = [folders.clients, environment["PYTHONPATH"]].compactMap { $0 }
-            .filter { !$0.isEmpty }.joined(separator: ":")
-        environment["PYTHONDONTWRITEBYTECODE"] = "1"
+        let python = try ProjectPython.interpreter(libraries: "pyarrow, h5py and zarr")
+        let folders = try ProjectPython.folders(package: "flowpolicy_data", task: task)
+        let environment = ProjectPython.environment(clients: folders.clients)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [python, "-m", "flowpolicy_data"] + arguments

@@ -63,6 +63,8 @@ public enum TrainingSession {
         public var finalLoss: Float
         public var seconds: Double
         public var samplesPerSecond: Double
+        /// `[step, mean loss of the steps since the previous point]`, about 200 points over the run.
+        public var lossCurve: [[Double]]
     }
 
     public static func run(_ options: Options) throws -> Summary {
@@ -90,11 +92,20 @@ public enum TrainingSession {
         let window = max(1, steps / 100)
         var smoothed: Float = .nan
         var completed = 0
+        var lossCurve: [[Double]] = []
+        let curveInterval = max(1, steps / 200)
+        var curveSum = 0.0
         func record(_ loss: Float, status: String = "") {
             if completed == 0 { firstLoss = loss }
             smoothed = smoothed.isNaN ? loss : 0.98 * smoothed + 0.02 * loss
             if completed >= steps - window { recent.append(loss) }
             completed += 1
+            curveSum += Double(loss)
+            if completed % curveInterval == 0 || completed == steps {
+                let count = completed % curveInterval == 0 ? curveInterval : completed % curveInterval
+                lossCurve.append([Double(completed), curveSum / Double(count)])
+                curveSum = 0
+            }
             progress.update(completed: completed, status: status + String(format: "loss %.4f", smoothed))
         }
         let start = monotonicSeconds()
@@ -165,7 +176,7 @@ public enum TrainingSession {
             predictionSteps: spec.predictionSteps, parameters: checkpoint.parameterCount, steps: steps,
             batchSize: options.training.batchSize, seed: options.training.seed, threads: options.training.threads,
             firstLoss: firstLoss, finalLoss: recent.reduce(0, +) / Float(max(recent.count, 1)), seconds: seconds,
-            samplesPerSecond: Double(steps * options.training.batchSize) / seconds)
+            samplesPerSecond: Double(steps * options.training.batchSize) / seconds, lossCurve: lossCurve)
     }
 
     /// To / Ta / Tp of a dataset's task: the task's (task.yaml `policy`), 1/1/1 for the one-step toy, Diffusion

@@ -16,6 +16,13 @@ public struct ConvexPolygon: Sendable {
 
     public subscript(index: Int) -> SIMD2<Double> { SIMD2(x[index], y[index]) }
 
+    /// Whether `point` is inside or on the boundary (the vertices are counter-clockwise).
+    public func contains(_ point: SIMD2<Double>) -> Bool {
+        guard count >= 3 else { return false }
+        for i in 0..<count where cross(self[(i + 1) % count] - self[i], point - self[i]) < 0 { return false }
+        return true
+    }
+
     @inline(__always)
     public mutating func append(_ point: SIMD2<Double>) {
         precondition(count < Self.capacity)

@@ -17,8 +17,11 @@ import Foundation
 ///
 /// What differs, and why:
 /// - visual-only geoms (contype and conaffinity 0), materials, textures, cameras, lights and sensors are left out,
-///   with the meshes only they use: flowpolicy does not render, and none of them has mass or contacts (robosuite counts
-///   only group-0 geoms for inertia, and the visual geoms are group 1). The visual meshes are not even fetched.
+///   with the meshes only they use: simulation does not draw, and none of them has mass or contacts (robosuite counts
+///   only group-0 geoms for inertia, and the visual geoms are group 1). A *visual* scene (`init(model:visual:)`, for
+///   rendering) keeps them, with robosuite's `<map znear="0.001"/>` and the visual geometry `TableArena` sets in code;
+///   its bodies, joints and actuators are the same, so a simulation's state can be copied into it. Its meshes and
+///   textures are fetched only for rendering (`scripts/fetch_assets.py robomimic --render`).
 /// - MuJoCo 2.2.2 (Debian's) has no `autolimits` default of "true" as MuJoCo 3 has: a joint `range`, actuator
 ///   `ctrlrange` or `forcerange` without an explicit `limited` / `ctrllimited` / `forcelimited` would be ignored.
 ///   Composition writes the explicit flag wherever a range is given, so the limits robosuite's XML means hold.
@@ -29,6 +32,11 @@ public struct RobosuiteScene {
     public static let robotPrefix = "robot0_"
     public static let mountPrefix = "fixed_mount0_"
     public static let gripperPrefix = "gripper0_right_"
+    /// The command that fetches the files only a visual scene needs.
+    public static let renderAssetsCommand = "scripts/fetch_assets.py robomimic --render"
+
+    /// Whether the scene keeps robosuite's visual geoms, materials, textures, cameras and lights.
+    public let visual: Bool
 
     /// Where the fetched robosuite files are: `<asset cache>/robosuite-1.5.2/assets`.
     public let assets: URL
@@ -41,9 +49,10 @@ public struct RobosuiteScene {
     /// Arm joint damping of robosuite's `Panda` model (joints 1..7).
     static let armDamping = [0.1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01]
 
-    /// Starts a scene with robosuite's global options. Throws `MissingAssetError` (naming the fetch command) when
-    /// the robosuite files are not in the asset cache.
-    public init(model name: String) throws {
+    /// Starts a scene with robosuite's global options, for simulation or (`visual`) for rendering. Throws
+    /// `MissingAssetError` (naming the fetch command) when the robosuite files are not in the asset cache.
+    public init(model name: String, visual: Bool = false) throws {
+        self.visual = visual
         assets = try Self.assetFolder()
         root = MJCFElement("mujoco", [("model", name)])
         root.children.append(MJCFElement("compiler", [("angle", "radian"), ("inertiagrouprange", "0 0")]))
@@ -52,6 +61,9 @@ public struct RobosuiteScene {
             ("viscosity", "2e-05"),
         ]))
         root.children.append(MJCFElement("size", [("nconmax", "500"), ("njmax", "2000")]))
+        if visual {
+            root.children.append(MJCFElement("visual", children: [MJCFElement("map", [("znear", "0.001")])]))
+        }
         assetSection = MJCFElement("asset")
         worldbody = MJCFElement("worldbody")
         actuatorSection = MJCFElement("actuator")
@@ -78,10 +90,19 @@ public struct RobosuiteScene {
     /// The composed MJCF text.
     public var xml: String { root.xml() }
 
-    /// Compiles the scene.
+    /// Compiles the scene. A visual scene first checks that its meshes and textures are in the asset cache, and
+    /// throws `RenderingError.missingRenderAsset` (naming the fetch command) when one is not.
     public func compile() throws -> Model {
+        if visual {
+            for element in root.descendants where ["mesh", "texture"].contains(element.name) {
+                guard let file = element["file"] else { continue }
+                guard FileManager.default.fileExists(atPath: file) else {
+                    throw RenderingError.missingRenderAsset(path: file, fetchCommand: Self.renderAssetsCommand)
+                }
+            }
+        }
         // Mesh paths are absolute, so the virtual file's location only names the model in errors.
-        try Model(xml: xml, asIfAt: assets.appendingPathComponent("composed_scene.xml").path)
+        return try Model(xml: xml, asIfAt: assets.appendingPathComponent("composed_scene.xml").path)
     }
 
     // MARK: Parts
@@ -91,6 +112,7 @@ public struct RobosuiteScene {
     public func addArena(_ file: String, edit: (MJCFElement) throws -> Void = { _ in }) throws {
         let arena = try load(file)
         try edit(arena)
+        if visual { try Self.configureTableVisuals(arena, file: file) }
         try merge(arena, prefix: "", file: file, into: worldbody)
     }
 
@@ -161,6 +183,7 @@ public struct RobosuiteScene {
         guard let outer = object.child("worldbody")?.child("body") else {
             throw MJCFError.missing(source: file, what: "object body")
         }
+        if visual { Self.duplicateCollisionGeomsAsVisual(object) }
         try prepare(object, prefix: name + "_", folder: Self.folder(of: file), file: file)
         outer["name"] = name + "_main"
         let joint = MJCFElement("joint", [("name", name + "_joint0"), ("type", "free")])
@@ -169,6 +192,31 @@ public struct RobosuiteScene {
         assetSection.children += object.child("asset")?.children ?? []
         worldbody.children.append(outer)
         return outer
+    }
+
+    /// Adds an element (a texture or material, names as they are) to the scene's assets.
+    public func addAsset(_ element: MJCFElement) {
+        assetSection.children.append(element)
+    }
+
+    /// robosuite's `MujocoXMLObject` with `duplicate_collision_geoms=True` (the can, the square nut): every collision
+    /// geom (group 0 or none) gets a visual copy beside it (group 1, no contacts, mass 1e-8, name + `_visual`) that
+    /// keeps its material; the collision geom itself is hidden in robosuite's renders (group 0).
+    static func duplicateCollisionGeomsAsVisual(_ object: MJCFElement) {
+        var index = 0
+        for parent in object.descendants where parent.name == "body" {
+            for geom in parent.children where geom.name == "geom" {
+                defer { index += 1 }
+                guard geom["group"] == nil || geom["group"] == "0" else { continue }
+                let copy = MJCFElement("geom", geom.attributes.map { ($0.key, $0.value) })
+                copy["group"] = "1"
+                copy["conaffinity"] = "0"
+                copy["contype"] = "0"
+                copy["mass"] = "1e-8"
+                copy["name"] = (geom["name"] ?? "g\(index)") + "_visual"
+                parent.children.append(copy)
+            }
+        }
     }
 
     /// Excludes contacts between two bodies (composed names).
@@ -191,9 +239,36 @@ public struct RobosuiteScene {
         target.children += part.child("worldbody")?.children ?? []
     }
 
-    /// Strips what has no physics, makes limits explicit, prefixes names and references, and resolves mesh files to
-    /// absolute paths (robosuite resolves them against the part file's folder).
+    /// robosuite's `TableArena.configure_location` for the visual geoms (the physics edit of `addArena` sets the
+    /// table body and its collision box): the visual box takes the collision box's size, and the four legs reach
+    /// from the table top's underside to the floor, 0.1 m in from the corners. Arenas without `table_visual` (the
+    /// bins) are left as they are.
+    static func configureTableVisuals(_ arena: MJCFElement, file: String) throws {
+        guard let box = arena.find("geom", named: "table_visual") else { return }
+        guard let body = arena.find("body", named: "table"),
+              let collision = arena.find("geom", named: "table_collision"),
+              let half = try collision.numbers("size"), half.count == 3,
+              let center = try body.numbers("pos"), center.count == 3
+        else { throw MJCFError.missing(source: file, what: "table body position and table_collision size") }
+        box.setNumbers("size", half)
+        let offsetZ = center[2] + half[2]  // TableArena: center = offset - half height
+        for (index, (dx, dy)) in [(0.1, 0.1), (-0.1, 0.1), (-0.1, -0.1), (0.1, -0.1)].enumerated() {
+            guard let leg = arena.find("geom", named: "table_leg\(index + 1)_visual") else { continue }
+            let x = half[0] > abs(dx * 2) ? (dx > 0 ? half[0] : -half[0]) - dx : 0
+            let y = half[1] > abs(dy * 2) ? (dy > 0 ? half[1] : -half[1]) - dy : 0
+            let z = (offsetZ - half[2]) / 2
+            leg.setNumbers("pos", [x, y, -z])
+            leg.setNumbers("size", [0.025, z])
+        }
+    }
+
+    /// Strips what has no physics (unless the scene is visual), makes limits explicit, prefixes names and references,
+    /// and resolves mesh and texture files to absolute paths (robosuite resolves them against the part file's folder).
     private func prepare(_ part: MJCFElement, prefix: String, folder: String, file: String) throws {
+        if visual {
+            try prepareVisual(part, prefix: prefix, folder: folder, file: file)
+            return
+        }
         part.removeAll { element in
             switch element.name {
             case "camera", "light", "material", "texture": return true
@@ -225,6 +300,43 @@ public struct RobosuiteScene {
                     .standardizedFileURL.path
             case "geom":
                 if let mesh = element["mesh"] { element["mesh"] = prefix + mesh }
+            case "exclude":
+                if let body = element["body1"] { element["body1"] = prefix + body }
+                if let body = element["body2"] { element["body2"] = prefix + body }
+            default:
+                break
+            }
+            if let name = element["name"], !prefix.isEmpty { element["name"] = prefix + name }
+        }
+    }
+
+    /// `prepare` for a visual scene: the same limits, prefixes and mesh paths, and the visual elements kept, with
+    /// their references (materials of geoms, textures of materials) prefixed as robosuite's `add_prefix` does and
+    /// texture files resolved. Sensors go, as in the simulated scene.
+    private func prepareVisual(_ part: MJCFElement, prefix: String, folder: String, file: String) throws {
+        part.children.removeAll { $0.name == "sensor" }
+        for element in part.descendants {
+            switch element.name {
+            case "joint":
+                if element["range"] != nil && element["limited"] == nil { element["limited"] = "true" }
+            case "motor", "position", "velocity", "general":
+                if element["ctrlrange"] != nil && element["ctrllimited"] == nil { element["ctrllimited"] = "true" }
+                if element["forcerange"] != nil && element["forcelimited"] == nil { element["forcelimited"] = "true" }
+                if let joint = element["joint"] { element["joint"] = prefix + joint }
+            case "mesh", "texture":
+                guard let assetFile = element["file"] else {
+                    if element.name == "mesh" {
+                        throw MJCFError.missing(source: file, what: "file of mesh \(element["name"] ?? "?")")
+                    }
+                    break  // a builtin texture
+                }
+                element["file"] = assets.appendingPathComponent(folder).appendingPathComponent(assetFile)
+                    .standardizedFileURL.path
+            case "geom":
+                if let mesh = element["mesh"] { element["mesh"] = prefix + mesh }
+                if let material = element["material"] { element["material"] = prefix + material }
+            case "material":
+                if let texture = element["texture"] { element["texture"] = prefix + texture }
             case "exclude":
                 if let body = element["body1"] { element["body1"] = prefix + body }
                 if let body = element["body2"] { element["body2"] = prefix + body }

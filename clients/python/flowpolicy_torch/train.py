@@ -271,6 +271,9 @@ def main(argv=None):
     rank, world_size, device, backend = start_processes()
     try:
         run(arguments, rank, world_size, device, backend)
+        if backend is not None:
+            # Leave together: a rank tearing its process group down while rank 0 still writes can abort in gloo.
+            dist.barrier()
     except (DataError, ContractError, NonFiniteLoss, ValueError) as error:
         # Every rank meets the same error (they read the same files and reduce the same loss): one report is enough.
         if rank == 0:

@@ -74,56 +74,10 @@ public final class Robomimic: Environment {
     public init(settings: RobomimicSettings, taskName: String, path: String = "task.yaml") throws {
         try settings.validate(path: path)
         self.settings = settings
-        let scene = try RobosuiteScene(model: taskName)
-        let objectName: String
-        if let table = settings.table {
-            // Lift and Square stand on robosuite's TableArena (Square's PegsArena is a TableArena with the pegs of its
-            // file: the square peg1 and the round peg2, both kept as the file has them).
-            let tableHalf = SIMD3(table.size[0], table.size[1], table.size[2]) / 2
-            let tableOffset = SIMD3(table.offset[0], table.offset[1], table.offset[2])
-            tableTop = tableOffset.z
-            let arenaFile = settings.task == "lift" ? "arenas/table_arena.xml" : "arenas/pegs_arena.xml"
-            try scene.addArena(arenaFile) { arena in
-                // robosuite's TableArena: the table body at offset - half height, the box resized, the top site moved.
-                guard let body = arena.find("body", named: "table"),
-                      let box = arena.find("geom", named: "table_collision"),
-                      let top = arena.find("site", named: "table_top")
-                else {
-                    throw MJCFError.missing(source: arenaFile, what: "table, table_collision, table_top")
-                }
-                body.setNumbers("pos", [tableOffset.x, tableOffset.y, tableOffset.z - tableHalf.z])
-                box.setNumbers("size", [tableHalf.x, tableHalf.y, tableHalf.z])
-                top.setNumbers("pos", [0, 0, tableHalf.z])
-            }
-            // robosuite's Panda.base_xpos_offset["table"]: (-0.16 - table length / 2, 0, 0).
-            let base = settings.robotBase ?? [-0.16 - table.size[0] / 2, 0, 0]
-            try scene.addPandaWithGripper(basePosition: SIMD3(base[0], base[1], base[2]))
-            if settings.task == "lift" {
-                // The cube (robosuite's BoxObject "cube": one box geom with MuJoCo's default material, density 1000);
-                // its size is set per episode.
-                scene.addObject(MJCFElement("body", [("name", "cube_main")], children: [
-                    MJCFElement("joint", [("name", "cube_joint0"), ("type", "free")]),
-                    MJCFElement("geom", [("name", "cube_g0"), ("type", "box"), ("size", "0.021 0.021 0.021"),
-                                         ("density", "1000"), ("group", "0")]),
-                ]))
-                objectName = "cube"
-            } else {
-                // NutAssemblySquare: only the square nut (five boxes). NutAssembly also builds the round nut and, in
-                // single-object mode, moves it to (10, 10, 10) at every reset, far from everything: it is left out.
-                try scene.addObject(file: "objects/square-nut.xml", name: "SquareNut", jointDamping: 0.0005)
-                objectName = "SquareNut"
-            }
-        } else {
-            // PickPlaceCan: robosuite's bins arena as it is (PickPlace keeps the file's bin positions), the robot at
-            // Panda.base_xpos_offset["bins"], and only the can: PickPlaceCan also builds the milk, bread and cereal
-            // and moves them to (10, 10, 10) at every reset, far from everything, so they are left out.
-            tableTop = settings.bins!.bin1[2]
-            try scene.addArena("arenas/bins_arena.xml")
-            let base = settings.robotBase!
-            try scene.addPandaWithGripper(basePosition: SIMD3(base[0], base[1], base[2]))
-            try scene.addObject(file: "objects/can.xml", name: "Can", jointDamping: 0.0005)
-            objectName = "Can"
-        }
+        let composed = try Self.composeScene(settings: settings, taskName: taskName, visual: false)
+        let scene = composed.scene
+        let objectName = composed.objectName
+        tableTop = composed.tableTop
         sceneXML = scene.xml
         let model = try scene.compile()
         self.model = model
