@@ -220,6 +220,8 @@ def run(arguments, rank, world_size, device, backend):
     progress = ProgressBar("train fm", configuration.steps, "step") if rank == 0 else None
     first_loss, smoothed, recent = None, None, []
     window = max(1, configuration.steps // 100)
+    # [step, mean loss since the previous point], about 200 points, as `flowpolicy train` reports it.
+    loss_curve, curve_interval, curve_sum = [], max(1, configuration.steps // 200), 0.0
     for step in range(1, configuration.steps + 1):
         loss = trainer.train_step()
         if rank != 0:
@@ -228,6 +230,10 @@ def run(arguments, rank, world_size, device, backend):
         smoothed = loss if smoothed is None else 0.98 * smoothed + 0.02 * loss
         if step > configuration.steps - window:
             recent.append(loss)
+        curve_sum += loss
+        if step % curve_interval == 0 or step == configuration.steps:
+            loss_curve.append([step, curve_sum / (step % curve_interval or curve_interval)])
+            curve_sum = 0.0
         progress.update(step, f"loss {smoothed:.4f}")
         if arguments.save_every and step % arguments.save_every == 0 and step < configuration.steps:
             checkpoint(intermediate_path(arguments.out, step), step, time.monotonic() - start)
@@ -247,7 +253,7 @@ def run(arguments, rank, world_size, device, backend):
         "threadsPerProcess": threads, "processes": world_size, "backend": backend or "none",
         "device": device.type, "trainer": f"pytorch {torch.__version__}", "firstLoss": first_loss,
         "finalLoss": float(np.mean(recent)), "seconds": seconds, "startupSeconds": startup_seconds,
-        "samplesPerSecond": configuration.steps * configuration.batch_size / seconds,
+        "samplesPerSecond": configuration.steps * configuration.batch_size / seconds, "lossCurve": loss_curve,
     }
     print(f"trained {task} fm policy with PyTorch: {parameters} parameters, To={spec['To']} Ta={spec['Ta']} "
           f"Tp={spec['Tp']}\n"
