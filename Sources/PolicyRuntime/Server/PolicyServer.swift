@@ -55,9 +55,9 @@ public final class PolicyServer: @unchecked Sendable {
         public var maxSeededStreams = 16
         /// Who may connect: CURVE keys and allow-list, or plain ZeroMQ on loopback.
         public var credentials = Credentials.none
-        /// Fairness: messages read per turn (one from each of `maxClients` clients), and Infer requests of one
-        /// client sampled per turn.
-        public var messagesPerTurn = 64
+        /// Fairness: messages read per turn, and Infer requests of one client sampled per turn. A short turn keeps
+        /// a flood's share of each turn small (the storm figures: 16 kept a good client's p99 within 3x, 64 did not).
+        public var messagesPerTurn = 16
         public var maxRequestsPerClient = 4
         /// Clients whose state is kept, and how long one must be idle to make room for a new one.
         public var maxClients = 64
