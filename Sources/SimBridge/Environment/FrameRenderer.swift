@@ -4,7 +4,7 @@ public protocol FrameRenderer: AnyObject {
     var width: Int { get }
     var height: Int { get }
     /// Writes the current state as `height` rows of `width` RGB pixels (3 bytes each, top row first) into `pixels`,
-    /// which holds `width * height * 3` bytes. Allocates nothing.
+    /// which holds `width * height * 3` bytes. Allocates nothing (beyond what a GL driver may).
     func render(into pixels: UnsafeMutablePointer<UInt8>) throws
 }
 
