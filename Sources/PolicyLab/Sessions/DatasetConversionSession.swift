@@ -84,11 +84,6 @@ public enum DatasetConversionSession {
         public var seconds: Double
     }
 
-    /// A conversion that could not be done: the package's one-line message, or why the package could not run.
-    public struct Failure: Error, CustomStringConvertible, Equatable {
-        public var description: String
-    }
-
     public static func importDataset(_ options: ImportOptions) throws -> Summary {
         let start = monotonicSeconds()
         try TrainingSession.checkWritable(options.outputPath)
@@ -151,7 +146,7 @@ public enum DatasetConversionSession {
     }
 
     /// Runs `python -m flowpolicy_data ARGUMENTS --machine`; its notes are passed to standard error as they are,
-    /// its `error:` line becomes the thrown Failure.
+    /// its `error:` line becomes the thrown `ProjectPython.Failure`.
     static func runPackage(_ arguments: [String], task: TaskDescription?) throws -> PackageResult {
         let python = try ProjectPython.interpreter(libraries: "pyarrow, h5py and zarr")
         let folders = try ProjectPython.folders(package: "flowpolicy_data", task: task)
@@ -168,14 +163,14 @@ public enum DatasetConversionSession {
             .appendingPathComponent("flowpolicy-data-\(UUID().uuidString).log")
         guard FileManager.default.createFile(atPath: errorFile.path, contents: nil),
               let errorHandle = try? FileHandle(forWritingTo: errorFile)
-        else { throw Failure(description: "\(errorFile.path): cannot create a temporary file") }
+        else { throw ProjectPython.Failure(description: "\(errorFile.path): cannot create a temporary file") }
         defer {
             try? errorHandle.close()
             try? FileManager.default.removeItem(at: errorFile)
         }
         process.standardError = errorHandle
         do { try process.run() } catch {
-            throw Failure(description: "cannot run \(python): \(error)")
+            throw ProjectPython.Failure(description: "cannot run \(python): \(error)")
         }
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -185,14 +180,14 @@ public enum DatasetConversionSession {
         for note in notes { CheckpointReader.printNote("note: \(note)") }
         guard process.terminationStatus == 0 else {
             if let line = errorLines.last(where: { $0.hasPrefix("error: ") }) {
-                throw Failure(description: String(line.dropFirst(7)))
+                throw ProjectPython.Failure(description: String(line.dropFirst(7)))
             }
             let tail = errorLines.suffix(3).joined(separator: " | ")
-            throw Failure(description: "the converter (\(python) -m flowpolicy_data) failed with status "
+            throw ProjectPython.Failure(description: "the converter (\(python) -m flowpolicy_data) failed with status "
                 + "\(process.terminationStatus): \(tail.isEmpty ? "no message" : tail)")
         }
         guard let report = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw Failure(description: "the converter (\(python) -m flowpolicy_data) printed no summary")
+            throw ProjectPython.Failure(description: "the converter (\(python) -m flowpolicy_data) printed no summary")
         }
         return PackageResult(notes: notes, details: report["details"] as? [String: Any] ?? [:])
     }

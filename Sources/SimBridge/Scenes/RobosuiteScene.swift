@@ -264,57 +264,26 @@ public struct RobosuiteScene {
 
     /// Strips what has no physics (unless the scene is visual), makes limits explicit, prefixes names and references,
     /// and resolves mesh and texture files to absolute paths (robosuite resolves them against the part file's folder).
+    /// A visual scene keeps the visual elements, with their references (materials of geoms, textures of materials)
+    /// prefixed as robosuite's `add_prefix` does.
     private func prepare(_ part: MJCFElement, prefix: String, folder: String, file: String) throws {
-        if visual {
-            try prepareVisual(part, prefix: prefix, folder: folder, file: file)
-            return
-        }
-        part.removeAll { element in
-            switch element.name {
-            case "camera", "light", "material", "texture": return true
-            case "geom": return element["contype"] == "0" && element["conaffinity"] == "0"
-            default: return false
-            }
-        }
         part.children.removeAll { $0.name == "sensor" }
-        // Meshes that only visual geoms used.
-        var usedMeshes = Set<String>()
-        for element in part.descendants where element.name == "geom" {
-            element["material"] = nil
-            if let mesh = element["mesh"] { usedMeshes.insert(mesh) }
-        }
-        part.child("asset")?.children.removeAll { $0.name == "mesh" && !usedMeshes.contains($0["name"] ?? "") }
-        for element in part.descendants {
-            switch element.name {
-            case "joint":
-                if element["range"] != nil && element["limited"] == nil { element["limited"] = "true" }
-            case "motor", "position", "velocity", "general":
-                if element["ctrlrange"] != nil && element["ctrllimited"] == nil { element["ctrllimited"] = "true" }
-                if element["forcerange"] != nil && element["forcelimited"] == nil { element["forcelimited"] = "true" }
-                if let joint = element["joint"] { element["joint"] = prefix + joint }
-            case "mesh":
-                guard let meshFile = element["file"] else {
-                    throw MJCFError.missing(source: file, what: "file of mesh \(element["name"] ?? "?")")
+        if !visual {
+            part.removeAll { element in
+                switch element.name {
+                case "camera", "light", "material", "texture": return true
+                case "geom": return element["contype"] == "0" && element["conaffinity"] == "0"
+                default: return false
                 }
-                element["file"] = assets.appendingPathComponent(folder).appendingPathComponent(meshFile)
-                    .standardizedFileURL.path
-            case "geom":
-                if let mesh = element["mesh"] { element["mesh"] = prefix + mesh }
-            case "exclude":
-                if let body = element["body1"] { element["body1"] = prefix + body }
-                if let body = element["body2"] { element["body2"] = prefix + body }
-            default:
-                break
             }
-            if let name = element["name"], !prefix.isEmpty { element["name"] = prefix + name }
+            // Meshes that only visual geoms used.
+            var usedMeshes = Set<String>()
+            for element in part.descendants where element.name == "geom" {
+                element["material"] = nil
+                if let mesh = element["mesh"] { usedMeshes.insert(mesh) }
+            }
+            part.child("asset")?.children.removeAll { $0.name == "mesh" && !usedMeshes.contains($0["name"] ?? "") }
         }
-    }
-
-    /// `prepare` for a visual scene: the same limits, prefixes and mesh paths, and the visual elements kept, with
-    /// their references (materials of geoms, textures of materials) prefixed as robosuite's `add_prefix` does and
-    /// texture files resolved. Sensors go, as in the simulated scene.
-    private func prepareVisual(_ part: MJCFElement, prefix: String, folder: String, file: String) throws {
-        part.children.removeAll { $0.name == "sensor" }
         for element in part.descendants {
             switch element.name {
             case "joint":
