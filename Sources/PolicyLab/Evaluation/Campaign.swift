@@ -73,7 +73,8 @@ public struct Campaign: Codable, Sendable, Equatable {
         do {
             self = try YAMLDecoder().decode(Campaign.self, from: text)
         } catch {
-            throw FlowPolicyError.invalidConfiguration("\(path): not a campaign file (\(error)); see flowpolicy "
+            let reason = (error as? DecodingError).map(describe) ?? "\(error)"
+            throw FlowPolicyError.invalidConfiguration("\(path): not a campaign file (\(reason)); see flowpolicy "
                 + "campaign --help for its keys")
         }
         func invalid(_ message: String) -> FlowPolicyError { .invalidConfiguration("\(path): \(message)") }
@@ -156,6 +157,10 @@ public struct Campaign: Codable, Sendable, Equatable {
 
     /// Merges every configuration's shard reports of the campaign planned in `folder` into `folder/campaign.json`.
     public static func merge(folder: String) throws -> Report {
+        guard FileManager.default.fileExists(atPath: folder + "/plan.json") else {
+            throw FlowPolicyError.invalidConfiguration(
+                "\(folder) holds no plan.json: give the folder `flowpolicy campaign plan --out` wrote")
+        }
         let plan = try readJSONReport(Plan.self, from: folder + "/plan.json")
         var rows: [Report.Row] = []
         for configuration in plan.configurations {

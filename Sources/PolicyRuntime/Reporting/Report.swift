@@ -21,8 +21,23 @@ public func readJSONReport<Value: Decodable>(_ type: Value.Type, from path: Stri
         positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     do {
         return try decoder.decode(type, from: data)
-    } catch {
-        throw RuntimeError.invalidConfiguration("\(path): not a report of the expected kind (\(error))")
+    } catch let error as DecodingError {
+        throw RuntimeError.invalidConfiguration("\(path): not a report of the expected kind (\(describe(error)))")
+    }
+}
+
+/// A decoding error in a sentence: what is missing or wrong, and where (`results[3].seed`).
+public func describe(_ error: DecodingError) -> String {
+    func place(_ context: DecodingError.Context) -> String {
+        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return path.isEmpty ? "at the top level" : "at \(path.dropFirst(path.hasPrefix(".") ? 1 : 0))"
+    }
+    switch error {
+    case .keyNotFound(let key, let context): return "no \"\(key.stringValue)\" \(place(context))"
+    case .typeMismatch(let type, let context): return "\(place(context)): expected \(type)"
+    case .valueNotFound(let type, let context): return "\(place(context)): expected \(type), found null"
+    case .dataCorrupted(let context): return "\(place(context)): \(context.debugDescription)"
+    @unknown default: return "\(error)"
     }
 }
 
