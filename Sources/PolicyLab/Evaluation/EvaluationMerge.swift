@@ -16,11 +16,12 @@ public enum EvaluationMerge {
         guard let (firstPath, first) = reports.first else {
             throw FlowPolicyError.invalidConfiguration("give the shard reports to merge")
         }
+        let expected = settings(of: first)
         for (path, report) in reports.dropFirst() {
-            let differences = settings(of: report).filter { settings(of: first)[$0.key] != $0.value }
+            let differences = settings(of: report).filter { expected[$0.key] != $0.value }
             if let (name, value) = differences.sorted(by: { $0.key < $1.key }).first {
                 throw FlowPolicyError.incompatible(
-                    path: path, message: "its \(name) is \(value), \(firstPath)'s is \(settings(of: first)[name]!); "
+                    path: path, message: "its \(name) is \(value), \(firstPath)'s is \(expected[name]!); "
                         + "merge only the shards of one evaluation")
             }
         }
