@@ -41,10 +41,11 @@ fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$cache/venv"
 # Dataset import and export (clients/python/flowpolicy_data): pyarrow (LeRobot parquet), h5py (robomimic HDF5), zarr 2
-# (Diffusion Policy's replay buffers are zarr format 2; zarr 2.18.7 is the last 2.x, numcodecs 0.15 its codecs) and
-# PyYAML (task.yaml); matplotlib (flowpolicy report's plots).
+# (Diffusion Policy's replay buffers are zarr format 2; zarr 2.18.7 is the last 2.x, numcodecs 0.15 its codecs),
+# PyYAML (task.yaml), Pillow and PyAV (LeRobot's image and video features: PNG/JPEG and mp4); matplotlib (flowpolicy
+# report's plots).
 requirements=(safetensors numpy pyarrow==26.0.1 h5py==3.16.0 zarr==2.18.7 numcodecs==0.15.2 pyyaml==6.0.4
-    matplotlib==3.11.2)
+    pillow==13.0.0 av==18.1.0 matplotlib==3.11.2)
 if [ ! -x "$venv/bin/python" ]; then
     say "creating the Python environment $venv"
     mkdir -p "$cache"

@@ -27,7 +27,7 @@ source scripts/background.sh
 computer="$work/robot-computer"
 mkdir -p "$computer/home" "$computer/empty-cache"
 cp "$binary" "$computer/"
-tasks=(pusht franka_kitchen robomimic_lift robomimic_can robomimic_square)
+tasks=(pusht pusht_image franka_kitchen robomimic_lift robomimic_can robomimic_square)
 for task in "${tasks[@]}"; do cp "tasks/$task/policy.safetensors" "$computer/$task.safetensors"; done
 
 # The robot computer's commands: in its folder, an empty environment but for PATH (no Swift), HOME and a cache with

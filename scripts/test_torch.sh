@@ -4,7 +4,9 @@
 # (inspect), find the same file layout, metadata, normalizers and deployment contract as its own trainer writes for
 # the same data and settings, and sample the same chunks as PyTorch from the same seeded noise (to 1e-4 in normalized
 # action units); both trainers must start from the same weights for the same seed; `eval` must run the checkpoint in
-# process and through `serve` with the same outcomes. Exits non-zero on any difference. About a minute on 2 cores.
+# process and through `serve` with the same outcomes; the image encoders (small CNN, ResNet-18) must give PyTorch's
+# features (torchvision's ResNet-18) to 1e-4 (ImageEncoderTorchParityTests). Exits non-zero on any difference. About a
+# minute on 2 cores.
 #
 # torch lives in its own virtual environment, $FLOWPOLICY_CACHE/torch-venv (default ~/.cache/flowpolicy), made and
 # filled here on first use: PyPI's Linux torch wheel depends on NVIDIA's CUDA libraries, and no CPU-only torch is on
@@ -22,15 +24,17 @@ fi
 
 venv="${FLOWPOLICY_CACHE:-$HOME/.cache/flowpolicy}/torch-venv"
 # The versions this trainer was written and measured with (torch 2.15 as in the README's PyTorch figures; numpy,
-# safetensors and PyYAML as in the main environment scripts/setup.sh makes).
-requirements=(torch==2.15.0 numpy==2.4.6 safetensors==0.8.0 pyyaml==6.0.4)
+# safetensors and PyYAML as in the main environment scripts/setup.sh makes). torchvision 0.29.2 is the newest on PyPI;
+# it requires torch >= 2.14, and its models (the image encoders' ResNet-18) run on torch 2.15.
+requirements=(torch==2.15.0 torchvision==0.29.2 numpy==2.4.6 safetensors==0.8.0 pyyaml==6.0.4)
 python="$venv/bin/python"
 if [ ! -x "$python" ]; then
     say "creating the PyTorch environment $venv"
     mkdir -p "$(dirname "$venv")"
     python3 -m venv "$venv"
 fi
-if "$python" -c 'import numpy, safetensors, torch, yaml; assert torch.__version__.split("+")[0] == "2.15.0"' \
+if "$python" -c 'import numpy, safetensors, torch, torchvision, yaml
+assert torch.__version__.split("+")[0] == "2.15.0" and torchvision.__version__.split("+")[0] == "0.29.2"' \
     2>/dev/null; then
     say "PyTorch environment present: $venv"
 else
@@ -48,6 +52,15 @@ run() {  # run LOG COMMAND...: the command's output goes to LOG, shown only if i
     shift
     "$@" >"$log" 2>&1 || { cat "$log" >&2; say "failed: $*"; exit 1; }
 }
+
+say "image encoders against PyTorch: the small CNN and torchvision's ResNet-18, the same features to 1e-4"
+# The test binary scripts/test.sh built (this build is then a no-op; it builds the tests when run on its own).
+run "$work/vision.log" swift build -c release --build-tests
+run "$work/vision.log" env FLOWPOLICY_TORCH_PYTHON="$python" \
+    swift test -c release --skip-build --filter ImageEncoderTorchParityTests
+[ "$(grep -c 'max |Δ|' "$work/vision.log")" -eq 2 ] \
+    || { cat "$work/vision.log" >&2; say "the image encoder parity tests did not run"; exit 1; }
+grep -o 'PyTorch parity, .*' "$work/vision.log" >&2
 
 say "demonstrations: 5 Push-T episodes from the scripted expert"
 run "$work/collect.log" "$flowpolicy" collect --task pusht --episodes 5 --out "$work/data.safetensors"
@@ -83,6 +96,17 @@ for solver in "euler 10" "midpoint 4" "rk4 2"; do
         --count 300 --solver "$1" --steps "$2" --seed 11 --json "$work/sample-$1.json"
     "${reference[@]}" check "$work/torch.safetensors" "$work/sample-$1.json" --tolerance 1e-4
 done
+
+say "an image policy (Push-T image, small CNN): PyTorch loads it strictly and samples the same chunks"
+run "$work/collect-image.log" "$flowpolicy" collect --task pusht_image --episodes 2 --out "$work/image.safetensors"
+run "$work/train-image.log" "$flowpolicy" train --dataset "$work/image.safetensors" --out "$work/image-policy.safetensors" \
+    --steps 20 --hidden 64 --depth 2 --batch-size 16 --lr 1e-3 --warmup 5
+observation="$("$python" -c 'import sys; from safetensors.numpy import load_file
+print(",".join(repr(float(v)) for v in load_file(sys.argv[1])["obs"][40]))' "$work/image.safetensors")"
+run "$work/sample-image.log" "$flowpolicy" sample --checkpoint "$work/image-policy.safetensors" \
+    --observation "$observation" --frames-from "$work/image.safetensors:40" --count 20 --seed 11 \
+    --json "$work/sample-image.json"
+"${reference[@]}" check "$work/image-policy.safetensors" "$work/sample-image.json" --tolerance 1e-4
 
 say "flowpolicy eval runs the checkpoint, in process and through flowpolicy serve, with the same outcomes"
 run "$work/eval.log" "$flowpolicy" eval --task pusht --checkpoint "$work/torch.safetensors" --episodes 2 --steps 4 \

@@ -6,7 +6,8 @@
            regenerates the same seeded noise as flowpolicy (xoshiro256** seeded by SplitMix64, Box-Muller), integrates
            with the same fixed-step solver and compares with the chunks `flowpolicy sample --json` wrote. Fails when
            they differ by more than the tolerance in normalized action units (the network's own output, [-1, 1] over
-           the data's range), the unit in which float32 rounding is the same for every task.
+           the data's range), the unit in which float32 rounding is the same for every task. A policy with cameras
+           loads strictly with its image encoders, and takes the frames `flowpolicy sample --frames-from` named.
   layout:  python tools/pytorch_reference.py layout REFERENCE.safetensors OTHER.safetensors [--weights-tolerance T]
            Fails unless OTHER has REFERENCE's file layout: tensor names, order, dtypes and shapes, the same normalizers
            (bit for bit), metadata and deployment contract, and the same values for every provenance key both carry
@@ -55,8 +56,14 @@ def check(args):
     chunks = np.array(summary["chunks"], dtype=np.float32)
     To, Do = int(meta["To"]), int(meta["obs_dim"])
     window = np.array(summary["observationWindow"], dtype=np.float32).reshape(To, Do)
+    frames = None
+    if "cameras" in meta:  # the frames of one dataset row, repeated over the window, as `flowpolicy sample` took them
+        path, row = summary["framesFrom"].rsplit(":", 1)
+        with safe_open(path, framework="numpy") as dataset:
+            frames = {camera["name"]: np.repeat(dataset.get_slice(f"images.{camera['name']}")[int(row):int(row) + 1],
+                                                To, axis=0) for camera in json.loads(meta["cameras"])}
     actions, normalized = sample_chunks(model, observation_normalizer, action_normalizer, window, len(chunks),
-                                        summary["seed"], method, steps)
+                                        summary["seed"], method, steps, frames)
     Da = len(action_normalizer.scale)
     flowpolicy_normalized = action_normalizer.normalize(chunks.reshape(len(chunks), -1, Da)).reshape(chunks.shape)
     difference = np.abs(normalized - flowpolicy_normalized)

@@ -19,7 +19,16 @@ struct BenchInferCommand: ParsableCommand {
         discussion: """
             Without --checkpoint, benchmarks the reference network: ResMLP-FiLM H=512, 4 blocks, Te=64, To=2, Do=5, \
             Tp=16, Da=2 (2.45 M parameters). Batch-1 latency runs on one thread and is compared with the floor \
-            weight bytes x K / (single-core read bandwidth measured for a buffer of that size).
+            weight bytes x K / (single-core read bandwidth measured for a buffer of that size). A checkpoint with \
+            cameras gets random frames, so its chunk figures include the image encoders (crop and forward pass); its \
+            training throughput is not measured.
+
+            --encoders adds the image encoders alone (small_cnn, resnet18; random weights), on one thread: random \
+            96 x 96 x 3 uint8 frames centre-cropped to 84 x 84 and scaled, latency per frame at batch 1 and the time \
+            per frame of a --batch call, against PyTorch's module (flowpolicy_torch.vision, torchvision's ResNet-18) \
+            in the same run, one thread, no_grad, on 84 x 84 float input (no crop). PyTorch runs in \
+            ${FLOWPOLICY_CACHE:-~/.cache/flowpolicy}/torch-venv (scripts/test_torch.sh installs it) unless \
+            FLOWPOLICY_TORCH_PYTHON or --python names another interpreter.
             """)
 
     @Option(help: "Checkpoint to benchmark (default: the reference network with random weights).")
@@ -33,12 +42,20 @@ struct BenchInferCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Batch size for the throughput figure.")
     var batch: Int = 64
 
+    @Flag(help: "Also time the image encoders (small_cnn, resnet18) on 96 x 96 frames cropped to 84 x 84, and PyTorch.")
+    var encoders = false
+
+    @Option(help: "Python interpreter with torch and torchvision for --encoders (default: the torch environment).")
+    var python: String?
+
     @OptionGroup var report: ReportOptions
 
     func validate() throws {
         try Check.integer("--iterations", iterations, in: 1...1_000_000)
         try Check.integer("--batch", batch, in: 1...16_384)
         try Check.inputFile("--checkpoint", checkpoint)
+        try Check.inputFile("--python", python)
+        if python != nil && !encoders { throw ValidationError("--python goes with --encoders") }
     }
 
     func run() throws {
@@ -50,9 +67,14 @@ struct BenchInferCommand: ParsableCommand {
             settings.batch = batch
             let model = try checkpoint.map { try Checkpoint(contentsOf: $0) }
                 ?? InferenceBenchmark.referenceCheckpoint()
-            let r = try InferenceBenchmark.run(checkpoint: model, settings: settings) {
-                FileHandle.standardError.write(Data("bench: \($0)\n".utf8))
-            }
+            let log: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
+            var r = try InferenceBenchmark.run(checkpoint: model, settings: settings, log: log)
+            let floorBytes = r.encoderWeightBytes.map {
+                "(\(r.weightBytes / 1000) kB x \(r.steps) + \($0 / 1000) kB of image encoders)"
+            } ?? "\(r.weightBytes / 1000) kB x \(r.steps)"
+            let training = r.trainingSamplesPerSecond.map {
+                "batch \(r.trainingBatch) on \(r.trainingThreads) threads: \(Int($0)) samples/s"
+            } ?? (r.trainingNote ?? "not measured")
             print("""
                 network      \(r.network), \(r.parameters) parameters (\(r.weightBytes / 1000) kB)
                 solver       \(r.solver) K=\(r.steps); OpenBLAS core \(r.openBLASCore)
@@ -60,7 +82,7 @@ struct BenchInferCommand: ParsableCommand {
                   latency    p50 \(ms(r.latencyMilliseconds.p50))  p99 \(ms(r.latencyMilliseconds.p99))  \
                 max \(ms(r.latencyMilliseconds.max))  (\(r.latencyMilliseconds.count) chunks)
                   allocations per call  \(String(format: "%.2f", r.allocationsPerCall))
-                  floor      \(ms(r.floorMilliseconds)) = \(r.weightBytes / 1000) kB x \(r.steps) / \
+                  floor      \(ms(r.floorMilliseconds)) = \(floorBytes) / \
                 \(String(format: "%.1f", r.readBandwidthGBPerSecond)) GB/s;  p50 / floor = \
                 \(String(format: "%.2f", r.p50OverFloor))
                 batch \(r.batch)
@@ -70,14 +92,63 @@ struct BenchInferCommand: ParsableCommand {
                 \(String(format: "%.1f", r.gflopsAllThreads)) GFLOP/s
                   sgemm \(r.sgemmShape.map(String.init).joined(separator: "x")) on 1 thread: \
                 \(String(format: "%.1f", r.sgemmGflopsOneThread)) GFLOP/s
-                training     batch \(r.trainingBatch) on \(r.trainingThreads) threads: \
-                \(Int(r.trainingSamplesPerSecond)) samples/s
+                training     \(training)
                 """)
+            if encoders {
+                var encoderSettings = ImageEncoderBenchmark.Settings()
+                encoderSettings.iterations = iterations
+                encoderSettings.batch = batch
+                encoderSettings.python = python
+                let figures = try ImageEncoderBenchmark.run(settings: encoderSettings, log: log)
+                r.encoders = figures
+                printEncoders(figures, settings: encoderSettings)
+            }
             if let json = report.json { try writeJSONReport(r, to: json) }
         }
     }
 
+    private func printEncoders(_ figures: [ImageEncoderBenchmark.Result], settings: ImageEncoderBenchmark.Settings) {
+        print("""
+            image encoders  \(settings.frameHeight) x \(settings.frameWidth) x \(settings.channels) uint8 frames, \
+            centre crop to \(settings.cropHeight) x \(settings.cropWidth), scaled to [-1, 1]; random weights, 1 thread
+            """)
+        for e in figures {
+            let gflops = { String(format: "%.1f GFLOP/s", $0) }
+            print("""
+                \(pad(e.backbone, 13))\
+                \(e.parameters) parameters, \(String(format: "%.1f", Double(e.multiplyAddsPerFrame) / 1e6)) M \
+                multiply-adds per frame
+                  batch 1    p50 \(ms(e.latencyMilliseconds.p50))  p99 \(ms(e.latencyMilliseconds.p99))  \
+                max \(ms(e.latencyMilliseconds.max)) per frame (\(e.latencyMilliseconds.count) calls), \
+                \(gflops(e.gflopsBatch1)) at p50
+                  allocations per call  \(String(format: "%.2f", e.allocationsPerCall))
+                  \(pad("batch \(e.batch)", 11))\(ms(e.batchMillisecondsPerFrame)) per frame, \(gflops(e.gflopsBatch))
+                """)
+            if let t = e.torch {
+                let version = { (full: String) in full.split(separator: "+").first.map(String.init) ?? full }
+                let speed = (t.latencyMilliseconds.p50 / e.latencyMilliseconds.p50,
+                             t.batchMillisecondsPerImage / e.batchMillisecondsPerFrame)
+                print("""
+                      PyTorch    \(version(t.torch)), torchvision \(version(t.torchvision)), \(t.threads) thread, \
+                    no_grad, \(t.input.map(String.init).joined(separator: " x ")) float input (excludes the crop)
+                        batch 1    p50 \(ms(t.latencyMilliseconds.p50))  p99 \(ms(t.latencyMilliseconds.p99))  \
+                    max \(ms(t.latencyMilliseconds.max)) per frame (\(t.latencyMilliseconds.count) calls)
+                        \(pad("batch \(t.batch)", 11))\(ms(t.batchMillisecondsPerImage)) per frame
+                        flowpolicy is \(String(format: "%.2f", speed.0))x PyTorch's speed at batch 1 (p50), \
+                    \(String(format: "%.2f", speed.1))x at batch \(e.batch)
+                    """)
+            } else {
+                print("  PyTorch    not measured: \(e.torchNote ?? "no figures")")
+            }
+        }
+    }
+
     private func ms(_ value: Double) -> String { String(format: "%.3f ms", value) }
+
+    /// `text` and at least one space, padded to `width` characters.
+    private func pad(_ text: String, _ width: Int) -> String {
+        text + String(repeating: " ", count: max(1, width - text.count))
+    }
 }
 
 struct BenchEnvCommand: ParsableCommand {

@@ -14,10 +14,15 @@ struct ImportCommand: ParsableCommand {
         abstract: "Import demonstrations from LeRobot, robomimic HDF5 or a Diffusion Policy zarr into a dataset file.",
         discussion: """
             LeRobot: a dataset folder of codebase version v2.0, v2.1 or v3.0 (meta/info.json, data/*.parquet); the \
-            state and action features are read, image and video features are skipped with a note. robomimic: an HDF5 \
-            file (data/demo_N/obs/<key>, actions); the obs keys are concatenated in the order given (default for a \
-            robomimic task: object,robot0_eef_pos,robot0_eef_quat,robot0_gripper_qpos). zarr: a Diffusion Policy \
-            replay buffer (data/state, data/keypoint, data/action, meta/episode_ends), a folder or a .zip.
+            state and action features are read, and image and video features (PNG/JPEG in the parquet, mp4 files) \
+            become cameras. robomimic: an HDF5 file (data/demo_N/obs/<key>, actions); the obs keys are concatenated \
+            in the order given (default for a robomimic task: \
+            object,robot0_eef_pos,robot0_eef_quat,robot0_gripper_qpos), and image keys given with --cameras become \
+            cameras. zarr: a Diffusion Policy replay buffer (data/state, data/keypoint, data/action, \
+            meta/episode_ends), a folder or a .zip.
+
+            A camera is stored as images.<camera> (uint8 [N, H, W, 3]) beside the observation: \
+            observation.images.front -> front, agentview_image -> agentview.
 
             With --task the data is checked against the task's layout and recorded as that task's, so that `train` \
             takes its horizons and `eval --task` runs the policy: a robomimic low-dim file with the standard keys \
@@ -51,6 +56,10 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "LeRobot: state feature(s), comma-separated (default: observation.state).")
     var stateKey: String?
 
+    @Option(help: ArgumentHelp("Cameras to carry, comma-separated, in order, or none. LeRobot: image/video features "
+        + "(front or observation.images.front; default: all); robomimic: image keys (agentview_image; default: none)."))
+    var cameras: String?
+
     @Option(help: "The action key (default: action; robomimic: actions).")
     var actionKey: String?
 
@@ -59,11 +68,12 @@ struct ImportCommand: ParsableCommand {
     func validate() throws {
         if filter != nil, format != .robomimic { throw ValidationError("--filter applies to robomimic files only") }
         if stateKey != nil, format != .lerobot { throw ValidationError("--state-key applies to LeRobot datasets only") }
+        if cameras != nil, format == .zarr { throw ValidationError("--cameras applies to LeRobot and robomimic only") }
         if obsKeys != nil, format == .lerobot {
             throw ValidationError("LeRobot datasets take --state-key (their features), not --obs-keys")
         }
         if observationMode != nil, task == nil { throw ValidationError("--observation-mode needs --task") }
-        for (name, value) in [("--obs-keys", obsKeys), ("--state-key", stateKey)] {
+        for (name, value) in [("--obs-keys", obsKeys), ("--state-key", stateKey), ("--cameras", cameras)] {
             if let value, keys(value).isEmpty {
                 throw ValidationError("\(name) needs at least one key, got \"\(value)\"")
             }
@@ -87,6 +97,7 @@ struct ImportCommand: ParsableCommand {
             options.observationKeys = obsKeys.map(keys)
             options.filter = filter
             options.stateKeys = stateKey.map(keys)
+            options.cameras = cameras.map { $0.trimmingCharacters(in: .whitespaces) == "none" ? [] : keys($0) }
             options.actionKey = actionKey
             options.command = commandLine
             let s = try DatasetConversionSession.importDataset(options)
@@ -100,7 +111,7 @@ struct ImportCommand: ParsableCommand {
                 print("  task            none (give --task to train and evaluate on a simulated task)")
             }
             if let rate = s.controlRate { print("  control rate    \(rate) Hz") }
-            for key in ["source_format", "source_episodes", "robot_type", "skipped"] {
+            for key in ["source_format", "source_episodes", "robot_type", "camera_keys", "skipped"] {
                 guard let value = s.details[key] else { continue }
                 let label = key.replacingOccurrences(of: "_", with: " ")
                 print("  \(label.padding(toLength: 15, withPad: " ", startingAt: 0)) \(value)")

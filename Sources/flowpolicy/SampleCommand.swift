@@ -17,6 +17,10 @@ struct SampleCommand: ParsableCommand {
             help: "Observation: Do numbers (repeated over the window) or To*Do numbers, comma-separated.")
     var observation: String
 
+    @Option(name: .customLong("frames-from"),
+            help: "A policy with cameras: DATASET:ROW, the frames of that dataset row (repeated over the window).")
+    var framesFrom: String?
+
     @Option(parsing: .unconditional, help: "Number of chunks to sample.")
     var count: Int = 1000
 
@@ -36,6 +40,16 @@ struct SampleCommand: ParsableCommand {
         try Check.integer("--count", count, in: 1...100_000)
         try Check.real("--adaptive", adaptive, in: .from(1e-10, through: 1))
         try Check.inputFile("--checkpoint", checkpoint)
+        if let source = try frameSource() { try Check.inputFile("--frames-from", source.path) }
+    }
+
+    /// `--frames-from DATASET:ROW` as (path, row).
+    private func frameSource() throws -> (path: String, row: Int)? {
+        guard let framesFrom else { return nil }
+        guard let colon = framesFrom.lastIndex(of: ":"), let row = Int(framesFrom[framesFrom.index(after: colon)...]),
+              row >= 0
+        else { throw ValidationError("--frames-from takes DATASET:ROW (a row number >= 0), got \"\(framesFrom)\"") }
+        return (String(framesFrom[..<colon]), row)
     }
 
     func run() throws {
@@ -44,6 +58,7 @@ struct SampleCommand: ParsableCommand {
                 checkpointPath: checkpoint, observation: try parseNumbers(observation, name: "--observation"))
             options.count = count
             options.seed = seed
+            options.framesFrom = try frameSource()
             options.solver = adaptive.map { .adaptive(tolerance: $0) } ?? .fixed(sampling.solver, steps: sampling.steps)
             let s = try SampleSession.run(options)
             let format = { (values: [Float]) in values.map { String(format: "%.3f", $0) }.joined(separator: ", ") }

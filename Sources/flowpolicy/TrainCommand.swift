@@ -14,7 +14,10 @@ struct TrainCommand: ParsableCommand {
             Diffusion Policy's, for data of no known task). The checkpoint holds the \
             EMA weights and is written only when training finishes, atomically. --method lfm trains a Local Flow \
             Matching chain of --blocks blocks whose total parameter count matches the FM network given by --hidden \
-            and --depth; --steps is then the total over all blocks.
+            and --depth; --steps is then the total over all blocks. A dataset with cameras (`images.<camera>`) \
+            trains an image policy: an encoder per camera (--image-backbone: small_cnn, sized for CPU training, or \
+            resnet18, Diffusion Policy's ResNet-18 with GroupNorm; both with spatial softmax) learns with the \
+            network, on random crops of --image-crop pixels (default 7/8 of the frame: 84 of 96).
             """)
 
     @Option(help: "fm (flow matching) or lfm (Local Flow Matching chain).")
@@ -59,6 +62,14 @@ struct TrainCommand: ParsableCommand {
             help: "Size of the sinusoidal time embedding.")
     var timeEmbedding: Int = 64
 
+    @Option(name: .customLong("image-backbone"),
+            help: "Image datasets: small_cnn or resnet18, the encoder of each camera's frames.")
+    var imageBackbone: ImageEncoderConfiguration.Backbone = .smallCNN
+
+    @Option(name: .customLong("image-crop"), parsing: .unconditional,
+            help: "Image datasets: the side of the square random crop in training (centre crop when acting).")
+    var imageCrop: Int?
+
     @Option(name: .customLong("obs-steps"), parsing: .unconditional,
             help: "To: observations in the window (default: the task's).")
     var observationSteps: Int?
@@ -96,6 +107,7 @@ struct TrainCommand: ParsableCommand {
         guard (2...1024).contains(timeEmbedding), timeEmbedding % 2 == 0 else {
             throw ValidationError("--time-embedding must be an even number in 2...1024, got \(timeEmbedding)")
         }
+        try Check.integer("--image-crop", imageCrop, in: 8...1024)
         try Check.integer("--obs-steps", observationSteps, in: 1...1000)
         try Check.integer("--action-steps", actionSteps, in: 1...1000)
         try Check.integer("--prediction-steps", predictionSteps, in: 1...1000)
@@ -126,6 +138,8 @@ struct TrainCommand: ParsableCommand {
             options.hidden = hidden
             options.depth = depth
             options.timeEmbedding = timeEmbedding
+            options.imageBackbone = imageBackbone
+            options.imageCrop = imageCrop
             options.training.steps = steps
             options.training.batchSize = batchSize
             options.training.learningRate = learningRate
@@ -151,3 +165,4 @@ struct TrainCommand: ParsableCommand {
 }
 
 extension TrainingSession.Method: ExpressibleByArgument {}
+extension ImageEncoderConfiguration.Backbone: ExpressibleByArgument {}

@@ -132,4 +132,47 @@ private final class RobotDriver {
         let summary = try running.join()
         #expect(summary.episodes.map(\.seed) == [5, 6] && summary.episodes.allSatisfy { $0.steps == 300 })
     }
+
+    @Test func aTaskWithCamerasPublishesTheRenderedFrameOfEachState() throws {
+        let context = try ZMQContext()
+        let task = try TaskDescription.named("pusht_image")
+        var options = SimulatedRobot.Options(task: task, stateEndpoint: "tcp://127.0.0.1:*")
+        options.lockStep = true
+        options.firstSeed = 11
+        options.episodes = 1
+        let robot = Handed(try SimulatedRobot(options: options, context: context))
+        #expect(robot.value.cameras == [CameraSpec(name: "image", height: 96, width: 96, channels: 3)])
+        let driver = try RobotDriver(context, state: robot.value.stateEndpoint, command: robot.value.commandEndpoint)
+        let running = Peer { try robot.value.run(shouldStop: { false }) }
+
+        // The same states in process, rendered by the task's own camera.
+        let reference = try #require(try task.makeEnvironment() as? any CameraEnvironment)
+        _ = try reference.reset(seed: 11)
+        var expected = [UInt8](repeating: 0, count: 96 * 96 * 3)
+        var (state, sequence) = try driver.state(after: 0)
+        for step in 0..<3 {
+            try expected.withUnsafeMutableBufferPointer { try reference.renderCameras(into: $0.baseAddress!) }
+            #expect(state.frames.count == 1, "step \(step)")
+            let frame = try #require(state.frames.first)
+            #expect(frame.camera == "image" && frame.height == 96 && frame.width == 96 && frame.channels == 3)
+            #expect(frame.encoding == .rawUint8 && Array(frame.data) == expected, "step \(step)")
+            // The frame is checked as `run` checks it.
+            var copied = [UInt8](repeating: 0, count: expected.count)
+            try copied.withUnsafeMutableBufferPointer {
+                try CameraFrames.copyCurrent(state.frames, cameras: robot.value.cameras, into: $0.baseAddress)
+            }
+            #expect(copied == expected)
+            let target = Self.action(step)
+            try driver.command(.act, target, answering: sequence)
+            _ = try reference.step(target)
+            (state, sequence) = try driver.state(after: sequence)
+        }
+        #expect(expected.contains { $0 != expected[0] }, "the frame shows something")
+        while !state.done {
+            try driver.command(.act, [256, 256], answering: sequence)
+            (state, sequence) = try driver.state(after: sequence)
+        }
+        try driver.command(.hold, [], answering: sequence)
+        _ = try running.join()
+    }
 }

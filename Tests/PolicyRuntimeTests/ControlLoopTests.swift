@@ -73,8 +73,8 @@ final class FixedInference: ChunkInference {
 
     var solverSteps: Int { 1 }
 
-    func submit(window: UnsafePointer<Float>, committed: UnsafePointer<Float>?, committedSteps: Int, tag: Int,
-                generation: Int) -> Bool {
+    func submit(window: UnsafePointer<Float>, frames: UnsafePointer<UInt8>?, committed: UnsafePointer<Float>?,
+                committedSteps: Int, tag: Int, generation: Int) -> Bool {
         guard pending == nil else { return false }
         pending = (tag, generation)
         requests += 1

@@ -92,7 +92,7 @@ import Testing
         #expect(description.stateArrival != nil)
         description.stateArrival = nil
         #expect(description == RobotDescription(name: "arm", observationDimensions: 5, actionDimensions: 7,
-                                                controlRateHz: 20))
+                                                controlRateHz: 20, cameras: []))
         _ = try? publisher.join()
     }
 }

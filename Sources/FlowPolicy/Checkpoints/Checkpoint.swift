@@ -14,16 +14,38 @@ public struct PolicySpec: Codable, Equatable, Sendable {
     public var observationDimensions: Int
     /// Da.
     public var actionDimensions: Int
+    /// The cameras whose frames join each observation step (none for a low-dimensional policy).
+    public var cameras: [CameraSpec]
 
     public init(task: String, observationSteps: Int, actionSteps: Int, predictionSteps: Int,
-                observationDimensions: Int, actionDimensions: Int) {
+                observationDimensions: Int, actionDimensions: Int, cameras: [CameraSpec] = []) {
         self.task = task
+        self.cameras = cameras
         self.observationSteps = observationSteps
         self.actionSteps = actionSteps
         self.predictionSteps = predictionSteps
         self.observationDimensions = observationDimensions
         self.actionDimensions = actionDimensions
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case task, observationSteps, actionSteps, predictionSteps, observationDimensions, actionDimensions, cameras
+    }
+
+    /// Reads specs written before cameras existed (no `cameras`: a low-dimensional policy).
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        task = try values.decode(String.self, forKey: .task)
+        observationSteps = try values.decode(Int.self, forKey: .observationSteps)
+        actionSteps = try values.decode(Int.self, forKey: .actionSteps)
+        predictionSteps = try values.decode(Int.self, forKey: .predictionSteps)
+        observationDimensions = try values.decode(Int.self, forKey: .observationDimensions)
+        actionDimensions = try values.decode(Int.self, forKey: .actionDimensions)
+        cameras = try values.decodeIfPresent([CameraSpec].self, forKey: .cameras) ?? []
+    }
+
+    /// Bytes of one observation step's frames: every camera's `H * W * C`, in the order of `cameras`.
+    public var frameBytesPerStep: Int { cameras.reduce(0) { $0 + $1.byteCount } }
 
     public func validate() throws(FlowPolicyError) {
         let (To, Ta, Tp) = (observationSteps, actionSteps, predictionSteps)
@@ -40,11 +62,14 @@ public struct PolicySpec: Codable, Equatable, Sendable {
         }
     }
 
-    /// The network sizes this spec implies, with the given width.
-    public func networkConfiguration(hidden: Int, blocks: Int, timeEmbedding: Int = 64) -> ResMLPFiLMConfiguration {
+    /// The network sizes this spec implies, with the given width; `imageFeatures` per observation step join the
+    /// condition of a policy with cameras (`ImageObservationEncoder.featuresPerStep`).
+    public func networkConfiguration(hidden: Int, blocks: Int, timeEmbedding: Int = 64, imageFeatures: Int = 0)
+        -> ResMLPFiLMConfiguration
+    {
         ResMLPFiLMConfiguration(
             chunkDimensions: predictionSteps * actionDimensions,
-            observationDimensions: observationSteps * observationDimensions,
+            observationDimensions: observationSteps * (observationDimensions + imageFeatures),
             hidden: hidden, blocks: blocks, timeEmbedding: timeEmbedding)
     }
 }
@@ -84,7 +109,9 @@ public struct FlowStage: Sendable {
 /// `[Do]` and `normalizer.action.min|max` `[Da]`, and `__metadata__` with `format = flowpolicy`, `format_version`,
 /// `architecture`, `To`, `Ta`, `Tp`, `obs_dim`, `action_dim`, `task`, `method` (`fm`, `mle`, `residual`, `lfm`,
 /// `lfm-distilled`), `provenance` (JSON: dataset hash, steps, seed, ...) and `deployment` (JSON: the deployment
-/// contract, see `DeploymentContract`; absent in checkpoints written before it existed).
+/// contract, see `DeploymentContract`; absent in checkpoints written before it existed). A policy with cameras also
+/// stores its image encoders' tensors (`encoders.<camera>.backbone.conv1.weight` ...) and metadata `cameras` (JSON
+/// list of name, height, width, channels) and `image_encoder` (JSON encoder sizes).
 public final class Checkpoint {
     public static let formatName = "flowpolicy"
     public static let formatVersion = 1
@@ -100,31 +127,40 @@ public final class Checkpoint {
     public var provenance: [String: String]
     /// What a robot computer needs to run the policy (rate, bounds, limits, hand-over); nil in older checkpoints.
     public var contract: DeploymentContract?
+    /// The image encoders of a policy with cameras (`spec.cameras`), and their weights (EMA); nil without cameras.
+    public let imageEncoder: ImageObservationEncoder?
+    public let imageEncoderParameters: FloatBuffer?
 
     /// A single-stage policy: the network (and, for residual fine-tuning, the contracting head), 0 → 1.
     public convenience init(spec: PolicySpec, network: ResMLPFiLM, parameters: FloatBuffer,
                             observationNormalizer: MinMaxNormalizer, actionNormalizer: MinMaxNormalizer,
                             head: ContractiveResidualHead? = nil, headParameters: FloatBuffer? = nil,
                             method: String = "fm", provenance: [String: String] = [:],
-                            contract: DeploymentContract? = nil) {
+                            contract: DeploymentContract? = nil, imageEncoder: ImageObservationEncoder? = nil,
+                            imageEncoderParameters: FloatBuffer? = nil) {
         precondition(parameters.count == network.layout.count)
         precondition((head == nil) == (headParameters == nil) && headParameters?.count ?? 0 == head?.layout.count ?? 0)
         let stage = FlowStage(field: VelocityField(network: network, head: head),
                               parameters: VelocityFieldParameters(network: parameters, head: headParameters))
         self.init(spec: spec, stages: [stage], observationNormalizer: observationNormalizer,
-                  actionNormalizer: actionNormalizer, method: method, provenance: provenance, contract: contract)
+                  actionNormalizer: actionNormalizer, method: method, provenance: provenance, contract: contract,
+                  imageEncoder: imageEncoder, imageEncoderParameters: imageEncoderParameters)
     }
 
     public init(spec: PolicySpec, stages: [FlowStage], observationNormalizer: MinMaxNormalizer,
                 actionNormalizer: MinMaxNormalizer, method: String, provenance: [String: String] = [:],
-                contract: DeploymentContract? = nil) {
+                contract: DeploymentContract? = nil, imageEncoder: ImageObservationEncoder? = nil,
+                imageEncoderParameters: FloatBuffer? = nil) {
         precondition(!stages.isEmpty)
+        precondition(spec.cameras == (imageEncoder?.cameras ?? []))
+        precondition(imageEncoderParameters?.count == imageEncoder?.layout.count)
+        let imageFeatures = imageEncoder?.featuresPerStep ?? 0
         precondition(observationNormalizer.dimensions == spec.observationDimensions)
         precondition(actionNormalizer.dimensions == spec.actionDimensions)
         precondition(stages.allSatisfy {
             $0.field.network.configuration.chunkDimensions == spec.predictionSteps * spec.actionDimensions
                 && $0.field.network.configuration.observationDimensions
-                    == spec.observationSteps * spec.observationDimensions
+                    == spec.observationSteps * (spec.observationDimensions + imageFeatures)
         })
         self.spec = spec
         self.stages = stages
@@ -133,6 +169,8 @@ public final class Checkpoint {
         self.method = method
         self.provenance = provenance
         self.contract = contract
+        self.imageEncoder = imageEncoder
+        self.imageEncoderParameters = imageEncoderParameters
     }
 
     /// Whether sampling runs several flows (a Local Flow Matching chain).
@@ -148,7 +186,9 @@ public final class Checkpoint {
 
     /// Trainable numbers over all stages.
     public var parameterCount: Int {
-        stages.reduce(0) { $0 + $1.field.network.layout.parameterCount + ($1.field.head?.layout.parameterCount ?? 0) }
+        stages.reduce(imageEncoder?.layout.parameterCount ?? 0) {
+            $0 + $1.field.network.layout.parameterCount + ($1.field.head?.layout.parameterCount ?? 0)
+        }
     }
 
     /// Network evaluations to sample one chunk with `steps` steps of `method` per stage.
@@ -178,6 +218,9 @@ public final class Checkpoint {
                 append(head.layout, headParameters, prefix: prefix)
             }
         }
+        if let imageEncoder, let imageEncoderParameters {
+            append(imageEncoder.layout, imageEncoderParameters, prefix: "")
+        }
         for (name, normalizer) in [("observation", observationNormalizer), ("action", actionNormalizer)] {
             tensors.append(
                 ("normalizer.\(name).min", StoredTensor(float32: normalizer.minimum, shape: [normalizer.dimensions])))
@@ -198,6 +241,16 @@ public final class Checkpoint {
             "provenance": jsonObject(provenance),
         ]
         if let contract { metadata["deployment"] = contract.json }
+        if let imageEncoder {
+            metadata["cameras"] = jsonArray(imageEncoder.cameras.map {
+                ["name": $0.name, "height": $0.height, "width": $0.width, "channels": $0.channels]
+            })
+            let c = imageEncoder.configuration
+            metadata["image_encoder"] = jsonObject([
+                "backbone": c.backbone.rawValue, "channels": c.channels, "height": c.height, "width": c.width,
+                "keypoints": c.keypoints, "features": c.features,
+            ])
+        }
         func sizes(_ configuration: ResMLPFiLMConfiguration) -> [String: Any] {
             ["hidden": configuration.hidden, "blocks": configuration.blocks,
              "time_embedding": configuration.timeEmbedding, "chunk_dimensions": configuration.chunkDimensions,
@@ -253,10 +306,36 @@ public final class Checkpoint {
             }
             return value
         }
+        var imageEncoder: ImageObservationEncoder?
+        if let camerasText = metadata["cameras"] {
+            guard let list = parseJSONObject(camerasText) as? [[String: Any]],
+                  let sizes = parseJSONObject(metadata["image_encoder"] ?? "") as? [String: Any],
+                  let backboneName = sizes["backbone"] as? String,
+                  let backbone = ImageEncoderConfiguration.Backbone(rawValue: backboneName),
+                  let channels = sizes["channels"] as? Int, let height = sizes["height"] as? Int,
+                  let width = sizes["width"] as? Int, let keypoints = sizes["keypoints"] as? Int,
+                  let features = sizes["features"] as? Int
+            else {
+                throw fail("metadata cameras must be a JSON list, and image_encoder a JSON object with backbone "
+                    + "(resnet18 or small_cnn), channels, height, width, keypoints and features")
+            }
+            var cameras: [CameraSpec] = []
+            for entry in list {
+                guard let name = entry["name"] as? String, let height = entry["height"] as? Int,
+                      let width = entry["width"] as? Int, let channels = entry["channels"] as? Int
+                else { throw fail("each camera needs name, height, width and channels (\(camerasText))") }
+                cameras.append(CameraSpec(name: name, height: height, width: width, channels: channels))
+            }
+            do {
+                imageEncoder = try ImageObservationEncoder(cameras: cameras, configuration: ImageEncoderConfiguration(
+                    backbone: backbone, channels: channels, height: height, width: width, keypoints: keypoints,
+                    features: features))
+            } catch { throw fail("\(error)") }
+        }
         let spec = PolicySpec(
             task: metadata["task"] ?? "", observationSteps: try integer("To"), actionSteps: try integer("Ta"),
             predictionSteps: try integer("Tp"), observationDimensions: try integer("obs_dim"),
-            actionDimensions: try integer("action_dim"))
+            actionDimensions: try integer("action_dim"), cameras: imageEncoder?.cameras ?? [])
         do { try spec.validate() } catch { throw fail("\(error)") }
 
         func load(_ layout: ParameterLayout, prefix: String, described description: String) throws(FlowPolicyError)
@@ -288,8 +367,9 @@ public final class Checkpoint {
                   let timeEmbedding = sizes["time_embedding"] as? Int
             else { throw fail("network sizes must give hidden, blocks and time_embedding (\(description))") }
             do {
-                return try ResMLPFiLM(
-                    spec.networkConfiguration(hidden: hidden, blocks: blocks, timeEmbedding: timeEmbedding))
+                return try ResMLPFiLM(spec.networkConfiguration(
+                    hidden: hidden, blocks: blocks, timeEmbedding: timeEmbedding,
+                    imageFeatures: imageEncoder?.featuresPerStep ?? 0))
             } catch { throw fail("\(error)") }
         }
 
@@ -355,13 +435,16 @@ public final class Checkpoint {
             try DeploymentContract(json: text, source: path, observationDimensions: spec.observationDimensions,
                                    actionDimensions: spec.actionDimensions)
         }
+        let imageEncoderParameters = try imageEncoder.map { encoder throws(FlowPolicyError) in
+            try load(encoder.layout, prefix: "", described: metadata["image_encoder"] ?? "")
+        }
         self.init(
             spec: spec, stages: stages,
             observationNormalizer: try normalizer("observation", dimensions: spec.observationDimensions),
             actionNormalizer: try normalizer("action", dimensions: spec.actionDimensions),
             method: metadata["method"] ?? "fm",
             provenance: (parseJSONObject(metadata["provenance"] ?? "{}") as? [String: String]) ?? [:],
-            contract: contract)
+            contract: contract, imageEncoder: imageEncoder, imageEncoderParameters: imageEncoderParameters)
     }
 }
 

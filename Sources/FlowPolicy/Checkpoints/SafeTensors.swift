@@ -7,9 +7,11 @@ public struct StoredTensor: Equatable, Sendable {
         case float64 = "F64"
         case int64 = "I64"
         case int32 = "I32"
+        case uint8 = "U8"
 
         var size: Int {
             switch self {
+            case .uint8: return 1
             case .float32, .int32: return 4
             case .float64, .int64: return 8
             }
@@ -142,7 +144,7 @@ public struct SafeTensorsFile: Equatable, Sendable {
                 offsets.count == 2
             else { throw fail("tensor \(key): header entry lacks dtype, shape or data_offsets") }
             guard let dtype = StoredTensor.DType(rawValue: dtypeName) else {
-                throw fail("tensor \(key): unsupported dtype \(dtypeName) (flowpolicy reads F32, F64, I64, I32)")
+                throw fail("tensor \(key): unsupported dtype \(dtypeName) (flowpolicy reads F32, F64, I64, I32, U8)")
             }
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1] else {
                 throw fail("tensor \(key): negative shape or inverted data offsets \(offsets)")

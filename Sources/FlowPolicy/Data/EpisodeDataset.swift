@@ -4,7 +4,9 @@ import Foundation
 /// `obs [N, Do]` and `action [N, Da]`, with `episode_ends [E]` the exclusive cumulative end of each episode.
 ///
 /// Stored as one safetensors file (F32 `obs`, F32 `action`, I64 `episode_ends`) with string metadata: task, control
-/// rate and provenance. Python reads it with `safetensors.numpy.load_file`.
+/// rate and provenance. A dataset with cameras also holds each camera's frames beside the observation, U8
+/// `images.<camera> [N, H, W, C]` (RGB, channels last, as LeRobot and robomimic keep them), and the metadata
+/// `cameras` lists their names in order, comma-separated. Python reads it with `safetensors.numpy.load_file`.
 public struct EpisodeDataset: Equatable, Sendable {
     public static let formatName = "flowpolicy.dataset"
     public static let formatVersion = 1
@@ -17,12 +19,19 @@ public struct EpisodeDataset: Equatable, Sendable {
     public private(set) var actions: [Float]
     /// `[E]`, strictly increasing, the last equals N.
     public private(set) var episodeEnds: [Int]
+    /// The cameras whose frames each step holds (none for a low-dimensional dataset).
+    public private(set) var cameras: [CameraSpec]
+    /// Per camera, `[N, H, W, C]` uint8.
+    public private(set) var frames: [[UInt8]]
     /// Task name, control rate, provenance and anything else worth keeping (all strings).
     public var metadata: [String: String]
 
-    public init(observationDimensions: Int, actionDimensions: Int, metadata: [String: String] = [:]) {
+    public init(observationDimensions: Int, actionDimensions: Int, cameras: [CameraSpec] = [],
+                metadata: [String: String] = [:]) {
         self.observationDimensions = observationDimensions
         self.actionDimensions = actionDimensions
+        self.cameras = cameras
+        frames = cameras.map { _ in [] }
         observations = []
         actions = []
         episodeEnds = []
@@ -37,9 +46,10 @@ public struct EpisodeDataset: Equatable, Sendable {
         (index == 0 ? 0 : episodeEnds[index - 1])..<episodeEnds[index]
     }
 
-    /// Appends one episode (`observations [L, Do]`, `actions [L, Da]`); the episodes already present are unchanged.
-    public mutating func appendEpisode(observations newObservations: [Float], actions newActions: [Float])
-        throws(FlowPolicyError)
+    /// Appends one episode (`observations [L, Do]`, `actions [L, Da]`, and with cameras `stepFrames [L, Σ H*W*C]`:
+    /// each step's frames, cameras in order); the episodes already present are unchanged.
+    public mutating func appendEpisode(observations newObservations: [Float], actions newActions: [Float],
+                                       stepFrames: [UInt8] = []) throws(FlowPolicyError)
     {
         let length = newObservations.count / max(observationDimensions, 1)
         guard newObservations.count == length * observationDimensions, length > 0,
@@ -53,6 +63,19 @@ public struct EpisodeDataset: Equatable, Sendable {
             ?? newActions.firstIndex(where: { !$0.isFinite }) {
             throw .nonFinite("episode \(episodeCount) has a non-finite value (element \(bad)); it was not added")
         }
+        let bytesPerStep = cameras.reduce(0) { $0 + $1.byteCount }
+        guard stepFrames.count == length * bytesPerStep else {
+            throw .invalidConfiguration(
+                "an episode of \(length) steps needs \(length) x \(bytesPerStep) frame bytes (\(cameras.shapeDescription)), "
+                    + "got \(stepFrames.count)")
+        }
+        for step in 0..<length {
+            var offset = step * bytesPerStep
+            for (camera, spec) in cameras.enumerated() {
+                frames[camera] += stepFrames[offset..<(offset + spec.byteCount)]
+                offset += spec.byteCount
+            }
+        }
         observations += newObservations
         actions += newActions
         episodeEnds.append(stepCount + length)
@@ -60,12 +83,16 @@ public struct EpisodeDataset: Equatable, Sendable {
 
     /// Appends every episode of `other` (same dimensions).
     public mutating func append(contentsOf other: EpisodeDataset) throws(FlowPolicyError) {
-        guard other.observationDimensions == observationDimensions, other.actionDimensions == actionDimensions else {
+        guard other.observationDimensions == observationDimensions, other.actionDimensions == actionDimensions,
+              other.cameras == cameras
+        else {
             throw .invalidConfiguration(
-                "cannot append a dataset with Do=\(other.observationDimensions), Da=\(other.actionDimensions) to one "
-                    + "with Do=\(observationDimensions), Da=\(actionDimensions)")
+                "cannot append a dataset with Do=\(other.observationDimensions), Da=\(other.actionDimensions), "
+                    + "\(other.cameras.shapeDescription) to one with Do=\(observationDimensions), Da=\(actionDimensions), "
+                    + "\(cameras.shapeDescription)")
         }
         let base = stepCount
+        for camera in cameras.indices { frames[camera] += other.frames[camera] }
         observations += other.observations
         actions += other.actions
         episodeEnds += other.episodeEnds.map { $0 + base }
@@ -74,9 +101,13 @@ public struct EpisodeDataset: Equatable, Sendable {
     /// The dataset made of the listed episodes, in that order (metadata kept).
     public func subset(episodes indices: [Int]) -> EpisodeDataset {
         var subset = EpisodeDataset(observationDimensions: observationDimensions, actionDimensions: actionDimensions,
-                                    metadata: metadata)
+                                    cameras: cameras, metadata: metadata)
         for index in indices {
             let range = episodeRange(index)
+            for (camera, spec) in cameras.enumerated() {
+                subset.frames[camera] +=
+                    frames[camera][(range.lowerBound * spec.byteCount)..<(range.upperBound * spec.byteCount)]
+            }
             subset.observations +=
                 observations[(range.lowerBound * observationDimensions)..<(range.upperBound * observationDimensions)]
             subset.actions += actions[(range.lowerBound * actionDimensions)..<(range.upperBound * actionDimensions)]
@@ -91,6 +122,7 @@ public struct EpisodeDataset: Equatable, Sendable {
         hash.mix(observations)
         hash.mix(actions)
         hash.mix(episodeEnds.map(Int64.init))
+        for cameraFrames in frames { hash.mix(cameraFrames) }
         return hash.text
     }
 
@@ -98,14 +130,17 @@ public struct EpisodeDataset: Equatable, Sendable {
         var metadata = self.metadata
         metadata["format"] = Self.formatName
         metadata["format_version"] = String(Self.formatVersion)
-        let file = SafeTensorsFile(
-            metadata: metadata,
-            tensors: [
-                ("obs", StoredTensor(float32: observations, shape: [stepCount, observationDimensions])),
-                ("action", StoredTensor(float32: actions, shape: [stepCount, actionDimensions])),
-                ("episode_ends", StoredTensor(int64: episodeEnds.map(Int64.init), shape: [episodeCount])),
-            ])
-        try file.write(to: path)
+        metadata["cameras"] = cameras.isEmpty ? nil : cameras.map(\.name).joined(separator: ",")
+        var tensors: [(name: String, tensor: StoredTensor)] = [
+            ("obs", StoredTensor(float32: observations, shape: [stepCount, observationDimensions])),
+            ("action", StoredTensor(float32: actions, shape: [stepCount, actionDimensions])),
+            ("episode_ends", StoredTensor(int64: episodeEnds.map(Int64.init), shape: [episodeCount])),
+        ]
+        for (camera, spec) in cameras.enumerated() {
+            tensors.append(("images.\(spec.name)", StoredTensor(
+                dtype: .uint8, shape: [stepCount, spec.height, spec.width, spec.channels], bytes: frames[camera])))
+        }
+        try SafeTensorsFile(metadata: metadata, tensors: tensors).write(to: path)
     }
 
     /// Reads and validates a dataset: shapes agree, `episode_ends` is strictly increasing and ends at N, every value
@@ -150,9 +185,28 @@ public struct EpisodeDataset: Equatable, Sendable {
         observations = obs.floats
         actions = action.floats
         episodeEnds = endValues
+        var cameras: [CameraSpec] = []
+        var frames: [[UInt8]] = []
+        for name in (file.metadata["cameras"] ?? "").split(separator: ",").map(String.init) {
+            guard let images = file["images.\(name)"] else {
+                throw fail("the metadata lists camera \(name) but the tensor images.\(name) [N, H, W, C] is missing")
+            }
+            guard images.dtype == .uint8, images.shape.count == 4, images.shape[0] == obs.shape[0],
+                  images.shape[3] >= 1
+            else {
+                throw fail("images.\(name) must be U8 [\(obs.shape[0]), H, W, C] (one frame per step), got "
+                    + "\(images.dtype.rawValue) \(images.shape)")
+            }
+            cameras.append(CameraSpec(
+                name: name, height: images.shape[1], width: images.shape[2], channels: images.shape[3]))
+            frames.append(images.bytes)
+        }
+        self.cameras = cameras
+        self.frames = frames
         var metadata = file.metadata
         metadata["format"] = nil
         metadata["format_version"] = nil
+        metadata["cameras"] = nil
         self.metadata = metadata
         for (name, values, width) in [("obs", observations, observationDimensions),
                                       ("action", actions, actionDimensions)] {

@@ -9,6 +9,9 @@
 /// prediction  : a     a    a    ...  a       ...  a         Tp
 /// action      :       a    a    ...  a                      Ta, executed from step t
 /// ```
+/// A policy with cameras encodes each window's frames (`ImageObservationEncoder`, centre crops) once per chunk; the
+/// features join the normalized observations in the condition of every solver step.
+///
 /// All buffers are allocated at construction for up to `capacity` windows; with one worker, `predictAction` into
 /// caller buffers allocates nothing. With `workers > 1` a batch is split into contiguous slices integrated on that
 /// many threads (each with its own activations and solver stages). The noise is drawn before the split, so the result
@@ -24,7 +27,10 @@ public final class Policy {
 
     private let solvers: [ODESolver]
     private let caches: [[VelocityFieldCache]]  // [worker][stage]
-    private let window: FloatBuffer  // [B, To*Do] normalized
+    private let window: FloatBuffer  // [B, To*(Do+Fs)]: normalized observations and image features
+    private let normalized: FloatBuffer  // [B, To*Do]
+    private let imageFeatures: FloatBuffer  // [B, To*Fs]
+    private let imageCache: ImageObservationEncoderCache?
     private let state: FloatBuffer  // [B, Dx]
     private let times: FloatBuffer  // [B]
     private let committedNoise: FloatBuffer  // [B, P*Da]: x0 of the committed prefix
@@ -52,6 +58,11 @@ public final class Policy {
             checkpoint.stages.map { VelocityFieldCache(field: $0.field, capacity: sliceCapacity) }
         }
         window = FloatBuffer(count: capacity * configuration.observationDimensions)
+        let To = checkpoint.spec.observationSteps
+        normalized = FloatBuffer(count: capacity * To * checkpoint.spec.observationDimensions)
+        imageFeatures = FloatBuffer(count: capacity * To * (checkpoint.imageEncoder?.featuresPerStep ?? 0))
+        // Images are encoded a few at a time: a ResNet's activations for a whole batch would take gigabytes.
+        imageCache = checkpoint.imageEncoder.map { ImageObservationEncoderCache(encoder: $0, capacity: min(capacity * To, 16)) }
         state = FloatBuffer(count: capacity * configuration.chunkDimensions)
         times = FloatBuffer(count: capacity)
         committedNoise = FloatBuffer(count: capacity * configuration.chunkDimensions)
@@ -64,7 +75,8 @@ public final class Policy {
         generator = RandomSource(seed: seed)
     }
 
-    /// Samples one chunk per window. `observations [B, To, Do]` raw; writes, where given, `action [B, Ta, Da]` and
+    /// Samples one chunk per window. `observations [B, To, Do]` raw, and for a policy with cameras `frames [B, To,
+    /// spec.frameBytesPerStep]` (each step's cameras in `spec.cameras` order, `uint8 [H, W, C]` each); writes, where given, `action [B, Ta, Da]` and
     /// `actionPrediction [B, Tp, Da]`, both raw (denormalized).
     ///
     /// Continuation (inpainting): with `committed [B, P, Da]` (raw actions, P = `committedSteps` <= Tp), the first P
@@ -79,12 +91,14 @@ public final class Policy {
     /// sizes): the chunk then depends on that seed and the row's window alone, bit for bit, not on the other rows,
     /// the worker count or earlier calls (sharded evaluation gives the unsharded chunks).
     public func predictAction(
-        observations: UnsafePointer<Float>, batch B: Int, action: UnsafeMutablePointer<Float>?,
+        observations: UnsafePointer<Float>, frames: UnsafePointer<UInt8>? = nil, batch B: Int,
+        action: UnsafeMutablePointer<Float>?,
         actionPrediction: UnsafeMutablePointer<Float>? = nil, committed: UnsafePointer<Float>? = nil,
         committedSteps: Int = 0, noiseSeeds: UnsafePointer<UInt64>? = nil
     ) {
         precondition(B >= 1 && B <= capacity, "batch \(B) outside 1...\(capacity)")
         precondition(committedSteps >= 0 && committedSteps <= spec.predictionSteps)
+        precondition((frames != nil) == !spec.cameras.isEmpty, "frames go with a policy with cameras, and only there")
         let Dx = checkpoint.network.configuration.chunkDimensions
         if let noiseSeeds {
             for row in 0..<B {
@@ -100,7 +114,8 @@ public final class Policy {
             for row in 0..<B { (committedTarget.pointer + row * P).update(from: committed + row * P, count: P) }
             checkpoint.actionNormalizer.normalize(committedTarget.pointer, rows: B * committedSteps)
         }
-        sampleChunks(observations: observations, batch: B, rowByRow: noiseSeeds != nil)
+        prepareWindow(observations: observations, frames: frames, batch: B)
+        sampleChunks(batch: B, rowByRow: noiseSeeds != nil)
         let (To, Ta, Tp, Da) = (spec.observationSteps, spec.actionSteps, spec.predictionSteps, spec.actionDimensions)
         checkpoint.actionNormalizer.denormalize(state.pointer, rows: B * Tp)
         for row in 0..<B {
@@ -111,16 +126,23 @@ public final class Policy {
     }
 
     /// Allocating convenience: `observations [B, To, Do]` → `(action [B, Ta, Da], actionPrediction [B, Tp, Da])`.
-    public func predictAction(observations: [Float], batch B: Int = 1) -> (action: [Float], actionPrediction: [Float]) {
+    /// With cameras, `frames [B, To, frameBytesPerStep]` too.
+    public func predictAction(observations: [Float], frames: [UInt8] = [], batch B: Int = 1)
+        -> (action: [Float], actionPrediction: [Float])
+    {
         precondition(observations.count == B * spec.observationSteps * spec.observationDimensions,
                      "expected \(B) x \(spec.observationSteps) x \(spec.observationDimensions) observations")
+        precondition(frames.count == B * spec.observationSteps * spec.frameBytesPerStep,
+                     "expected \(B) x \(spec.observationSteps) x \(spec.frameBytesPerStep) frame bytes")
         var action = [Float](repeating: 0, count: B * spec.actionSteps * spec.actionDimensions)
         var prediction = [Float](repeating: 0, count: B * spec.predictionSteps * spec.actionDimensions)
         observations.withUnsafeBufferPointer { o in
-            action.withUnsafeMutableBufferPointer { a in
-                prediction.withUnsafeMutableBufferPointer { p in
-                    predictAction(observations: o.baseAddress!, batch: B, action: a.baseAddress!,
-                                  actionPrediction: p.baseAddress!)
+            frames.withUnsafeBufferPointer { f in
+                action.withUnsafeMutableBufferPointer { a in
+                    prediction.withUnsafeMutableBufferPointer { p in
+                        predictAction(observations: o.baseAddress!, frames: f.isEmpty ? nil : f.baseAddress,
+                                      batch: B, action: a.baseAddress!, actionPrediction: p.baseAddress!)
+                    }
                 }
             }
         }
@@ -131,15 +153,18 @@ public final class Policy {
     /// `observations [B, To, Do]` → `(action, actionPrediction, velocity evaluations)`. Single-threaded; allocates.
     /// Distilled one-step stages keep their single step.
     public func predictActionAdaptive(
-        observations: [Float], batch B: Int = 1, relativeTolerance: Float = 1e-5, absoluteTolerance: Float = 1e-5
+        observations: [Float], frames: [UInt8] = [], batch B: Int = 1, relativeTolerance: Float = 1e-5,
+        absoluteTolerance: Float = 1e-5
     ) throws(FlowPolicyError) -> (action: [Float], actionPrediction: [Float], evaluations: Int) {
         precondition(
-            B >= 1 && B <= capacity && observations.count == B * spec.observationSteps * spec.observationDimensions)
+            B >= 1 && B <= capacity && observations.count == B * spec.observationSteps * spec.observationDimensions
+                && frames.count == B * spec.observationSteps * spec.frameBytesPerStep)
         let configuration = checkpoint.network.configuration
         let (Do, Dx) = (configuration.observationDimensions, configuration.chunkDimensions)
         generator.fillGaussian(state.pointer, count: B * Dx)
-        for i in 0..<(B * Do) { window[i] = observations[i] }
-        checkpoint.observationNormalizer.normalize(window.pointer, rows: B * spec.observationSteps)
+        frames.withUnsafeBufferPointer { frames in
+            prepareWindow(observations: observations, frames: frames.isEmpty ? nil : frames.baseAddress, batch: B)
+        }
         let (window, times) = (self.window.pointer, self.times.pointer)
         let solver = ODESolver(capacity: B * Dx)
         var evaluations = 0
@@ -177,12 +202,32 @@ public final class Policy {
         return (action, prediction, evaluations)
     }
 
-    /// Integrates the normalized chunks in `state` through every stage, conditioned on the raw `observations`.
-    /// With `rowByRow`, every row is integrated as a batch of one.
-    private func sampleChunks(observations: UnsafePointer<Float>, batch B: Int, rowByRow: Bool) {
-        let configuration = checkpoint.network.configuration
-        window.pointer.update(from: observations, count: B * configuration.observationDimensions)
-        checkpoint.observationNormalizer.normalize(window.pointer, rows: B * spec.observationSteps)
+    /// Fills `window` with the condition of each row: the normalized `observations [B, To, Do]`, and for a policy
+    /// with cameras each step's image features from `frames [B, To, frameBytesPerStep]`.
+    private func prepareWindow(observations: UnsafePointer<Float>, frames: UnsafePointer<UInt8>?, batch B: Int) {
+        let (steps, Do) = (B * spec.observationSteps, spec.observationDimensions)
+        guard let encoder = checkpoint.imageEncoder, let parameters = checkpoint.imageEncoderParameters,
+              let imageCache, let frames
+        else {
+            window.pointer.update(from: observations, count: steps * Do)
+            checkpoint.observationNormalizer.normalize(window.pointer, rows: steps)
+            return
+        }
+        normalized.pointer.update(from: observations, count: steps * Do)
+        checkpoint.observationNormalizer.normalize(normalized.pointer, rows: steps)
+        encoder.encode(frames: frames, steps: steps, parameters: parameters.pointer, cache: imageCache,
+                       features: imageFeatures.pointer)
+        let Fs = encoder.featuresPerStep
+        for step in 0..<steps {
+            let row = window.pointer + step * (Do + Fs)
+            row.update(from: normalized.pointer + step * Do, count: Do)
+            (row + Do).update(from: imageFeatures.pointer + step * Fs, count: Fs)
+        }
+    }
+
+    /// Integrates the normalized chunks in `state` through every stage, conditioned on `window`. With `rowByRow`,
+    /// every row is integrated as a batch of one.
+    private func sampleChunks(batch B: Int, rowByRow: Bool) {
         let workerCount = min(workers, B)
         func integrate(worker: Int, rows: Range<Int>) {
             if rowByRow {

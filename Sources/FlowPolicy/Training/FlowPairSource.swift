@@ -52,13 +52,25 @@ public final class DemonstrationPairs: FlowPairSource {
 
     public func fill(batch B: Int, condition: UnsafeMutablePointer<Float>, start: UnsafeMutablePointer<Float>,
                      end: UnsafeMutablePointer<Float>, using generator: inout RandomSource) {
-        let windowSize = sampler.observationSteps * observationDimensions
+        fill(batch: B, condition: condition, start: start, end: end, windowRows: nil, using: &generator)
+    }
+
+    /// `fill`, and with `windowRows [B, To]` the dataset row of every window step (where its frames are).
+    public func fill(batch B: Int, condition: UnsafeMutablePointer<Float>, start: UnsafeMutablePointer<Float>,
+                     end: UnsafeMutablePointer<Float>, windowRows: UnsafeMutablePointer<Int32>?,
+                     using generator: inout RandomSource) {
+        let To = sampler.observationSteps
+        let windowSize = To * observationDimensions
         let Dx = sampler.predictionSteps * actionDimensions
         for row in 0..<B {
+            let pair = generator.nextIndex(below: sampler.count)
             sampler.fill(
-                pair: generator.nextIndex(below: sampler.count), observations: observations.pointer,
+                pair: pair, observations: observations.pointer,
                 observationDimensions: observationDimensions, actions: actions.pointer,
                 actionDimensions: actionDimensions, window: condition + row * windowSize, chunk: end + row * Dx)
+            if let windowRows {
+                for k in 0..<To { windowRows[row * To + k] = Int32(sampler.row(pair: pair, offset: k)) }
+            }
         }
         generator.fillGaussian(start, count: B * Dx)
         if sigmaMin != 0 { for i in 0..<(B * Dx) { end[i] += sigmaMin * start[i] } }

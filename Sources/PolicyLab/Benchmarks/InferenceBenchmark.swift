@@ -4,7 +4,9 @@ import PolicyRuntime
 import Foundation
 
 /// `flowpolicy bench infer`: latency of one action chunk at batch 1 against the memory-bandwidth floor, batched
-/// throughput against the machine's sgemm rate, and training throughput.
+/// throughput against the machine's sgemm rate, and training throughput. A policy with cameras gets random frames of
+/// its cameras' sizes, so its chunk figures (latency, floor, chunks/s and GFLOP/s) include the image encoders (centre
+/// crop and forward pass); its training throughput is not measured.
 public enum InferenceBenchmark {
     public struct Settings: Sendable {
         public var steps = 10
@@ -21,6 +23,8 @@ public enum InferenceBenchmark {
         public var network: String
         public var parameters: Int
         public var weightBytes: Int
+        /// A policy with cameras: its image encoders' weights, read once per chunk (in the floor).
+        public var encoderWeightBytes: Int?
         public var solver: String
         public var steps: Int
         public var openBLASCore: String
@@ -38,10 +42,13 @@ public enum InferenceBenchmark {
         public var gflopsAllThreads: Double
         public var sgemmGflopsOneThread: Double
         public var sgemmShape: [Int]
-        // Training.
+        // Training: nil figure, and a note why, when it was not measured (a policy with cameras).
         public var trainingBatch: Int
         public var trainingThreads: Int
-        public var trainingSamplesPerSecond: Double
+        public var trainingSamplesPerSecond: Double?
+        public var trainingNote: String?
+        /// `--encoders`: the image encoders alone, and PyTorch's (`ImageEncoderBenchmark`).
+        public var encoders: [ImageEncoderBenchmark.Result]?
     }
 
     /// The reference network of the foundation issue: H = 512, 4 blocks, Te = 64, To = 2, Do = 5, Tp = 16, Da = 2.
@@ -66,24 +73,43 @@ public enum InferenceBenchmark {
         let windowSize = spec.observationSteps * spec.observationDimensions
         let multiplyAdds = Double(network.multiplyAddsPerSample)
         let evaluations = settings.steps * settings.method.evaluationsPerStep
+        // A policy with cameras: random frames [B, To, frameBytesPerStep], encoded once per chunk (each camera's
+        // encoder reads its weights once per call and runs To images).
+        let windowFrameBytes = spec.observationSteps * spec.frameBytesPerStep
+        let encoder = checkpoint.imageEncoder
+        let encoderBytes = (encoder?.layout.parameterCount ?? 0) * MemoryLayout<Float>.size
+        let encoderMultiplyAdds = Double(
+            spec.observationSteps * (encoder?.encoders.reduce(0) { $0 + $1.multiplyAddsPerImage } ?? 0))
+        var frameGenerator = RandomSource(seed: 2)
+        func randomFrames(windows: Int) -> UnsafeMutablePointer<UInt8>? {
+            guard windowFrameBytes > 0 else { return nil }
+            let frames = UnsafeMutablePointer<UInt8>.allocate(capacity: windows * windowFrameBytes)
+            for i in 0..<(windows * windowFrameBytes) { frames[i] = UInt8(truncatingIfNeeded: frameGenerator.next()) }
+            return frames
+        }
 
         log("batch 1, one thread: \(settings.iterations) chunks of \(spec.predictionSteps)x\(spec.actionDimensions), "
             + "\(settings.method.rawValue) K=\(settings.steps)")
         let single = Policy(checkpoint: checkpoint, capacity: 1, method: settings.method, steps: settings.steps)
         let observation = FloatBuffer(count: windowSize)
         let action = FloatBuffer(count: spec.actionSteps * spec.actionDimensions)
-        for _ in 0..<20 { single.predictAction(observations: observation.pointer, batch: 1, action: action.pointer) }
+        let frame = randomFrames(windows: 1)
+        defer { frame?.deallocate() }
+        let predictOne = {
+            single.predictAction(observations: observation.pointer, frames: frame, batch: 1, action: action.pointer)
+        }
+        for _ in 0..<20 { predictOne() }
         var latencies = [Double](repeating: 0, count: settings.iterations)
         let allocationsBefore = fp_thread_allocation_count()
         for i in 0..<settings.iterations {
             let start = monotonicSeconds()
-            single.predictAction(observations: observation.pointer, batch: 1, action: action.pointer)
+            predictOne()
             latencies[i] = (monotonicSeconds() - start) * 1000
         }
         let allocations = Double(fp_thread_allocation_count() - allocationsBefore) / Double(settings.iterations)
         let latency = LatencySummary(latencies)
         let bandwidth = readBandwidth(bytes: weightBytes)
-        let floor = Double(weightBytes) * Double(evaluations) / bandwidth * 1000
+        let floor = (Double(weightBytes) * Double(evaluations) + Double(encoderBytes)) / bandwidth * 1000
 
         log("batch \(settings.batch): one thread and \(settings.threads) threads")
         func throughput(workers: Int) -> Double {
@@ -91,8 +117,11 @@ public enum InferenceBenchmark {
                                 steps: settings.steps, workers: workers)
             let observations = FloatBuffer(count: settings.batch * windowSize)
             let actions = FloatBuffer(count: settings.batch * spec.actionSteps * spec.actionDimensions)
+            let frames = randomFrames(windows: settings.batch)
+            defer { frames?.deallocate() }
             let run = {
-                policy.predictAction(observations: observations.pointer, batch: settings.batch, action: actions.pointer)
+                policy.predictAction(observations: observations.pointer, frames: frames, batch: settings.batch,
+                                     action: actions.pointer)
             }
             run()
             let repeats = max(3, settings.iterations / 50)
@@ -102,25 +131,37 @@ public enum InferenceBenchmark {
         }
         let chunksOne = throughput(workers: 1)
         let chunksAll = throughput(workers: settings.threads)
-        let flopsPerChunk = 2 * multiplyAdds * Double(evaluations)
+        let flopsPerChunk = 2 * (multiplyAdds * Double(evaluations) + encoderMultiplyAdds)
         let hidden = network.configuration.hidden
         let sgemm = sgemmRate(M: settings.batch, N: hidden, K: hidden)
 
-        log("training: batch \(settings.trainingBatch) on \(settings.threads) threads")
-        let samplesPerSecond = try trainingThroughput(checkpoint: checkpoint, settings: settings)
+        var samplesPerSecond: Double?
+        var trainingNote: String?
+        if spec.cameras.isEmpty {
+            log("training: batch \(settings.trainingBatch) on \(settings.threads) threads")
+            samplesPerSecond = try trainingThroughput(checkpoint: checkpoint, settings: settings)
+        } else {
+            trainingNote = "not measured for a policy with cameras (\(spec.cameras.shapeDescription))"
+        }
 
+        let cameras = encoder.map {
+            " + \($0.configuration.backbone.rawValue) per camera (\(spec.cameras.shapeDescription), crop "
+                + "\($0.configuration.height) x \($0.configuration.width), \($0.layout.parameterCount) parameters)"
+        }
         return Result(
             network: "ResMLPFiLM H=\(hidden) blocks=\(network.configuration.blocks) "
                 + "Te=\(network.configuration.timeEmbedding) To=\(spec.observationSteps) "
-                + "Do=\(spec.observationDimensions) Tp=\(spec.predictionSteps) Da=\(spec.actionDimensions)",
-            parameters: network.layout.parameterCount, weightBytes: weightBytes, solver: settings.method.rawValue,
+                + "Do=\(spec.observationDimensions) Tp=\(spec.predictionSteps) Da=\(spec.actionDimensions)"
+                + (cameras ?? ""),
+            parameters: network.layout.parameterCount, weightBytes: weightBytes,
+            encoderWeightBytes: encoder == nil ? nil : encoderBytes, solver: settings.method.rawValue,
             steps: settings.steps, openBLASCore: BLAS.coreType, latencyMilliseconds: latency,
             allocationsPerCall: allocations, readBandwidthGBPerSecond: bandwidth / 1e9, floorMilliseconds: floor,
             p50OverFloor: latency.p50 / floor, batch: settings.batch, chunksPerSecondOneThread: chunksOne,
             gflopsOneThread: chunksOne * flopsPerChunk / 1e9, chunksPerSecondAllThreads: chunksAll,
             gflopsAllThreads: chunksAll * flopsPerChunk / 1e9, sgemmGflopsOneThread: sgemm,
             sgemmShape: [settings.batch, hidden, hidden], trainingBatch: settings.trainingBatch,
-            trainingThreads: settings.threads, trainingSamplesPerSecond: samplesPerSecond)
+            trainingThreads: settings.threads, trainingSamplesPerSecond: samplesPerSecond, trainingNote: trainingNote)
     }
 
     /// Single-thread read bandwidth (bytes per second) for a buffer of `bytes`: the median of repeated sums over it

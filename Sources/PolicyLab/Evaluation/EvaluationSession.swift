@@ -259,6 +259,11 @@ public enum EvaluationSession {
                     + "\(environmentSpec.observationDimensions)-D observations and "
                     + "\(environmentSpec.actionDimensions)-D actions")
         }
+        guard spec.cameras == options.task.cameraSpecs else {
+            throw FlowPolicyError.invalidConfiguration(
+                "the policy sees \(spec.cameras.shapeDescription); task \(options.task.name) has "
+                    + "\(options.task.cameraSpecs.shapeDescription)")
+        }
         let (To, Tp, Do, Da) =
             (spec.observationSteps, spec.predictionSteps, spec.observationDimensions, spec.actionDimensions)
         let Ta = options.actionSteps ?? spec.actionSteps
@@ -326,6 +331,7 @@ public enum EvaluationSession {
             }
             busySeconds += parallelEpisodes(episodes, threads: threads) { try $0.start() }
             let observations = FloatBuffer(count: episodes.count * To * Do)
+            var frames = [UInt8](repeating: 0, count: episodes.count * To * spec.frameBytesPerStep)
             let chunks = FloatBuffer(count: episodes.count * Tp * Da)
             var noiseSeeds = [UInt64](repeating: 0, count: episodes.count)
             while true {
@@ -333,13 +339,19 @@ public enum EvaluationSession {
                 if active.isEmpty { break }
                 for (row, episode) in active.enumerated() {
                     episode.copyWindow(into: observations.pointer + row * To * Do)
+                    frames.withUnsafeMutableBufferPointer {
+                        episode.copyFrames(into: $0.baseAddress! + row * To * spec.frameBytesPerStep)
+                    }
                     noiseSeeds[row] = chunkNoiseSeed(policySeed: options.policySeed, episode: episode.seed,
                                                      chunk: episode.chunksSampled)
                     episode.chunksSampled += 1
                 }
                 let begin = monotonicNanoseconds()
-                try policy.sampleChunks(observations: observations.pointer, batch: active.count, into: chunks.pointer,
-                                        noiseSeeds: noiseSeeds)
+                try frames.withUnsafeBufferPointer { frames in
+                    try policy.sampleChunks(
+                        observations: observations.pointer, frames: spec.cameras.isEmpty ? nil : frames.baseAddress,
+                        batch: active.count, into: chunks.pointer, noiseSeeds: noiseSeeds)
+                }
                 let elapsed = monotonicNanoseconds() - begin
                 clampedValues += bounds?.clamp(chunks.pointer, rows: active.count * Tp) ?? 0
                 latencies.append(Double(elapsed) / 1e6)
@@ -477,6 +489,8 @@ public enum EvaluationSession {
 final class PolicyEpisode {
     let rollout: Rollout
     var window: ObservationWindow
+    /// The frames of the window's steps, for a task with cameras.
+    var frameWindow: FrameWindow?
     /// Which action each step executes (receding horizon: steps To - 1 ..< To - 1 + Ta of the newest chunk;
     /// ensembling: the weighted average of the chunks covering the step).
     let chunks: ActionChunkScheduler
@@ -499,6 +513,9 @@ final class PolicyEpisode {
         self.seed = seed
         let specification = rollout.specification
         window = ObservationWindow(steps: observationSteps, dimensions: specification.observationDimensions)
+        if rollout.frames != nil {
+            frameWindow = FrameWindow(steps: observationSteps, bytesPerStep: rollout.frameBytes)
+        }
         self.noise = noise
         noiseSource = RandomSource(seed: noiseSeed, stream: seed)
         observation = [Float](repeating: 0, count: specification.observationDimensions)
@@ -514,6 +531,7 @@ final class PolicyEpisode {
         try rollout.reset(seed: seed)
         observe()
         observation.withUnsafeBufferPointer { window.reset(to: $0.baseAddress!) }
+        if let frames = rollout.frames { frameWindow?.reset(to: frames) }
     }
 
     /// Executes the chunks' action for the current step.
@@ -527,10 +545,16 @@ final class PolicyEpisode {
         guard action.withUnsafeBufferPointer({ rollout.step($0.baseAddress!) }) != nil else { return }
         observe()
         observation.withUnsafeBufferPointer { window.push($0.baseAddress!) }
+        if let frames = rollout.frames { frameWindow?.push(frames) }
     }
 
     func copyWindow(into destination: UnsafeMutablePointer<Float>) {
         window.values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: $0.count) }
+    }
+
+    /// `[To, frame bytes]` of the window's steps (nothing for a task without cameras).
+    func copyFrames(into destination: UnsafeMutablePointer<UInt8>) {
+        frameWindow?.bytes.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: $0.count) }
     }
 
     /// The rollout's observation, with the evaluation's observation noise.

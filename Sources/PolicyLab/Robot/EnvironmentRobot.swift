@@ -5,14 +5,15 @@ import SimBridge
 /// A task's environment driven directly by the control loop, in real time: each command applies one control step
 /// (HOLD repeats the last applied action, or commands zero for a velocity-commanded task; HOLD before any action
 /// leaves the simulation where it is), and the resulting state is there at the next `receiveLatest`. Episodes follow
-/// each other with consecutive seeds; outcomes are kept.
-/// Allocates nothing per period.
+/// each other with consecutive seeds; outcomes are kept. A task with cameras delivers the rollout's frames with
+/// each state. Allocates nothing per period.
 public final class EnvironmentRobot: RobotLink {
     public let rollout: Rollout
     public let name: String
     public let clock: ControlClock
     public var observationDimensions: Int { rollout.specification.observationDimensions }
     public var actionDimensions: Int { rollout.specification.actionDimensions }
+    public let cameras: [CameraSpec]
     /// Seeds of the episodes to run, in order; the robot stops producing states after the last one ends.
     public let seeds: [UInt64]
     public private(set) var episodeIndex = 0
@@ -30,6 +31,7 @@ public final class EnvironmentRobot: RobotLink {
     public init(task: TaskDescription, seeds: [UInt64], clock: ControlClock) throws {
         precondition(!seeds.isEmpty)
         rollout = try Rollout(task: task)
+        cameras = task.cameraSpecs
         name = "\(task.name) in process (seeds \(seeds[0])-\(seeds[seeds.count - 1]))"
         holdsWithZero = task.interface.actionKind == "velocity"
         self.seeds = seeds
@@ -57,13 +59,20 @@ public final class EnvironmentRobot: RobotLink {
 
     public func awaitDescription(timeoutSeconds: Double) throws -> RobotDescription {
         RobotDescription(name: name, observationDimensions: observationDimensions, actionDimensions: actionDimensions,
-                         controlRateHz: rollout.specification.controlRate)
+                         controlRateHz: rollout.specification.controlRate, cameras: cameras)
     }
 
     public func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>)
         throws -> RobotStateInfo?
     {
+        try receiveLatest(observation: observation, appliedAction: appliedAction, frames: nil)
+    }
+
+    public func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>,
+                              frames: UnsafeMutablePointer<UInt8>?) throws -> RobotStateInfo?
+    {
         guard fresh, !isFinished else { return nil }
+        if let frames, let rendered = rollout.frames { frames.update(from: rendered, count: rollout.frameBytes) }
         fresh = false
         observation.update(from: rollout.observation, count: observationDimensions)
         info.hasAppliedAction = rollout.hasAction

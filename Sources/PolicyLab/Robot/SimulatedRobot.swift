@@ -18,6 +18,9 @@ import SimBridge
 /// action, it leaves the simulation where it is. In real time, when no command has come for `holdAfterPeriods`
 /// periods (a dead or frozen controller) the robot holds by itself. When an episode ends, the final state says
 /// `done`; the command answering it (lock-step) or the next period (real time) starts the next episode.
+///
+/// A task with cameras (a `CameraEnvironment` naming some) publishes each camera's current frame, rendered from the
+/// state the observation describes, in `RobotState.frames` (raw uint8, `[H, W, C]`, in the task's camera order).
 public final class SimulatedRobot {
     public struct Options: Sendable {
         public var task: TaskDescription
@@ -71,6 +74,10 @@ public final class SimulatedRobot {
     public let authentication: ZAPHandler?
 
     private let specification: EnvironmentSpecification
+    /// The task's cameras (none without), and one state's frames `[Σ H*W*C]`.
+    public let cameras: [CameraSpec]
+    private let cameraEnvironment: (any CameraEnvironment)?
+    private let frames: UnsafeMutablePointer<UInt8>
     /// The action applied each step, `[Da]`: the last command accepted, or zero for a held velocity-commanded robot.
     private let action: UnsafeMutablePointer<Float>
     private var hasAction = false
@@ -89,6 +96,19 @@ public final class SimulatedRobot {
         self.options = options
         rollout = try Rollout(task: options.task)
         specification = rollout.specification
+        if let environment = rollout.environment as? any CameraEnvironment, !environment.cameraNames.isEmpty {
+            cameraEnvironment = environment
+            cameras = environment.cameraNames.map {
+                CameraSpec(name: $0, height: environment.frameHeight, width: environment.frameWidth,
+                           channels: environment.frameChannels)
+            }
+        } else {
+            cameraEnvironment = nil
+            cameras = []
+        }
+        let frameBytes = max(cameras.reduce(0) { $0 + $1.byteCount }, 1)
+        frames = .allocate(capacity: frameBytes)
+        frames.initialize(repeating: 0, count: frameBytes)
         seed = options.firstSeed ?? options.task.evaluationSeed
         authentication = try options.credentials.startAuthentication(context)
         stateSocket = try ZMQSocket(.publish, context: context)
@@ -121,6 +141,7 @@ public final class SimulatedRobot {
 
     deinit {
         action.deallocate()
+        frames.deallocate()
     }
 
     /// Runs episodes until `options.episodes` have ended or `shouldStop()` (checked at least every period).
@@ -161,7 +182,13 @@ public final class SimulatedRobot {
     /// Publishes the current state; `again` re-sends the state that waits for its command, under the same sequence
     /// number (so a command answering the first copy still answers it).
     private func publishState(again: Bool = false) throws {
-        if !again { sequence += 1 }
+        if !again {
+            sequence += 1
+            if let cameraEnvironment {
+                try cameraEnvironment.renderCameras(into: frames)
+                state.frames = CameraFrames.make(frames, cameras: cameras, steps: 1)
+            }
+        }
         try stateSocket.send(Wire.encode(Wire.envelope(sequence: sequence, .robotState(state))), flags: .dontWait)
         summary.statesPublished += 1
     }

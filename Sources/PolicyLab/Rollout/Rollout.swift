@@ -49,6 +49,11 @@ public final class Rollout {
     public private(set) var outcome: EpisodeOutcome
     /// The episode has ended: the environment said so, or it failed.
     public private(set) var isDone = false
+    /// A task with cameras: its frames of the newest observation, `[Σ H*W*C]` (cameras in order), drawn after
+    /// every reset and step; nil for a task without cameras.
+    public let frames: UnsafeMutablePointer<UInt8>?
+    public var frameBytes: Int { cameraEnvironment?.frameBytes ?? 0 }
+    private let cameraEnvironment: (any CameraEnvironment)?
 
     public init(environment: any Environment) {
         self.environment = environment
@@ -58,6 +63,10 @@ public final class Rollout {
         lastAction = .allocate(capacity: specification.actionDimensions)
         lastAction.initialize(repeating: 0, count: specification.actionDimensions)
         outcome = EpisodeOutcome(seed: 0, progressLevelCount: specification.progressLevels.count)
+        let cameras = (environment as? any CameraEnvironment).flatMap { $0.cameraNames.isEmpty ? nil : $0 }
+        cameraEnvironment = cameras
+        frames = cameras.map { UnsafeMutablePointer<UInt8>.allocate(capacity: $0.frameBytes) }
+        if let cameras { frames?.initialize(repeating: 0, count: cameras.frameBytes) }
     }
 
     /// A rollout of a new environment of `task`.
@@ -68,6 +77,7 @@ public final class Rollout {
     deinit {
         observation.deallocate()
         lastAction.deallocate()
+        frames?.deallocate()
     }
 
     /// Starts the episode of `seed` and writes its first observation. (Allocates nothing after the first episode.)
@@ -90,6 +100,7 @@ public final class Rollout {
         hasAction = false
         isDone = false
         try start(environment)
+        if let frames { try cameraEnvironment?.renderCameras(into: frames) }
     }
 
     /// Applies `action` (`[Da]`) for one control step and records it; returns the step's result, or nil if the
@@ -102,6 +113,7 @@ public final class Rollout {
         let result: StepResult
         do {
             result = try environment.step(action: action, observation: observation)
+            if let frames { try cameraEnvironment?.renderCameras(into: frames) }
         } catch {
             fail("\(error)")
             return nil

@@ -120,18 +120,20 @@ public enum CollectSession {
         let specification = workers[0].runner.rollout.specification
         var dataset = existing ?? EpisodeDataset(
             observationDimensions: specification.observationDimensions,
-            actionDimensions: specification.actionDimensions)
+            actionDimensions: specification.actionDimensions, cameras: task.cameraSpecs)
         guard dataset.observationDimensions == specification.observationDimensions,
-              dataset.actionDimensions == specification.actionDimensions
+              dataset.actionDimensions == specification.actionDimensions, dataset.cameras == task.cameraSpecs
         else {
             throw FlowPolicyError.incompatible(
                 path: options.outputPath,
                 message: "the file holds \(dataset.observationDimensions)-D observations and "
-                    + "\(dataset.actionDimensions)-D actions; \(task.name) records "
-                    + "\(specification.observationDimensions) and \(specification.actionDimensions)")
+                    + "\(dataset.actionDimensions)-D actions and \(dataset.cameras.count) cameras; \(task.name) records "
+                    + "\(specification.observationDimensions), \(specification.actionDimensions) and "
+                    + "\(task.cameras.count)")
         }
         for episode in recorded where episode.success {
-            try dataset.appendEpisode(observations: episode.observations, actions: episode.actions)
+            try dataset.appendEpisode(observations: episode.observations, actions: episode.actions,
+                                      stepFrames: episode.frames)
         }
         let runSeeds = SeedRanges([firstSeed...(firstSeed + UInt64(options.episodes) - 1)])
         let allSeeds = existingSeeds?.adding(runSeeds.ranges[0]) ?? runSeeds
@@ -161,6 +163,8 @@ final class DemonstrationRecorder {
         /// `[L, Do]` and `[L, Da]`: the observation before each action, and the action.
         var observations: [Float]
         var actions: [Float]
+        /// `[L, Σ H*W*C]`: the camera frames of each observation (empty for a task without cameras).
+        var frames: [UInt8]
     }
 
     let runner: ExpertRunner
@@ -170,11 +174,13 @@ final class DemonstrationRecorder {
     }
 
     func record(seed: UInt64) -> Episode {
-        var episode = Episode(seed: seed, success: false, observations: [], actions: [])
+        var episode = Episode(seed: seed, success: false, observations: [], actions: [], frames: [])
         let specification = runner.rollout.specification
+        let (frames, frameBytes) = (runner.rollout.frames, runner.rollout.frameBytes)
         let outcome = runner.run(seed: seed) { observation, action in
             episode.observations += UnsafeBufferPointer(start: observation, count: specification.observationDimensions)
             episode.actions += UnsafeBufferPointer(start: action, count: specification.actionDimensions)
+            if let frames { episode.frames += UnsafeBufferPointer(start: frames, count: frameBytes) }
         }
         episode.success = outcome.success && outcome.failure == nil
         return episode

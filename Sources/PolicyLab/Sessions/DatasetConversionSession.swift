@@ -31,6 +31,9 @@ public enum DatasetConversionSession {
         public var filter: String?
         /// LeRobot: state features, concatenated in this order.
         public var stateKeys: [String]?
+        /// Cameras to carry as `images.<camera>`, in this order (LeRobot: image/video features, nil means all;
+        /// robomimic: image keys such as agentview_image, nil means none); empty means none.
+        public var cameras: [String]?
         public var actionKey: String?
         public var command = ""
 
@@ -93,13 +96,16 @@ public enum DatasetConversionSession {
         if let keys = options.observationKeys { arguments += ["--obs-keys", keys.joined(separator: ",")] }
         if let filter = options.filter { arguments += ["--filter", filter] }
         if let keys = options.stateKeys { arguments += ["--state-key", keys.joined(separator: ",")] }
+        if let cameras = options.cameras {
+            arguments += ["--cameras", cameras.isEmpty ? "none" : cameras.joined(separator: ",")]
+        }
         if let key = options.actionKey { arguments += ["--action-key", key] }
         arguments += ["--command", options.command]
         let result = try runPackage(arguments, task: options.task)
         let dataset = try EpisodeDataset(contentsOf: options.outputPath)
         let metadata = dataset.metadata
         var details: [String: String] = [:]
-        for key in ["source_format", "source_episodes", "robot_type", "lerobot_tasks", "skipped"] {
+        for key in ["source_format", "source_episodes", "robot_type", "lerobot_tasks", "camera_keys", "skipped"] {
             details[key] = metadata[key]
         }
         return Summary(

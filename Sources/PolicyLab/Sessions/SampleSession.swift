@@ -16,6 +16,9 @@ public enum SampleSession {
         public var count = 1000
         public var solver = Solver.fixed(.euler, steps: 10)
         public var seed: UInt64 = 0
+        /// A policy with cameras: the frames of row `row` of the dataset at `path` (repeated over the window, as a
+        /// single observation is).
+        public var framesFrom: (path: String, row: Int)?
 
         public init(checkpointPath: String, observation: [Float]) {
             self.checkpointPath = checkpointPath
@@ -27,6 +30,8 @@ public enum SampleSession {
         public var checkpoint: String
         public var task: String
         public var observationWindow: [Float]
+        /// `DATASET:ROW`: where the frames of a policy with cameras came from.
+        public var framesFrom: String?
         public var count: Int
         public var solver: String
         public var evaluationsPerChunk: Int
@@ -46,6 +51,7 @@ public enum SampleSession {
         let checkpoint = try Checkpoint(contentsOf: options.checkpointPath)
         let spec = checkpoint.spec
         let window = try observationWindow(options.observation, spec: spec)
+        let frameWindow = try frames(options.framesFrom, spec: spec)
         guard options.count >= 1 else {
             throw FlowPolicyError.invalidConfiguration("the number of chunks must be at least 1")
         }
@@ -59,17 +65,19 @@ public enum SampleSession {
         while chunks.count < options.count {
             let rows = min(batch, options.count - chunks.count)
             let windows = Array((0..<rows).map { _ in window }.joined())
+            let frames = Array((0..<rows).map { _ in frameWindow }.joined())
             let prediction: [Float]
             switch options.solver {
             case .fixed(let method, let steps):
                 policy.method = method
                 policy.steps = steps
-                prediction = policy.predictAction(observations: windows, batch: rows).actionPrediction
+                prediction = policy.predictAction(observations: windows, frames: frames, batch: rows).actionPrediction
                 evaluations = policy.evaluationsPerChunk
                 solverName = "\(method.rawValue) K=\(steps)"
             case .adaptive(let tolerance):
                 let result = try policy.predictActionAdaptive(
-                    observations: windows, batch: rows, relativeTolerance: tolerance, absoluteTolerance: tolerance)
+                    observations: windows, frames: frames, batch: rows, relativeTolerance: tolerance,
+                    absoluteTolerance: tolerance)
                 prediction = result.actionPrediction
                 evaluations = result.evaluations
                 solverName = "dopri5 tol=\(tolerance)"
@@ -98,10 +106,41 @@ public enum SampleSession {
             truth = ConditionalMixture.modes[condition].map(\.weight)
         }
         return Summary(
-            checkpoint: options.checkpointPath, task: spec.task, observationWindow: window, count: chunks.count,
+            checkpoint: options.checkpointPath, task: spec.task, observationWindow: window,
+            framesFrom: options.framesFrom.map { "\($0.path):\($0.row)" }, count: chunks.count,
             solver: solverName, evaluationsPerChunk: evaluations, seed: options.seed, seconds: seconds,
             actionMean: mean, actionStandardDeviation: deviation, modeReport: report, trueModeWeights: truth,
             chunks: chunks)
+    }
+
+    /// `[To, frameBytesPerStep]`: one dataset row's frames, every camera, repeated over the window.
+    static func frames(_ source: (path: String, row: Int)?, spec: PolicySpec) throws -> [UInt8] {
+        guard !spec.cameras.isEmpty else {
+            guard source == nil else {
+                throw FlowPolicyError.invalidConfiguration("this policy has no cameras; drop --frames-from")
+            }
+            return []
+        }
+        guard let source else {
+            throw FlowPolicyError.invalidConfiguration(
+                "this policy sees \(spec.cameras.shapeDescription): give "
+                    + "--frames-from DATASET:ROW")
+        }
+        let dataset = try EpisodeDataset(contentsOf: source.path)
+        guard dataset.cameras == spec.cameras else {
+            throw FlowPolicyError.incompatible(
+                path: source.path, message: "its cameras are \(dataset.cameras.shapeDescription); the policy sees "
+                    + "\(spec.cameras.shapeDescription)")
+        }
+        guard (0..<dataset.stepCount).contains(source.row) else {
+            throw FlowPolicyError.invalidConfiguration(
+                "row \(source.row) is outside the dataset's \(dataset.stepCount) rows")
+        }
+        var step: [UInt8] = []
+        for (camera, spec) in dataset.cameras.enumerated() {
+            step += dataset.frames[camera][(source.row * spec.byteCount)..<((source.row + 1) * spec.byteCount)]
+        }
+        return Array((0..<spec.observationSteps).map { _ in step }.joined())
     }
 
     static func observationWindow(_ values: [Float], spec: PolicySpec) throws -> [Float] {

@@ -21,6 +21,8 @@ public enum Wire {
     public typealias Ping = Flowpolicy_V1_Ping
     public typealias Pong = Flowpolicy_V1_Pong
     public typealias Error = Flowpolicy_V1_Error
+    public typealias CameraFrame = Flowpolicy_V1_CameraFrame
+    public typealias CameraInfo = Flowpolicy_V1_CameraInfo
 
     /// The protocol version of this build.
     public static let version: UInt32 = 1

@@ -331,11 +331,110 @@ public nonisolated struct Flowpolicy_V1_Metadata: @unchecked Sendable {
     set {_uniqueStorage()._contractJson = newValue}
   }
 
+  /// The cameras whose frames join each observation step, in the order Infer and RobotState carry them (none for a
+  /// low-dimensional policy).
+  public var cameras: [Flowpolicy_V1_CameraInfo] {
+    get {_storage._cameras}
+    set {_uniqueStorage()._cameras = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// One camera a policy sees, and the size of its frames (uint8, channels last, RGB).
+public nonisolated struct Flowpolicy_V1_CameraInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The camera's name, as the dataset stores it (`images.<name>`) and frames name it.
+  public var name: String = String()
+
+  /// H, W, C of one frame.
+  public var height: UInt32 = 0
+
+  public var width: UInt32 = 0
+
+  public var channels: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One image of one camera at one observation step.
+public nonisolated struct Flowpolicy_V1_CameraFrame: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The camera's name (Metadata.cameras).
+  public var camera: String = String()
+
+  /// H, W, C of the image (for JPEG, of the decoded image).
+  public var height: UInt32 = 0
+
+  public var width: UInt32 = 0
+
+  public var channels: UInt32 = 0
+
+  public var encoding: Flowpolicy_V1_CameraFrame.Encoding = .unspecified
+
+  /// The image, encoded as `encoding` says.
+  public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Encoding: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+
+    /// Refused.
+    case unspecified // = 0
+
+    /// `height * width * channels` bytes, row-major [H, W, C], channels last, RGB.
+    case rawUint8 // = 1
+
+    /// A JPEG file; allowed by the protocol, taken only by servers that decode it (flowpolicy serve does not: it
+    /// answers Error{INVALID_ARGUMENT}).
+    case jpeg // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .rawUint8
+      case 2: self = .jpeg
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .rawUint8: return 1
+      case .jpeg: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Flowpolicy_V1_CameraFrame.Encoding] = [
+      .unspecified,
+      .rawUint8,
+      .jpeg,
+    ]
+
+  }
+
+  public init() {}
 }
 
 /// A request for action chunks.
@@ -387,6 +486,11 @@ public nonisolated struct Flowpolicy_V1_Infer: Sendable {
 
   /// Solver steps K for this request (deadline-aware sampling); 0 means the server's own K (Metadata.solver_steps).
   public var solverSteps: UInt32 = 0
+
+  /// Camera frames, for a policy with cameras (Metadata.cameras): for each window row, each observation step oldest
+  /// first, each camera in Metadata's order, so batch x observation_steps x cameras frames. Empty for a policy without
+  /// cameras.
+  public var frames: [Flowpolicy_V1_CameraFrame] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -512,6 +616,10 @@ public nonisolated struct Flowpolicy_V1_RobotState: Sendable {
 
   /// The robot's name (a task, or a physical arm's), for logs and recorded datasets.
   public var robot: String = String()
+
+  /// The current frame of each of its cameras (none for a robot without cameras); a runtime running a policy with
+  /// cameras takes those it names, in its order.
+  public var frames: [Flowpolicy_V1_CameraFrame] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1175,7 +1283,7 @@ nonisolated extension Flowpolicy_V1_MetadataRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Metadata"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}task\0\u{3}observation_steps\0\u{3}action_steps\0\u{3}prediction_steps\0\u{3}observation_dimensions\0\u{3}action_dimensions\0\u{3}control_rate_hz\0\u{3}action_low\0\u{3}action_high\0\u{3}max_step_change\0\u{1}solver\0\u{3}solver_steps\0\u{3}max_batch\0\u{1}checkpoint\0\u{1}method\0\u{3}dataset_seeds\0\u{3}contract_json\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}task\0\u{3}observation_steps\0\u{3}action_steps\0\u{3}prediction_steps\0\u{3}observation_dimensions\0\u{3}action_dimensions\0\u{3}control_rate_hz\0\u{3}action_low\0\u{3}action_high\0\u{3}max_step_change\0\u{1}solver\0\u{3}solver_steps\0\u{3}max_batch\0\u{1}checkpoint\0\u{1}method\0\u{3}dataset_seeds\0\u{3}contract_json\0\u{1}cameras\0")
 
   fileprivate class _StorageClass {
     var _protocolVersion: UInt32 = 0
@@ -1196,6 +1304,7 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
     var _method: String = String()
     var _datasetSeeds: String = String()
     var _contractJson: String = String()
+    var _cameras: [Flowpolicy_V1_CameraInfo] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1224,6 +1333,7 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
       _method = source._method
       _datasetSeeds = source._datasetSeeds
       _contractJson = source._contractJson
+      _cameras = source._cameras
     }
   }
 
@@ -1260,6 +1370,7 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
         case 16: try { try decoder.decodeSingularStringField(value: &_storage._method) }()
         case 17: try { try decoder.decodeSingularStringField(value: &_storage._datasetSeeds) }()
         case 18: try { try decoder.decodeSingularStringField(value: &_storage._contractJson) }()
+        case 19: try { try decoder.decodeRepeatedMessageField(value: &_storage._cameras) }()
         default: break
         }
       }
@@ -1322,6 +1433,9 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
       if !_storage._contractJson.isEmpty {
         try visitor.visitSingularStringField(value: _storage._contractJson, fieldNumber: 18)
       }
+      if !_storage._cameras.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._cameras, fieldNumber: 19)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1349,6 +1463,7 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
         if _storage._method != rhs_storage._method {return false}
         if _storage._datasetSeeds != rhs_storage._datasetSeeds {return false}
         if _storage._contractJson != rhs_storage._contractJson {return false}
+        if _storage._cameras != rhs_storage._cameras {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1358,9 +1473,113 @@ nonisolated extension Flowpolicy_V1_Metadata: SwiftProtobuf.Message, SwiftProtob
   }
 }
 
+nonisolated extension Flowpolicy_V1_CameraInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CameraInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}height\0\u{1}width\0\u{1}channels\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.height) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.width) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.channels) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.height != 0 {
+      try visitor.visitSingularUInt32Field(value: self.height, fieldNumber: 2)
+    }
+    if self.width != 0 {
+      try visitor.visitSingularUInt32Field(value: self.width, fieldNumber: 3)
+    }
+    if self.channels != 0 {
+      try visitor.visitSingularUInt32Field(value: self.channels, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Flowpolicy_V1_CameraInfo, rhs: Flowpolicy_V1_CameraInfo) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.height != rhs.height {return false}
+    if lhs.width != rhs.width {return false}
+    if lhs.channels != rhs.channels {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Flowpolicy_V1_CameraFrame: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CameraFrame"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}camera\0\u{1}height\0\u{1}width\0\u{1}channels\0\u{1}encoding\0\u{1}data\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.camera) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.height) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.width) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.channels) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.encoding) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.camera.isEmpty {
+      try visitor.visitSingularStringField(value: self.camera, fieldNumber: 1)
+    }
+    if self.height != 0 {
+      try visitor.visitSingularUInt32Field(value: self.height, fieldNumber: 2)
+    }
+    if self.width != 0 {
+      try visitor.visitSingularUInt32Field(value: self.width, fieldNumber: 3)
+    }
+    if self.channels != 0 {
+      try visitor.visitSingularUInt32Field(value: self.channels, fieldNumber: 4)
+    }
+    if self.encoding != .unspecified {
+      try visitor.visitSingularEnumField(value: self.encoding, fieldNumber: 5)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Flowpolicy_V1_CameraFrame, rhs: Flowpolicy_V1_CameraFrame) -> Bool {
+    if lhs.camera != rhs.camera {return false}
+    if lhs.height != rhs.height {return false}
+    if lhs.width != rhs.width {return false}
+    if lhs.channels != rhs.channels {return false}
+    if lhs.encoding != rhs.encoding {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Flowpolicy_V1_CameraFrame.Encoding: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ENCODING_UNSPECIFIED\0\u{1}RAW_UINT8\0\u{1}JPEG\0")
+}
+
 nonisolated extension Flowpolicy_V1_Infer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Infer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}episode_id\0\u{1}reset\0\u{1}observations\0\u{3}observation_steps\0\u{1}batch\0\u{3}observation_timestamp_ns\0\u{1}committed\0\u{3}committed_steps\0\u{3}noise_seed\0\u{1}workers\0\u{3}solver_steps\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}episode_id\0\u{1}reset\0\u{1}observations\0\u{3}observation_steps\0\u{1}batch\0\u{3}observation_timestamp_ns\0\u{1}committed\0\u{3}committed_steps\0\u{3}noise_seed\0\u{1}workers\0\u{3}solver_steps\0\u{1}frames\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1379,6 +1598,7 @@ nonisolated extension Flowpolicy_V1_Infer: SwiftProtobuf.Message, SwiftProtobuf.
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self._noiseSeed) }()
       case 10: try { try decoder.decodeSingularUInt32Field(value: &self.workers) }()
       case 11: try { try decoder.decodeSingularUInt32Field(value: &self.solverSteps) }()
+      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.frames) }()
       default: break
       }
     }
@@ -1422,6 +1642,9 @@ nonisolated extension Flowpolicy_V1_Infer: SwiftProtobuf.Message, SwiftProtobuf.
     if self.solverSteps != 0 {
       try visitor.visitSingularUInt32Field(value: self.solverSteps, fieldNumber: 11)
     }
+    if !self.frames.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.frames, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1437,6 +1660,7 @@ nonisolated extension Flowpolicy_V1_Infer: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs._noiseSeed != rhs._noiseSeed {return false}
     if lhs.workers != rhs.workers {return false}
     if lhs.solverSteps != rhs.solverSteps {return false}
+    if lhs.frames != rhs.frames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1573,7 +1797,7 @@ nonisolated extension Flowpolicy_V1_ActionChunk: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Flowpolicy_V1_RobotState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RobotState"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}episode_id\0\u{1}step\0\u{1}observation\0\u{3}episode_start\0\u{1}done\0\u{1}success\0\u{1}progress\0\u{1}reward\0\u{3}applied_action\0\u{3}applied_command_sequence\0\u{3}lock_step\0\u{3}refused_commands\0\u{3}control_rate_hz\0\u{3}action_dimensions\0\u{1}robot\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}episode_id\0\u{1}step\0\u{1}observation\0\u{3}episode_start\0\u{1}done\0\u{1}success\0\u{1}progress\0\u{1}reward\0\u{3}applied_action\0\u{3}applied_command_sequence\0\u{3}lock_step\0\u{3}refused_commands\0\u{3}control_rate_hz\0\u{3}action_dimensions\0\u{1}robot\0\u{1}frames\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1596,6 +1820,7 @@ nonisolated extension Flowpolicy_V1_RobotState: SwiftProtobuf.Message, SwiftProt
       case 13: try { try decoder.decodeSingularDoubleField(value: &self.controlRateHz) }()
       case 14: try { try decoder.decodeSingularUInt32Field(value: &self.actionDimensions) }()
       case 15: try { try decoder.decodeSingularStringField(value: &self.robot) }()
+      case 16: try { try decoder.decodeRepeatedMessageField(value: &self.frames) }()
       default: break
       }
     }
@@ -1647,6 +1872,9 @@ nonisolated extension Flowpolicy_V1_RobotState: SwiftProtobuf.Message, SwiftProt
     if !self.robot.isEmpty {
       try visitor.visitSingularStringField(value: self.robot, fieldNumber: 15)
     }
+    if !self.frames.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.frames, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1666,6 +1894,7 @@ nonisolated extension Flowpolicy_V1_RobotState: SwiftProtobuf.Message, SwiftProt
     if lhs.controlRateHz != rhs.controlRateHz {return false}
     if lhs.actionDimensions != rhs.actionDimensions {return false}
     if lhs.robot != rhs.robot {return false}
+    if lhs.frames != rhs.frames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

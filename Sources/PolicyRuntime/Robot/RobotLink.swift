@@ -46,14 +46,18 @@ public struct RobotDescription: Sendable, Equatable {
     /// When the state arrived (this machine's `CLOCK_MONOTONIC`, ns), for a loop to tick in phase with the robot's
     /// state stream; nil where states come when asked for.
     public var stateArrival: UInt64?
+    /// The cameras whose frames its state carries (names and shapes), in the order it sends them; nil where the robot
+    /// does not say.
+    public var cameras: [CameraSpec]?
 
     public init(name: String, observationDimensions: Int, actionDimensions: Int?, controlRateHz: Double?,
-                stateArrival: UInt64? = nil) {
+                stateArrival: UInt64? = nil, cameras: [CameraSpec]? = nil) {
         self.name = name
         self.observationDimensions = observationDimensions
         self.actionDimensions = actionDimensions
         self.controlRateHz = controlRateHz
         self.stateArrival = stateArrival
+        self.cameras = cameras
     }
 }
 
@@ -62,6 +66,12 @@ public struct RobotDescription: Sendable, Equatable {
 public protocol RobotLink: AnyObject {
     var observationDimensions: Int { get }
     var actionDimensions: Int { get }
+    /// The cameras whose frames `receiveLatest(observation:appliedAction:frames:)` delivers with each state, in the
+    /// policy's order (none by default).
+    var cameras: [CameraSpec] { get }
+    /// Why the states that came since the last one taken were refused (malformed, wrong size, missing frames); nil if
+    /// none was. The watchdog names it when it stops the loop for want of a state.
+    var lastRefusal: String? { get }
     /// Waits at most `timeoutSeconds` for the robot's first state and returns what the robot says about itself;
     /// throws `RuntimeError.robotSilent` if none comes.
     func awaitDescription(timeoutSeconds: Double) throws -> RobotDescription
@@ -70,6 +80,24 @@ public protocol RobotLink: AnyObject {
     /// rest. Does not wait, except for a link told to wait for each state in lock-step runs.
     func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>) throws
         -> RobotStateInfo?
+    /// As `receiveLatest(observation:appliedAction:)`, and writes the state's camera frames (`[Σ H*W*C]` of
+    /// `cameras`, in order, `uint8 [H, W, C]` each) into `frames` when given. A state without them is refused (not
+    /// returned), as a malformed one is.
+    func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>,
+                       frames: UnsafeMutablePointer<UInt8>?) throws -> RobotStateInfo?
     /// Commands `action` (`[Da]`, ignored for HOLD), answering the state `answering` (nil if none was seen).
     func send(_ mode: CommandMode, action: UnsafePointer<Float>, answering: RobotStateInfo?, step: Int) throws
+}
+
+extension RobotLink {
+    public var cameras: [CameraSpec] { [] }
+    public var lastRefusal: String? { nil }
+
+    /// A link without cameras: only the observation and the applied action.
+    public func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>,
+                              frames: UnsafeMutablePointer<UInt8>?) throws -> RobotStateInfo?
+    {
+        precondition(frames == nil || cameras.isEmpty, "\(Self.self) lists cameras but does not deliver their frames")
+        return try receiveLatest(observation: observation, appliedAction: appliedAction)
+    }
 }

@@ -21,16 +21,23 @@ public enum RobotEndpoints {
 /// seen on the first state (its arrival here minus its timestamp, transport included), so that a state's age means
 /// the same on one host or two.
 ///
+/// Camera frames (`cameras`, those of a policy with cameras): each state must carry a raw frame of each, of the
+/// camera's shape (picked by name); a state without them is dropped like a malformed one, so the loop sees no new
+/// state and its watchdog stops it, naming the reason (`lastRefusal`).
+///
 /// Lock-step (`lockStepWaitSeconds`): `receiveLatest` waits up to that long for the next state, so the loop runs at
 /// the robot's pace, one control step per state, whatever the time each takes. A lock-step robot publishing the
 /// answered state again means the answer was lost (a connection still being made): the command is sent again.
 public final class ZMQRobotLink: RobotLink {
     public let observationDimensions: Int
     public let actionDimensions: Int
+    public let cameras: [CameraSpec]
     public let stateSocket: ZMQSocket
     public let commandSocket: ZMQSocket
     public private(set) var droppedStates = 0
     public private(set) var lastDropReason: String?
+    /// Why the states since the last one taken were dropped (nil if none was).
+    public private(set) var lastRefusal: String?
     public let stateEndpoint: String
     /// Lock-step: how long `receiveLatest` waits for the next state (nil: it never waits).
     public var lockStepWaitSeconds: Double?
@@ -50,8 +57,9 @@ public final class ZMQRobotLink: RobotLink {
 
     /// Connects to the robot's endpoints with `security` (CURVE with the robot's public key, or plain).
     public init(context: ZMQContext, stateEndpoint: String, commandEndpoint: String, observationDimensions: Int,
-                actionDimensions: Int, security: SocketSecurity = .none) throws {
+                actionDimensions: Int, cameras: [CameraSpec] = [], security: SocketSecurity = .none) throws {
         self.observationDimensions = observationDimensions
+        self.cameras = cameras
         self.actionDimensions = actionDimensions
         self.stateEndpoint = stateEndpoint
         stateSocket = try ZMQSocket(.subscribe, context: context)
@@ -79,7 +87,7 @@ public final class ZMQRobotLink: RobotLink {
                     observationDimensions: state.observation.count,
                     actionDimensions: state.actionDimensions > 0 ? Int(state.actionDimensions) : nil,
                     controlRateHz: state.controlRateHz > 0 ? state.controlRateHz : nil,
-                    stateArrival: arrival)
+                    stateArrival: arrival, cameras: CameraFrames.cameras(state.frames))
             }
             let now = monotonicNanoseconds()
             guard now < deadline else {
@@ -92,14 +100,20 @@ public final class ZMQRobotLink: RobotLink {
     public func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>)
         throws -> RobotStateInfo?
     {
-        var newest = try receiveNewest(observation: observation, appliedAction: appliedAction)
+        try receiveLatest(observation: observation, appliedAction: appliedAction, frames: nil)
+    }
+
+    public func receiveLatest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>,
+                              frames: UnsafeMutablePointer<UInt8>?) throws -> RobotStateInfo?
+    {
+        var newest = try receiveNewest(observation: observation, appliedAction: appliedAction, frames: frames)
         if newest == nil, let wait = lockStepWaitSeconds {
             let deadline = monotonicNanoseconds() + UInt64(wait * 1e9)
             while newest == nil {
                 let now = monotonicNanoseconds()
                 guard now < deadline else { break }
                 _ = try poller.poll(timeout: .milliseconds(Int(min((deadline - now) / 1_000_000 + 1, 100))))
-                newest = try receiveNewest(observation: observation, appliedAction: appliedAction)
+                newest = try receiveNewest(observation: observation, appliedAction: appliedAction, frames: frames)
                 if newest == nil, sawRepeat, !lastCommandFrame.isEmpty, lastCommandAnswers == lastStateSequence {
                     try commandSocket.send(lastCommandFrame, flags: .dontWait)
                 }
@@ -109,8 +123,8 @@ public final class ZMQRobotLink: RobotLink {
     }
 
     /// The newest new state waiting on the socket, if any.
-    private func receiveNewest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>)
-        throws -> RobotStateInfo?
+    private func receiveNewest(observation: UnsafeMutablePointer<Float>, appliedAction: UnsafeMutablePointer<Float>,
+                               frames: UnsafeMutablePointer<UInt8>?) throws -> RobotStateInfo?
     {
         var newest: RobotStateInfo?
         sawRepeat = false
@@ -131,7 +145,12 @@ public final class ZMQRobotLink: RobotLink {
                     sawRepeat = true
                     continue
                 }
+                if !cameras.isEmpty {
+                    // Checked before anything is written, so a refused state leaves the last one's values.
+                    try CameraFrames.copyCurrent(state.frames, cameras: cameras, into: frames)
+                }
                 lastStateSequence = envelope.sequence
+                lastRefusal = nil
                 state.observation.withUnsafeBufferPointer {
                     observation.update(from: $0.baseAddress!, count: observationDimensions)
                 }
@@ -152,6 +171,7 @@ public final class ZMQRobotLink: RobotLink {
             } catch {
                 droppedStates += 1
                 lastDropReason = "\(error)"
+                lastRefusal = lastDropReason
             }
         }
         return newest

@@ -28,16 +28,26 @@ public protocol ChunkInference: AnyObject {
     var spec: PolicySpec { get }
     /// Solver steps K the next request will use.
     var solverSteps: Int { get }
-    /// Starts sampling a chunk conditioned on `window` (`[To, Do]`, task units), keeping `committedSteps` actions of
+    /// Starts sampling a chunk conditioned on `window` (`[To, Do]`, task units) and, for a policy with cameras, its
+    /// `frames` (`[To, spec.frameBytesPerStep]`; nil without cameras), keeping `committedSteps` actions of
     /// `committed` (`[P, Da]`) on their flow path. Returns false (and does nothing) while a request is in flight.
-    func submit(window: UnsafePointer<Float>, committed: UnsafePointer<Float>?, committedSteps: Int, tag: Int,
-                generation: Int) -> Bool
+    func submit(window: UnsafePointer<Float>, frames: UnsafePointer<UInt8>?, committed: UnsafePointer<Float>?,
+                committedSteps: Int, tag: Int, generation: Int) -> Bool
     /// If a chunk is finished, copies it (`[Tp, Da]`, task units) into `chunk` and returns what it answers.
     func collect(into chunk: UnsafeMutablePointer<Float>) -> InferenceResult?
     /// Restarts the sampling noise (taken before the next request).
     func resetNoise(seed: UInt64)
     /// Why the last failed request failed.
     var lastFailure: String? { get }
+}
+
+extension ChunkInference {
+    /// Submits a window of a policy without cameras.
+    public func submit(window: UnsafePointer<Float>, committed: UnsafePointer<Float>?, committedSteps: Int, tag: Int,
+                       generation: Int) -> Bool {
+        submit(window: window, frames: nil, committed: committed, committedSteps: committedSteps, tag: tag,
+               generation: generation)
+    }
 }
 
 /// The solver-step count for a latency budget (`--deadline-ms`): the largest K whose p99 latency fits, re-picked as
@@ -130,10 +140,13 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
     private var result = InferenceResult(tag: 0, generation: 0, latencyNanoseconds: 0, solverSteps: 0)
     private var failure: String?
     private let requestWindow: UnsafeMutablePointer<Float>  // [To*Do]
+    private let requestFrames: UnsafeMutablePointer<UInt8>  // [To*frameBytesPerStep]
+    private var requestHasFrames = false
     private let requestCommittedActions: UnsafeMutablePointer<Float>  // [Tp*Da]
     private let resultChunk: UnsafeMutablePointer<Float>  // [Tp*Da]
     // The worker's own.
     private let workerWindow: UnsafeMutablePointer<Float>
+    private let workerFrames: UnsafeMutablePointer<UInt8>
     private let workerCommitted: UnsafeMutablePointer<Float>
     private let workerChunk: UnsafeMutablePointer<Float>
     private var thread: Thread?
@@ -161,6 +174,11 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
         workerWindow = buffer(To * Do)
         workerCommitted = buffer(Tp * Da)
         workerChunk = buffer(Tp * Da)
+        let frameBytes = max(To * spec.frameBytesPerStep, 1)
+        requestFrames = .allocate(capacity: frameBytes)
+        requestFrames.initialize(repeating: 0, count: frameBytes)
+        workerFrames = .allocate(capacity: frameBytes)
+        workerFrames.initialize(repeating: 0, count: frameBytes)
         // The thread keeps the object alive until `stop()`.
         let thread = Thread { self.work() }
         thread.name = "flowpolicy inference"
@@ -174,6 +192,8 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
                         workerChunk] {
             pointer.deallocate()
         }
+        requestFrames.deallocate()
+        workerFrames.deallocate()
     }
 
     /// Stops the worker thread (after the chunk in progress) and waits for it. The thread keeps this object alive
@@ -191,8 +211,8 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
     /// The deadline-aware planner's state (K history), if there is one.
     public var plannerState: SolverStepPlanner? { lock.withLock { planner } }
 
-    public func submit(window: UnsafePointer<Float>, committed: UnsafePointer<Float>?, committedSteps: Int, tag: Int,
-                       generation: Int) -> Bool {
+    public func submit(window: UnsafePointer<Float>, frames: UnsafePointer<UInt8>?, committed: UnsafePointer<Float>?,
+                       committedSteps: Int, tag: Int, generation: Int) -> Bool {
         let accepted = lock.withLock { () -> Bool in
             guard !busy else { return false }
             busy = true
@@ -200,6 +220,8 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
             requestTag = tag
             requestGeneration = generation
             requestWindow.update(from: window, count: spec.observationSteps * spec.observationDimensions)
+            requestHasFrames = frames != nil
+            if let frames { requestFrames.update(from: frames, count: spec.observationSteps * spec.frameBytesPerStep) }
             requestCommitted = committed == nil ? 0 : committedSteps
             if let committed, committedSteps > 0 {
                 requestCommittedActions.update(from: committed, count: committedSteps * spec.actionDimensions)
@@ -232,6 +254,7 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
         while true {
             wake.wait()
             var tag = 0, generation = 0, committedSteps = 0
+            var hasFrames = false
             var seed: UInt64?
             let stop = lock.withLock { () -> Bool in
                 if stopping { return true }
@@ -241,6 +264,8 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
                 seed = noiseSeed
                 noiseSeed = nil
                 workerWindow.update(from: requestWindow, count: To * Do)
+                hasFrames = requestHasFrames
+                if hasFrames { workerFrames.update(from: requestFrames, count: To * spec.frameBytesPerStep) }
                 workerCommitted.update(from: requestCommittedActions, count: Tp * Da)
                 sampler.solverSteps = nextSteps
                 return false
@@ -251,7 +276,8 @@ public final class ThreadedInference: ChunkInference, @unchecked Sendable {
             var error: (any Error)?
             do {
                 try sampler.sampleChunks(
-                    observations: workerWindow, batch: 1, into: workerChunk,
+                    observations: workerWindow, frames: hasFrames ? UnsafePointer(workerFrames) : nil, batch: 1,
+                    into: workerChunk,
                     committed: committedSteps > 0 ? UnsafePointer(workerCommitted) : nil,
                     committedSteps: committedSteps)
             } catch let caught {
@@ -301,13 +327,13 @@ public final class InlineInference: ChunkInference {
 
     public var solverSteps: Int { sampler.solverSteps }
 
-    public func submit(window: UnsafePointer<Float>, committed: UnsafePointer<Float>?, committedSteps: Int, tag: Int,
-                       generation: Int) -> Bool {
+    public func submit(window: UnsafePointer<Float>, frames: UnsafePointer<UInt8>?, committed: UnsafePointer<Float>?,
+                       committedSteps: Int, tag: Int, generation: Int) -> Bool {
         guard waiting == nil else { return false }
         let begin = monotonicNanoseconds()
         var failed = false
         do {
-            try sampler.sampleChunks(observations: window, batch: 1, into: chunk, committed: committed,
+            try sampler.sampleChunks(observations: window, frames: frames, batch: 1, into: chunk, committed: committed,
                                      committedSteps: committed == nil ? 0 : committedSteps)
         } catch {
             failed = true

@@ -22,7 +22,11 @@ import Foundation
 /// acceleration and jerk limits). Each servo command passes a second safety filter (bounds, and the largest change
 /// one servo period allows), and the watchdog also looks at the state's age at every servo wake-up.
 ///
-/// Per tick: wake → take stop/resume requests → newest state (window; a new episode resets the window, the
+/// Camera frames: for a policy with cameras, each state's frames (from the robot link, which refuses a state
+/// without them: the watchdog path, naming why) join a frame window beside the observation window, and each chunk is
+/// conditioned on both.
+///
+/// Per tick: wake → take stop/resume requests → newest state (windows; a new episode resets the windows, the
 /// scheduler and the noise) → watchdog → collect a finished chunk → request one if due → deadline check →
 /// action → safety filter → command (or N servo commands) → histograms.
 public final class ControlLoop {
@@ -104,6 +108,10 @@ public final class ControlLoop {
     private let Do: Int, Da: Int
     private var window: ObservationWindow
     private let observation: UnsafeMutablePointer<Float>
+    /// A policy with cameras: the newest state's frames `[frameBytesPerStep]` and the last To steps' frames.
+    private let hasCameras: Bool
+    private let stateFrames: UnsafeMutablePointer<UInt8>
+    private var frameWindow: FrameWindow
     private let chunk: UnsafeMutablePointer<Float>
     private let committed: UnsafeMutablePointer<Float>
     private let planned: UnsafeMutablePointer<Float>
@@ -138,6 +146,11 @@ public final class ControlLoop {
                     + "actions; the robot has \(robot.observationDimensions)-D observations and "
                     + "\(robot.actionDimensions)-D actions (safety limits: \(safety.dimensions)-D)")
         }
+        guard robot.cameras == spec.cameras else {
+            throw .invalidConfiguration(
+                "the policy takes camera frames of \(CameraFrames.describe(spec.cameras)); the robot link delivers "
+                    + CameraFrames.describe(robot.cameras))
+        }
         guard configuration.periodNanoseconds > 0, configuration.watchdogPeriods > 0 else {
             throw .invalidConfiguration("the control period and the watchdog must be positive")
         }
@@ -170,6 +183,10 @@ public final class ControlLoop {
             replanInterval: configuration.replanInterval, ensembleDecay: configuration.ensembleDecay)
         (Do, Da) = (spec.observationDimensions, spec.actionDimensions)
         window = ObservationWindow(steps: spec.observationSteps, dimensions: Do)
+        hasCameras = !spec.cameras.isEmpty
+        frameWindow = FrameWindow(steps: spec.observationSteps, bytesPerStep: spec.frameBytesPerStep)
+        stateFrames = .allocate(capacity: max(spec.frameBytesPerStep, 1))
+        stateFrames.initialize(repeating: 0, count: max(spec.frameBytesPerStep, 1))
         func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: count)
             pointer.initialize(repeating: 0, count: count)
@@ -191,6 +208,7 @@ public final class ControlLoop {
                         lastServoCommand] {
             pointer.deallocate()
         }
+        stateFrames.deallocate()
     }
 
     /// The noise seed of episode `episode` under `policySeed`.
@@ -243,7 +261,8 @@ public final class ControlLoop {
         // The newest state.
         var fresh: RobotStateInfo?
         do {
-            fresh = try robot.receiveLatest(observation: observation, appliedAction: applied)
+            fresh = try robot.receiveLatest(observation: observation, appliedAction: applied,
+                                            frames: hasCameras ? stateFrames : nil)
         } catch {
             stop("the robot link failed")
         }
@@ -252,11 +271,13 @@ public final class ControlLoop {
             hasApplied = info.hasAppliedAction
             if info.episodeStart || lastState == nil || info.episode != lastState!.episode {
                 window.reset(to: observation)
+                if hasCameras { frameWindow.reset(to: stateFrames) }
                 inference.resetNoise(
                     seed: Self.noiseSeed(policySeed: configuration.policySeed, episode: info.episode))
                 if status.state != .stopped { restart(at: k) }
             } else {
                 window.push(observation)
+                if hasCameras { frameWindow.push(stateFrames) }
             }
             lastState = info
             if info.done { episodesEnded += 1 }
@@ -264,7 +285,7 @@ public final class ControlLoop {
         if lastState != nil, status.state != .stopped,
            Double(deadline - lastStateTime) >= configuration.watchdogPeriods * Double(period) {
             staleStateStops += 1
-            stop("robot state older than the watchdog limit")
+            stopForStaleState()
         }
 
         // Inference: hand over a finished chunk, start the next one if due, check the deadline.
@@ -272,8 +293,11 @@ public final class ControlLoop {
         if let state = lastState, !state.done, status.state != .stopped, scheduler.requestDue(at: k) {
             let committedSteps = scheduler.committedPrefix(forRequestAt: k, into: committed)
             let accepted = window.values.withUnsafeBufferPointer { values in
-                inference.submit(window: values.baseAddress!, committed: committedSteps > 0 ? committed : nil,
-                                 committedSteps: committedSteps, tag: k, generation: generation)
+                frameWindow.bytes.withUnsafeBufferPointer { frames in
+                    inference.submit(window: values.baseAddress!, frames: hasCameras ? frames.baseAddress : nil,
+                                     committed: committedSteps > 0 ? committed : nil, committedSteps: committedSteps,
+                                     tag: k, generation: generation)
+                }
             }
             if accepted {
                 scheduler.requested(at: k)
@@ -369,7 +393,7 @@ public final class ControlLoop {
                 if mode == .act {
                     if Double(servoDeadline - lastStateTime) >= configuration.watchdogPeriods * Double(period) {
                         staleStateStops += 1
-                        stop("robot state older than the watchdog limit")
+                        stopForStaleState()
                     } else if wake > servoDeadline + period {
                         stop("the loop overran a period (paused or descheduled)")
                     }
@@ -425,6 +449,16 @@ public final class ControlLoop {
         status.state = .starting
         status.reason = ""
         status.stoppedByWatchdog = false
+    }
+
+    /// The watchdog's stop for want of a fresh state, naming why the robot's latest states were refused, if they were.
+    private func stopForStaleState() {
+        guard status.state != .stopped else { return }
+        if let refusal = robot.lastRefusal {
+            stop("robot state older than the watchdog limit (the states since were refused: \(refusal))")
+        } else {
+            stop("robot state older than the watchdog limit")
+        }
     }
 
     /// Stops the loop: by the watchdog (the default; resuming then needs the operator's override) or on request.

@@ -18,6 +18,10 @@ import Foundation
 /// reproducible (see the .proto). A request may ask for fewer solver steps than the server's K (deadline-aware
 /// sampling); requests batch together only with the same K.
 ///
+/// Camera frames: a policy with cameras takes each window's frames in `Infer.frames` (raw uint8, checked against the
+/// cameras Metadata lists, and copied into a batch buffer made at start-up); with only the newest observation, the
+/// newest frames, kept in a frame window beside the observation window.
+///
 /// Bad input — a frame that is not an envelope, another protocol version, wrong sizes, NaN observations, a message
 /// the server does not take — gets an `Error` reply naming the problem; the server goes on serving everyone.
 ///
@@ -89,8 +93,13 @@ public final class PolicyServer: @unchecked Sendable {
         public var unansweredErrors = 0
     }
 
+    /// Makes a sampler of the checkpoint's policy: the shared one (`capacity` = max batch, the options' seed and
+    /// workers) and one per seeded noise stream.
+    public typealias SamplerFactory = (_ capacity: Int, _ seed: UInt64, _ workers: Int) -> any ChunkSampler
+
     public let checkpoint: Checkpoint
     public let options: Options
+    private let makeSampler: SamplerFactory
     public let metadata: Wire.Metadata
     public let socket: ZMQSocket
     /// The bound endpoint, wildcards resolved.
@@ -103,7 +112,7 @@ public final class PolicyServer: @unchecked Sendable {
     private let lock = NSLock()
     private var stopRequested = false
     private var statisticsStore = Statistics()
-    private var windows: [EpisodeKey: (window: ObservationWindow, lastUse: UInt64)] = [:]
+    private var windows: [EpisodeKey: (window: ObservationWindow, frames: FrameWindow, lastUse: UInt64)] = [:]
     private var seededStreams: [EpisodeKey: (policy: any ChunkSampler, lastUse: UInt64)] = [:]
     private var useCounter: UInt64 = 0
     /// Replies that wait until the turn's requests are sampled, and the clients told of an error this turn.
@@ -116,10 +125,16 @@ public final class PolicyServer: @unchecked Sendable {
     /// The contract's action bounds, which every chunk sent keeps to.
     private let bounds: SafetyLimits
     private let (To, Ta, Tp, Do, Da): (Int, Int, Int, Int, Int)
+    /// The policy's cameras and the bytes of one observation step's frames (0 without cameras).
+    private let cameras: [CameraSpec]
+    private let frameBytes: Int
     // Batch buffers, [maxBatch, ...].
     private let observations: FloatBuffer
     private let committed: FloatBuffer
     private let predictions: FloatBuffer
+    /// `[maxBatch, To, frameBytes]`, and one step's frames `[frameBytes]` (a request with only the newest step).
+    private let frames: UnsafeMutablePointer<UInt8>
+    private let stepFrames: UnsafeMutablePointer<UInt8>
 
     struct EpisodeKey: Hashable {
         var client: [UInt8]
@@ -134,6 +149,10 @@ public final class PolicyServer: @unchecked Sendable {
         var batch: Int
         /// `[batch, To, Do]`.
         var windows: [Float]
+        /// The camera frames: `Infer.frames` of full windows (checked), or the episode's frame window `[To,
+        /// frameBytes]` for a request with only the newest step.
+        var cameraFrames: [Wire.CameraFrame]
+        var frameWindow: [UInt8]?
         var committed: [Float]
         var committedSteps: Int
         var noiseSeed: UInt64?
@@ -144,7 +163,11 @@ public final class PolicyServer: @unchecked Sendable {
         var observationTimestamp: UInt64
     }
 
-    public init(checkpoint: Checkpoint, options: Options, context: ZMQContext) throws {
+    /// `makeSampler`: the samplers to serve with (default: a `Policy` of `checkpoint` with the options' solver and K;
+    /// tests give a double that records what it is asked).
+    public init(checkpoint: Checkpoint, options: Options, context: ZMQContext, makeSampler: SamplerFactory? = nil)
+        throws
+    {
         guard options.maxBatch >= 1, options.steps >= 1, options.workers >= 1 else {
             throw RuntimeError.invalidConfiguration("max batch, solver steps and workers must be at least 1")
         }
@@ -153,28 +176,45 @@ public final class PolicyServer: @unchecked Sendable {
         let spec = checkpoint.spec
         (To, Ta, Tp, Do, Da) = (spec.observationSteps, spec.actionSteps, spec.predictionSteps,
                                 spec.observationDimensions, spec.actionDimensions)
+        cameras = spec.cameras
+        frameBytes = spec.frameBytesPerStep
         metadata = try Self.makeMetadata(checkpoint: checkpoint, options: options)
         contract = checkpoint.contract!  // makeMetadata refused a checkpoint without one
         bounds = try SafetyLimits(contract: contract)
         // Each worker samples with single-threaded OpenBLAS (OpenBLAS's own threads would spin beside them).
         BLAS.threads = 1
-        policy = Policy(checkpoint: checkpoint, capacity: options.maxBatch, method: options.method,
-                        steps: options.steps, seed: options.seed, workers: options.workers)
+        self.makeSampler = makeSampler ?? { capacity, seed, workers in
+            Policy(checkpoint: checkpoint, capacity: capacity, method: options.method, steps: options.steps,
+                   seed: seed, workers: workers)
+        }
+        policy = self.makeSampler(options.maxBatch, options.seed, options.workers)
         observations = FloatBuffer(count: options.maxBatch * To * Do)
         committed = FloatBuffer(count: options.maxBatch * Tp * Da)
         predictions = FloatBuffer(count: options.maxBatch * Tp * Da)
+        frames = .allocate(capacity: max(options.maxBatch * To * frameBytes, 1))
+        frames.initialize(repeating: 0, count: max(options.maxBatch * To * frameBytes, 1))
+        stepFrames = .allocate(capacity: max(frameBytes, 1))
+        stepFrames.initialize(repeating: 0, count: max(frameBytes, 1))
         authentication = try options.credentials.startAuthentication(context)
         socket = try ZMQSocket(.router, context: context)
         try options.credentials.serverSecurity(binding: options.endpoint, authentication: authentication)
             .apply(to: socket)
-        // The largest valid message: a full batch of windows and committed actions, with room for the rest.
-        let largest = 4 * options.maxBatch * (To * Do + Tp * Da) + 64 * 1024
+        // The largest valid message: a full batch of windows, their frames and committed actions, with room for the
+        // rest (each frame's header among it).
+        let frameHeaders = options.maxBatch * To * spec.cameras.reduce(0) { $0 + 32 + $1.name.utf8.count }
+        let largest = 4 * options.maxBatch * (To * Do + Tp * Da) + options.maxBatch * To * frameBytes + frameHeaders
+            + 64 * 1024
         try socket.setOption(.maxMessageSize, Int64(largest))
         try socket.setOption(.sendHighWaterMark, 100)
         try socket.setOption(.receiveHighWaterMark, 100)
         try socket.bind(options.endpoint)
         endpoint = try socket.lastEndpoint ?? options.endpoint
         _ = try poller.register(socket)
+    }
+
+    deinit {
+        frames.deallocate()
+        stepFrames.deallocate()
     }
 
     static func makeMetadata(checkpoint: Checkpoint, options: Options) throws -> Wire.Metadata {
@@ -202,6 +242,7 @@ public final class PolicyServer: @unchecked Sendable {
         metadata.actionHigh = contract.actionHigh
         metadata.maxStepChange = contract.maximumStepChange
         metadata.contractJson = contract.json
+        metadata.cameras = CameraFrames.info(spec.cameras)
         return metadata
     }
 
@@ -349,14 +390,28 @@ public final class PolicyServer: @unchecked Sendable {
             throw WireError(.invalidArgument, "solver_steps \(solverSteps) is more than this server's K = "
                 + "\(options.steps)")
         }
+        if cameras.isEmpty {
+            guard infer.frames.isEmpty else {
+                throw WireError(.invalidArgument, "this policy takes no camera frames; got \(infer.frames.count)")
+            }
+        } else {
+            // Checked now (the reply names the request); copied into the batch buffer when sampled.
+            try CameraFrames.copy(infer.frames, cameras: cameras, windows: batch, steps: steps,
+                                  into: steps == 1 ? stepFrames : nil)
+        }
         let key = EpisodeKey(client: routing[0], episode: infer.episodeID)
         var full = infer.observations
+        var frameWindow: [UInt8]?
         if steps == 1 {
-            full = episodeWindow(key, observation: infer.observations, reset: infer.reset)
+            let windowed = episodeWindow(key, observation: infer.observations, reset: infer.reset)
+            full = windowed.observations
+            frameWindow = windowed.frames
         }
         return PendingInfer(
             routing: routing, sequence: envelope.sequence, episode: infer.episodeID, key: key, batch: batch,
-            windows: full, committed: infer.committed, committedSteps: committedSteps,
+            windows: full, cameraFrames: steps == 1 ? [] : infer.frames,
+            frameWindow: cameras.isEmpty ? nil : frameWindow, committed: infer.committed,
+            committedSteps: committedSteps,
             noiseSeed: infer.hasNoiseSeed ? infer.noiseSeed : nil, reset: infer.reset, workers: workers,
             solverSteps: solverSteps, received: monotonicNanoseconds(),
             observationTimestamp: infer.observationTimestampNs != 0
@@ -379,16 +434,21 @@ public final class PolicyServer: @unchecked Sendable {
         return true
     }
 
-    /// Appends `observation` to the window kept for `key` (starting it, filled, on reset or first use) and returns
-    /// the window.
-    private func episodeWindow(_ key: EpisodeKey, observation: [Float], reset: Bool) -> [Float] {
+    /// Appends `observation` (and the step's frames, in `stepFrames`) to the windows kept for `key` (starting them,
+    /// filled, on reset or first use) and returns the windows.
+    private func episodeWindow(_ key: EpisodeKey, observation: [Float], reset: Bool)
+        -> (observations: [Float], frames: [UInt8])
+    {
         useCounter += 1
-        var entry = windows[key] ?? (ObservationWindow(steps: To, dimensions: Do), 0)
+        var entry = windows[key]
+            ?? (ObservationWindow(steps: To, dimensions: Do), FrameWindow(steps: To, bytesPerStep: frameBytes), 0)
         observation.withUnsafeBufferPointer { pointer in
             if reset || entry.lastUse == 0 {
                 entry.window.reset(to: pointer.baseAddress!)
+                entry.frames.reset(to: stepFrames)
             } else {
                 entry.window.push(pointer.baseAddress!)
+                entry.frames.push(stepFrames)
             }
         }
         entry.lastUse = useCounter
@@ -396,7 +456,19 @@ public final class PolicyServer: @unchecked Sendable {
         if windows.count > options.maxEpisodes, let oldest = windows.min(by: { $0.value.lastUse < $1.value.lastUse }) {
             windows.removeValue(forKey: oldest.key)
         }
-        return entry.window.values
+        return (entry.window.values, entry.frames.bytes)
+    }
+
+    /// Copies the frames of `request` into the batch frame buffer from window row `row` on.
+    private func copyFrames(_ request: PendingInfer, row: Int) throws(WireError) {
+        guard !cameras.isEmpty else { return }
+        let destination = frames + row * To * frameBytes
+        if let window = request.frameWindow {
+            window.withUnsafeBufferPointer { destination.update(from: $0.baseAddress!, count: To * frameBytes) }
+        } else {
+            try CameraFrames.copy(request.cameraFrames, cameras: cameras, windows: request.batch, steps: To,
+                                  into: destination)
+        }
     }
 
     // MARK: Sampling
@@ -406,6 +478,15 @@ public final class PolicyServer: @unchecked Sendable {
         var row = 0
         let committedSteps = group[0].committedSteps
         for request in group {
+            do {
+                try copyFrames(request, row: row)
+            } catch {
+                // Checked when it arrived, so this does not happen; the others in the group are still sampled.
+                replyError(request.routing, sequence: request.sequence, error)
+                let others = group.filter { $0.sequence != request.sequence || $0.routing != request.routing }
+                if !others.isEmpty { sampleShared(others) }
+                return
+            }
             request.windows.withUnsafeBufferPointer {
                 (observations.pointer + row * To * Do).update(from: $0.baseAddress!, count: request.batch * To * Do)
             }
@@ -419,7 +500,8 @@ public final class PolicyServer: @unchecked Sendable {
         }
         policy.solverSteps = group[0].solverSteps
         do {
-            try policy.sampleChunks(observations: observations.pointer, batch: row, into: predictions.pointer,
+            try policy.sampleChunks(observations: observations.pointer, frames: cameras.isEmpty ? nil : frames,
+                                    batch: row, into: predictions.pointer,
                                     committed: committedSteps > 0 ? committed.pointer : nil,
                                     committedSteps: committedSteps)
         } catch {
@@ -450,8 +532,7 @@ public final class PolicyServer: @unchecked Sendable {
             stream = existing.policy
         } else {
             // Sized for this request's batch (an episode's later requests are never larger: a wave only shrinks).
-            stream = Policy(checkpoint: checkpoint, capacity: request.batch, method: options.method,
-                            steps: options.steps, seed: request.noiseSeed!, workers: request.workers)
+            stream = makeSampler(request.batch, request.noiseSeed!, request.workers)
         }
         guard request.batch <= stream.capacity else {
             replyError(request.routing, sequence: request.sequence, WireError(
@@ -467,14 +548,19 @@ public final class PolicyServer: @unchecked Sendable {
         let started = monotonicNanoseconds()
         stream.solverSteps = request.solverSteps
         do {
+            try copyFrames(request, row: 0)
             try request.windows.withUnsafeBufferPointer { windows in
                 try request.committed.withUnsafeBufferPointer { committedActions in
                     try stream.sampleChunks(
-                    observations: windows.baseAddress!, batch: request.batch, into: predictions.pointer,
+                        observations: windows.baseAddress!, frames: cameras.isEmpty ? nil : frames,
+                        batch: request.batch, into: predictions.pointer,
                         committed: request.committedSteps > 0 ? committedActions.baseAddress : nil,
                         committedSteps: request.committedSteps)
                 }
             }
+        } catch let error as WireError {
+            replyError(request.routing, sequence: request.sequence, error)
+            return
         } catch {
             replyError(request.routing, sequence: request.sequence, WireError(.internal, "\(error)"))
             return

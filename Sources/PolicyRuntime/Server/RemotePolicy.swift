@@ -10,6 +10,8 @@ import FlowPolicy
 /// server's stream and may be batched with other clients'. With a noise seed per row (evaluation), each row is a
 /// request of its own. Each call sends full windows and the K asked for.
 ///
+/// Camera frames (a policy with cameras: Metadata lists them) travel raw in `Infer.frames`, every window's To steps.
+///
 /// A reply of the wrong shape, or with non-finite numbers, is an error naming both shapes; nothing is copied.
 public final class RemotePolicy: ChunkSampler {
     public let endpoint: String
@@ -43,7 +45,7 @@ public final class RemotePolicy: ChunkSampler {
             task: metadata.task, observationSteps: Int(metadata.observationSteps),
             actionSteps: Int(metadata.actionSteps), predictionSteps: Int(metadata.predictionSteps),
             observationDimensions: Int(metadata.observationDimensions),
-            actionDimensions: Int(metadata.actionDimensions))
+            actionDimensions: Int(metadata.actionDimensions), cameras: CameraFrames.cameras(metadata.cameras))
         do { try spec.validate() } catch { throw RuntimeError.unexpectedReply("Metadata: \(error)") }
         contract = metadata.contractJson.isEmpty ? nil : try DeploymentContract(
             json: metadata.contractJson, source: "the Metadata of \(endpoint)",
@@ -54,8 +56,9 @@ public final class RemotePolicy: ChunkSampler {
 
     public var evaluationsPerChunk: Int { solverSteps * solver.evaluationsPerStep }
 
-    public func sampleChunks(observations: UnsafePointer<Float>, batch B: Int, into chunks: UnsafeMutablePointer<Float>,
-                             committed: UnsafePointer<Float>?, committedSteps: Int) throws {
+    public func sampleChunks(observations: UnsafePointer<Float>, frames: UnsafePointer<UInt8>?, batch B: Int,
+                             into chunks: UnsafeMutablePointer<Float>, committed: UnsafePointer<Float>?,
+                             committedSteps: Int) throws {
         precondition(B >= 1 && B <= capacity, "batch \(B) outside 1...\(capacity)")
         var infer = Wire.Infer()
         infer.episodeID = episode
@@ -69,14 +72,14 @@ public final class RemotePolicy: ChunkSampler {
             infer.noiseSeed = noiseSeed
             infer.workers = UInt32(workers)
         }
-        try request(infer, observations: observations, batch: B, into: chunks)
+        try request(infer, observations: observations, frames: frames, batch: B, into: chunks)
         resetPending = false
     }
 
     /// One request per row, each sampled alone on a stream started from its seed (`reset`, one worker): bit-identical
     /// to a local `Policy` given the same seeds.
-    public func sampleChunks(observations: UnsafePointer<Float>, batch B: Int, into chunks: UnsafeMutablePointer<Float>,
-                             noiseSeeds: UnsafePointer<UInt64>) throws {
+    public func sampleChunks(observations: UnsafePointer<Float>, frames: UnsafePointer<UInt8>?, batch B: Int,
+                             into chunks: UnsafeMutablePointer<Float>, noiseSeeds: UnsafePointer<UInt64>) throws {
         precondition(B >= 1 && B <= capacity, "batch \(B) outside 1...\(capacity)")
         let (window, chunk) = (spec.observationSteps * spec.observationDimensions,
                                spec.predictionSteps * spec.actionDimensions)
@@ -86,13 +89,16 @@ public final class RemotePolicy: ChunkSampler {
             infer.reset = true
             infer.noiseSeed = noiseSeeds[row]
             infer.workers = 1
-            try request(infer, observations: observations + row * window, batch: 1, into: chunks + row * chunk)
+            try request(infer, observations: observations + row * window,
+                        frames: frames.map { $0 + row * spec.observationSteps * spec.frameBytesPerStep }, batch: 1,
+                        into: chunks + row * chunk)
         }
     }
 
-    /// Sends `infer` with the windows and K, and copies the reply's chunks after checking their shape and numbers.
-    private func request(_ infer: Wire.Infer, observations: UnsafePointer<Float>, batch B: Int,
-                         into chunks: UnsafeMutablePointer<Float>) throws {
+    /// Sends `infer` with the windows (and their frames) and K, and copies the reply's chunks after checking their
+    /// shape and numbers.
+    private func request(_ infer: Wire.Infer, observations: UnsafePointer<Float>, frames: UnsafePointer<UInt8>?,
+                         batch B: Int, into chunks: UnsafeMutablePointer<Float>) throws {
         let (To, Tp, Do, Da) = (spec.observationSteps, spec.predictionSteps, spec.observationDimensions,
                                 spec.actionDimensions)
         var infer = infer
@@ -100,6 +106,13 @@ public final class RemotePolicy: ChunkSampler {
         infer.observationSteps = UInt32(To)
         infer.batch = UInt32(B)
         infer.solverSteps = UInt32(solverSteps)
+        if !spec.cameras.isEmpty {
+            guard let frames else {
+                throw RuntimeError.invalidConfiguration("the policy served at \(endpoint) takes camera frames ("
+                    + "\(CameraFrames.describe(spec.cameras))); none were given")
+            }
+            infer.frames = CameraFrames.make(frames, cameras: spec.cameras, steps: B * To)
+        }
         let chunk = try client.infer(infer)
         func shape() -> String {
             "[\(chunk.batch), \(chunk.predictionSteps), \(chunk.actionDimensions)] (\(chunk.actions.count) numbers)"

@@ -7,7 +7,8 @@ import Foundation
 ///
 /// Everything comes from the policy's deployment contract (rate, bounds, limits, hand-over): nothing here reads a
 /// task file or builds an environment. Before acting, the robot's first state is checked against the contract
-/// (observation and action dimensions, control rate); a mismatch is refused with both values named.
+/// (observation and action dimensions, control rate, and the cameras of a policy that has them); a mismatch is
+/// refused with both values named. A policy with cameras takes each state's frames (`RobotState.frames`).
 ///
 /// Lock-step (`Options.lockStep`, for reproducible runs against a lock-step robot): no clock and no thread. Each
 /// period waits for the robot's next state, samples the chunk it needs at once (no lead) and commands; so the
@@ -130,6 +131,7 @@ public enum RunSession {
             link = try ZMQRobotLink(
                 context: context, stateEndpoint: endpoint, commandEndpoint: commands,
                 observationDimensions: spec.observationDimensions, actionDimensions: spec.actionDimensions,
+                cameras: spec.cameras,
                 security: options.credentials.clientSecurity(serverPublicKey: options.robotPublicKey))
             if options.lockStep { link.lockStepWaitSeconds = options.startupSeconds }
             robot = link
@@ -278,6 +280,12 @@ public enum RunSession {
         if let robotRate = robot.controlRateHz, abs(robotRate - controlRate) > 1e-6 * controlRate {
             throw .contractMismatch("\(robot.name) steps at \(robotRate) Hz; the policy acts at \(controlRate) Hz")
         }
+        if let cameras = robot.cameras {
+            for camera in spec.cameras where !cameras.contains(camera) {
+                throw .contractMismatch("\(robot.name) sends camera frames of \(CameraFrames.describe(cameras)); the "
+                    + "policy takes \(CameraFrames.describe(spec.cameras)) (no \(camera.shapeDescription))")
+            }
+        }
     }
 
     /// Servo ticks per control period for `servoRate` (1 without one): an integer multiple of the control rate, and
@@ -300,8 +308,8 @@ public enum RunSession {
     }
 }
 
-/// Warm-up before the loop starts: times chunks (round trips, for a remote policy) on a window of zeros, and with a
-/// deadline picks the solver steps.
+/// Warm-up before the loop starts: times chunks (round trips, for a remote policy) on a window of zeros (and black
+/// frames), and with a deadline picks the solver steps.
 public struct InferenceCalibration: Sendable {
     public var steps: Int
     public var p99Nanoseconds: Double
@@ -314,6 +322,7 @@ public struct InferenceCalibration: Sendable {
     {
         let spec = sampler.spec
         let window = [Float](repeating: 0, count: spec.observationSteps * spec.observationDimensions)
+        let frames = [UInt8](repeating: 0, count: max(spec.observationSteps * spec.frameBytesPerStep, 1))
         var chunk = [Float](repeating: 0, count: spec.predictionSteps * spec.actionDimensions)
         func p99(steps: Int) throws -> Double {
             sampler.solverSteps = steps
@@ -321,8 +330,12 @@ public struct InferenceCalibration: Sendable {
             for _ in 0..<samples {
                 let begin = monotonicNanoseconds()
                 try window.withUnsafeBufferPointer { w in
-                    try chunk.withUnsafeMutableBufferPointer {
-                        try sampler.sampleChunks(observations: w.baseAddress!, batch: 1, into: $0.baseAddress!)
+                    try frames.withUnsafeBufferPointer { f in
+                        try chunk.withUnsafeMutableBufferPointer {
+                            try sampler.sampleChunks(observations: w.baseAddress!,
+                                                     frames: spec.cameras.isEmpty ? nil : f.baseAddress,
+                                                     batch: 1, into: $0.baseAddress!)
+                        }
                     }
                 }
                 latencies.append(Double(monotonicNanoseconds() - begin))

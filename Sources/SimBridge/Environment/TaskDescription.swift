@@ -8,7 +8,10 @@ import Yams
 /// never look the task up again. Only simulation paths call `makeEnvironment`.
 public struct TaskDescription: Sendable {
     /// The tasks flowpolicy simulates.
-    public static let knownTasks = ["pusht", "franka_kitchen", "robomimic_lift", "robomimic_can", "robomimic_square"]
+    public static let knownTasks = [
+        "pusht", "pusht_image", "franka_kitchen", "robomimic_lift", "robomimic_lift_image", "robomimic_can",
+        "robomimic_square",
+    ]
 
     public let name: String
     public let summary: String
@@ -32,6 +35,8 @@ public struct TaskDescription: Sendable {
     public let actionHigh: [Float]
     public let safety: Safety
     public let interface: Interface
+    /// The cameras whose frames join the observation (task.yaml `cameras`; none for a low-dimensional task).
+    public let cameras: [Camera]
     /// The text of `task.yaml`, for the task's own settings (`settings(_:)`).
     let text: String
 
@@ -51,6 +56,19 @@ public struct TaskDescription: Sendable {
         enum CodingKeys: String, CodingKey {
             case actionLow = "action_low", actionHigh = "action_high", maximumStepChange = "max_step_change"
             case maximumVelocity = "max_velocity", maximumAcceleration = "max_acceleration", maximumJerk = "max_jerk"
+        }
+    }
+
+    /// A camera of a task with image observations: its name and frame size (RGB, `uint8 [H, W, 3]`).
+    public struct Camera: Codable, Sendable, Equatable {
+        public var name: String
+        public var height: Int
+        public var width: Int
+
+        public init(name: String, height: Int, width: Int) {
+            self.name = name
+            self.height = height
+            self.width = width
         }
     }
 
@@ -111,6 +129,11 @@ public struct TaskDescription: Sendable {
         guard ["position", "velocity", "delta"].contains(file.interface.actionKind) else {
             throw invalid("interface.action_kind must be position, velocity or delta, got \(file.interface.actionKind)")
         }
+        let cameras = file.cameras ?? []
+        guard cameras.allSatisfy({ (8...1024).contains($0.height) && (8...1024).contains($0.width) }),
+              Set(cameras.map(\.height)).count <= 1, Set(cameras.map(\.width)).count <= 1
+        else { throw invalid("cameras need a name and one frame size for all, 8 to 1024 pixels a side") }
+        self.cameras = cameras
         self.folder = folder
         self.text = text
         name = file.task
@@ -147,7 +170,7 @@ public struct TaskDescription: Sendable {
     /// A new environment of this task.
     public func makeEnvironment() throws -> any Environment {
         switch name {
-        case "pusht": return try PushT(task: self)
+        case "pusht", "pusht_image": return try PushT(task: self)
         case "franka_kitchen": return try FrankaKitchen(task: self)
         default: return try Robomimic(task: self)
         }
@@ -200,5 +223,6 @@ public struct TaskDescription: Sendable {
         var policy: Policy
         var seeds: Seeds
         var safety: Safety
+        var cameras: [Camera]?
     }
 }

@@ -8,6 +8,12 @@
         execute(actions[spec.first_action_index : spec.first_action_index + spec.action_steps])
         client.reset()                            # a new episode
 
+A policy with cameras (`spec.cameras`) takes frames beside the observations, uint8 channels-last RGB, one array per
+camera with the observations' steps (numpy needed for frames):
+
+        actions = client.infer(window, frames={"image": images})   # images: uint8 [To, H, W, C] ([B, To, H, W, C]
+                                                                    # beside B windows [B, To, Do])
+
 Timestamps are CLOCK_MONOTONIC nanoseconds (time.monotonic_ns() on Linux), comparable with the Swift side on the
 same host.
 
@@ -30,7 +36,7 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import zmq
 
@@ -38,6 +44,7 @@ from . import flowpolicy_pb2 as pb
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "Camera",
     "CurveKeys",
     "KeyFileError",
     "PolicyClient",
@@ -47,6 +54,7 @@ __all__ = [
     "PolicyTimeout",
     "RobotLink",
     "RobotState",
+    "decode_frames",
     "pb",
     "read_key_pair",
     "read_public_key",
@@ -179,6 +187,23 @@ class CurveKeys:
         socket.curve_secretkey = self.secret_key
 
 
+@dataclass(frozen=True)
+class Camera:
+    """One camera a policy sees (Metadata.cameras): its frames are uint8 [height, width, channels], RGB."""
+
+    name: str
+    height: int
+    width: int
+    channels: int = 3
+
+    @property
+    def shape(self) -> Tuple[int, int, int]:
+        return (self.height, self.width, self.channels)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.height} x {self.width} x {self.channels} uint8"
+
+
 @dataclass
 class PolicyMetadata:
     """What a policy server serves (the Metadata message)."""
@@ -199,6 +224,8 @@ class PolicyMetadata:
     max_batch: int
     checkpoint: str
     method: str
+    # The cameras whose frames each observation step takes, in order (none for a low-dimensional policy).
+    cameras: List[Camera] = field(default_factory=list)
 
     @property
     def first_action_index(self) -> int:
@@ -220,6 +247,74 @@ class RobotState:
     success: bool
     progress: float
     applied_action: List[float] = field(default_factory=list)
+    # The current frame of each of the robot's cameras, by name: numpy uint8 [H, W, C] for raw frames, the encoded
+    # bytes for others (JPEG; this client does not decode them).
+    frames: Dict[str, object] = field(default_factory=dict)
+
+
+def decode_frames(frames) -> Dict[str, object]:
+    """CameraFrame messages as {camera: numpy uint8 [H, W, C]} (raw frames; other encodings stay bytes)."""
+    decoded: Dict[str, object] = {}
+    if not frames:
+        return decoded
+    import numpy as np
+
+    for frame in frames:
+        if frame.encoding == pb.CameraFrame.RAW_UINT8:
+            shape = (frame.height, frame.width, frame.channels)
+            if len(frame.data) != frame.height * frame.width * frame.channels:
+                raise PolicyError(f"camera {frame.camera}'s frame is {len(frame.data)} bytes; its shape "
+                                  f"{shape} needs {frame.height * frame.width * frame.channels}")
+            decoded[frame.camera] = np.frombuffer(frame.data, dtype=np.uint8).reshape(shape)
+        else:
+            decoded[frame.camera] = bytes(frame.data)
+    return decoded
+
+
+def _depth(value) -> int:
+    """Nesting depth of sequences (a numpy array's ndim)."""
+    depth = 0
+    while isinstance(value, (list, tuple)) and value:
+        depth += 1
+        value = value[0]
+    return depth + int(getattr(value, "ndim", 0))
+
+
+def _frames(frames, cameras: List[Camera], batch: int, steps: int, batched: bool) -> List["pb.CameraFrame"]:
+    """Checks {camera: uint8 [steps, H, W, C] (or [B, steps, H, W, C])} against the policy's cameras and returns
+    the CameraFrame messages: for each window, each step oldest first, each camera in the policy's order."""
+    expected_cameras = ", ".join(str(camera) for camera in cameras)
+    if not cameras:
+        if frames:
+            raise ValueError(f"this policy takes no camera frames; got frames of {', '.join(map(str, frames))}")
+        return []
+    if not frames:
+        raise ValueError(f"this policy takes camera frames of {expected_cameras}: give frames={{name: uint8 array}}")
+    import numpy as np
+
+    names = [camera.name for camera in cameras]
+    if sorted(frames) != sorted(names):
+        raise ValueError(f"frames must hold the cameras {names} ({expected_cameras}); got {sorted(frames)}")
+    arrays = []
+    for camera in cameras:
+        array = np.asarray(frames[camera.name])
+        leading = ((batch,) if batched else ()) + (steps,)
+        shape = leading + camera.shape
+        if steps == 1 and not batched and array.shape == camera.shape:
+            array = array.reshape(shape)
+        if array.dtype != np.uint8 or array.shape != shape:
+            layout = ("[B, " if batched else "[") + ("To" if steps > 1 else "1") + ", H, W, C]"
+            raise ValueError(f"frames[{camera.name!r}] must be uint8 {layout} = {list(shape)}; got {array.dtype} "
+                             f"{list(array.shape)}")
+        arrays.append(np.ascontiguousarray(array.reshape((batch, steps) + camera.shape)))
+    messages = []
+    for b in range(batch):
+        for t in range(steps):
+            for camera, array in zip(cameras, arrays):
+                messages.append(pb.CameraFrame(camera=camera.name, height=camera.height, width=camera.width,
+                                               channels=camera.channels, encoding=pb.CameraFrame.RAW_UINT8,
+                                               data=array[b, t].tobytes()))
+    return messages
 
 
 def _envelope(sequence: int, **body) -> bytes:
@@ -329,7 +424,8 @@ class PolicyClient:
             observation_dimensions=m.observation_dimensions, action_dimensions=m.action_dimensions,
             control_rate_hz=m.control_rate_hz, action_low=list(m.action_low), action_high=list(m.action_high),
             max_step_change=list(m.max_step_change), solver=m.solver, solver_steps=m.solver_steps,
-            max_batch=m.max_batch, checkpoint=m.checkpoint, method=m.method)
+            max_batch=m.max_batch, checkpoint=m.checkpoint, method=m.method,
+            cameras=[Camera(c.name, c.height, c.width, c.channels) for c in m.cameras])
         return self._metadata
 
     def ping(self, payload: bytes = b"") -> bytes:
@@ -344,19 +440,27 @@ class PolicyClient:
         self._reset_next = True
 
     def infer(self, observation_window, committed=None, noise_seed: Optional[int] = None,
-              timeout: Optional[float] = None) -> List[List[float]]:
+              timeout: Optional[float] = None, frames: Optional[Dict[str, object]] = None):
         """Samples one action chunk and returns it as Tp rows of Da numbers (task units).
 
         `observation_window`: To observations of Do numbers, oldest first (a full window), or one observation of
         Do numbers (the server appends it to the window it keeps for this episode). Nested lists, tuples or numpy
-        arrays. Row `To - 1` of the result is the action for the newest observation's step.
+        arrays. Row `To - 1` of the result is the action for the newest observation's step. B full windows
+        (`[B, To, Do]`) sample B chunks at once, returned as B lists of Tp rows.
+        `frames` (a policy with cameras, `metadata().cameras`): {camera name: numpy uint8 [To, H, W, C]}, the frames
+        of the window's steps, oldest first, channels last, RGB ([B, To, H, W, C] beside B windows; [H, W, C] or
+        [1, H, W, C] beside only the newest observation). Checked against the server's cameras before sending.
         `committed`: optional P rows of Da actions that the chunk must start with (continuation).
         `noise_seed`: reproducible sampling (a noise stream of its own, restarted at each `reset()`).
         """
         spec = self._metadata or self.metadata()
         values = _flatten(observation_window, "observation_window")
         Do, To, Da = spec.observation_dimensions, spec.observation_steps, spec.action_dimensions
-        if len(values) == To * Do:
+        batched = _depth(observation_window) == 3 and len(values) % (To * Do) == 0 and len(values) > 0
+        batch = len(values) // (To * Do) if batched else 1
+        if batched:
+            steps = To
+        elif len(values) == To * Do:
             steps = To
         elif len(values) == Do:
             steps = 1
@@ -365,14 +469,16 @@ class PolicyClient:
                              f"{Do} (the newest observation); got {len(values)}")
         if not all(math.isfinite(v) for v in values):
             raise ValueError("observation_window holds a NaN or infinite number")
+        camera_frames = _frames(frames, spec.cameras, batch, steps, batched)
         request = pb.Infer(episode_id=self._episode, reset=self._reset_next, observations=values,
-                           observation_steps=steps, batch=1)
+                           observation_steps=steps, batch=batch)
+        request.frames.extend(camera_frames)
         if committed is not None:
             flat = _flatten(committed, "committed")
             if len(flat) % Da:
                 raise ValueError(f"committed must hold rows of Da = {Da} actions; got {len(flat)} numbers")
             request.committed.extend(flat)
-            request.committed_steps = len(flat) // Da
+            request.committed_steps = len(flat) // (Da * batch)
         if noise_seed is not None:
             request.noise_seed = noise_seed
         reply = self.request(timeout=timeout, infer=request)
@@ -384,11 +490,13 @@ class PolicyClient:
         Tp = spec.prediction_steps
         actions = list(chunk.actions)
         shape = f"[{chunk.batch}, {chunk.prediction_steps}, {chunk.action_dimensions}] ({len(actions)} numbers)"
-        if (chunk.batch, chunk.prediction_steps, chunk.action_dimensions) != (1, Tp, Da) or len(actions) != Tp * Da:
-            raise PolicyError(f"the ActionChunk is {shape}; the policy's is [1, {Tp}, {Da}]")
+        B = batch
+        if (chunk.batch, chunk.prediction_steps, chunk.action_dimensions) != (B, Tp, Da) or len(actions) != B * Tp * Da:
+            raise PolicyError(f"the ActionChunk is {shape}; the policy's is [{B}, {Tp}, {Da}]")
         if not all(math.isfinite(v) for v in actions):
             raise PolicyError(f"the ActionChunk {shape} holds a NaN or infinite number")
-        return [actions[i * Da:(i + 1) * Da] for i in range(Tp)]
+        chunks = [[actions[(b * Tp + i) * Da:(b * Tp + i + 1) * Da] for i in range(Tp)] for b in range(B)]
+        return chunks if batched else chunks[0]
 
 
 class RobotLink:
@@ -446,7 +554,7 @@ class RobotLink:
             return RobotState(sequence=envelope.sequence, timestamp_ns=envelope.timestamp_ns, episode_id=s.episode_id,
                               step=s.step, observation=list(s.observation), episode_start=s.episode_start,
                               done=s.done, success=s.success, progress=s.progress,
-                              applied_action=list(s.applied_action))
+                              applied_action=list(s.applied_action), frames=decode_frames(s.frames))
 
     def act(self, values: Sequence[float], answering: RobotState) -> None:
         self._send(pb.ActionCommand.ACT, values, answering)

@@ -32,6 +32,8 @@ IMPORT_ONLY_FOR = {
     "obs_keys": (("robomimic", "zarr"), "it names robomimic obs keys or zarr data keys; LeRobot takes --state-key"),
     "filter": (("robomimic",), "it names a robomimic mask (mask/FILTER)"),
     "state_key": (("lerobot",), "it names LeRobot state features; robomimic and zarr take --obs-keys"),
+    "cameras": (("lerobot", "robomimic"), "it names LeRobot image/video features or robomimic image keys; a zarr "
+                                          "import carries no cameras"),
 }
 # Export options that apply to one format only.
 EXPORT_ONLY_FOR = {
@@ -67,6 +69,10 @@ def _parser():
                                             "robomimic keys); zarr: data keys (default: state)")
     imports.add_argument("--filter", help="robomimic: import the demos of mask/FILTER (e.g. train, valid)")
     imports.add_argument("--state-key", help="LeRobot: state feature(s), comma-separated (default observation.state)")
+    imports.add_argument("--cameras", help="cameras to carry as images.<camera>, comma-separated, in order; none: no "
+                                           "camera. robomimic: image keys, e.g. agentview_image (camera agentview; "
+                                           "default: none); LeRobot: image/video features, e.g. front or "
+                                           "observation.images.front (default: all)")
     imports.add_argument("--action-key", help="action key (default: action; robomimic: actions)")
     imports.add_argument("--tasks-folder", help="the folder holding <task>/task.yaml (default: found as flowpolicy "
                                                 "finds it)")
@@ -90,7 +96,8 @@ def _parser():
 
 def _summary(dataset, path):
     return {"output": path, "episodes": dataset.episode_count, "steps": dataset.step_count,
-            "observation_dimensions": int(dataset.obs.shape[1]), "action_dimensions": int(dataset.action.shape[1])}
+            "observation_dimensions": int(dataset.obs.shape[1]), "action_dimensions": int(dataset.action.shape[1]),
+            "cameras": {camera: list(frames.shape[1:]) for camera, frames in dataset.images.items()}}
 
 
 def _note(line):
@@ -121,13 +128,16 @@ def run_import(arguments):
     # An option given empty (--obs-keys "") is an error, not the default.
     obs_keys = _keys(arguments.obs_keys, "--obs-keys") if arguments.obs_keys is not None else None
     state_keys = _keys(arguments.state_key, "--state-key") if arguments.state_key is not None else None
+    cameras = None
+    if arguments.cameras is not None:
+        cameras = [] if arguments.cameras.strip() == "none" else _keys(arguments.cameras, "--cameras")
     check_output_file(arguments.out)
     if arguments.format == "robomimic":
         dataset = import_robomimic(arguments.source, obs_keys=obs_keys, filter_key=arguments.filter, layout=layout,
-                                   action_key=action_key)
+                                   action_key=action_key, camera_keys=cameras)
     elif arguments.format == "lerobot":
         dataset = import_lerobot(arguments.source, state_keys=state_keys or ("observation.state",),
-                                 action_key=action_key, layout=layout)
+                                 action_key=action_key, layout=layout, cameras=cameras)
     else:
         dataset = import_zarr(arguments.source, layout=layout, obs_keys=obs_keys, action_key=action_key,
                               observation_mode=arguments.observation_mode)
@@ -168,6 +178,9 @@ def run_export(arguments):
     summary["format"] = arguments.format
     summary["details"] = details
     summary["notes"] = []
+    if dataset.images and arguments.format == "zarr":
+        summary["notes"].append(f"cameras not exported: {', '.join(dataset.images)} (the zarr export writes the "
+                                "low-dimensional observation only)")
     return summary
 
 
@@ -179,6 +192,8 @@ def _print_human(command, arguments, summary):
         for key in ("task", "observation_mode", "control_hz", "observation_keys"):
             if key in summary["metadata"]:
                 print(f"  {key:<17} {summary['metadata'][key]}")
+        for camera, shape in summary["cameras"].items():
+            print(f"  {'camera':<17} {camera} {' x '.join(map(str, shape))} uint8")
         print(f"wrote {summary['output']}")
     else:
         details = ", ".join(f"{k} {v if not isinstance(v, list) else ','.join(map(str, v))}"

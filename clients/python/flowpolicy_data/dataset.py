@@ -2,7 +2,9 @@
 
 The file is safetensors in Diffusion Policy's replay-buffer layout (Sources/FlowPolicy/Data/EpisodeDataset.swift):
 `obs [N, Do]` F32, `action [N, Da]` F32, `episode_ends [E]` I64 (exclusive cumulative ends), string metadata with
-`format: flowpolicy.dataset`, `format_version: 1`, the task and provenance. Read and written with
+`format: flowpolicy.dataset`, `format_version: 1`, the task and provenance. Camera frames, when there are any, are one
+tensor per camera `images.<camera> [N, H, W, C]` U8 (channels last, RGB), and the metadata key `cameras` lists the
+camera names in order, comma-separated; a dataset without cameras has neither. Read and written with
 `safetensors.numpy`; writes go to a temporary file in the same folder, flushed to disk and renamed over the target,
 so an existing file is either replaced whole or left as it was.
 """
@@ -19,6 +21,8 @@ from safetensors.numpy import save_file
 
 FORMAT_NAME = "flowpolicy.dataset"
 FORMAT_VERSION = 1
+IMAGE_PREFIX = "images."
+CAMERAS_KEY = "cameras"
 
 
 class DataError(Exception):
@@ -34,12 +38,18 @@ class Dataset:
     action:       [N, Da] float32
     episode_ends: [E] int64, strictly increasing, the last equals N
     metadata:     strings (task, control_hz, observation_mode, source, ...)
+    images:       {camera: [N, H, W, C] uint8, channels last, RGB}, in the cameras' order (empty: no cameras)
     """
 
     obs: np.ndarray
     action: np.ndarray
     episode_ends: np.ndarray
     metadata: dict = field(default_factory=dict)
+    images: dict = field(default_factory=dict)
+
+    @property
+    def cameras(self):
+        return list(self.images)
 
     @property
     def episode_count(self):
@@ -87,6 +97,26 @@ class Dataset:
                 step = row - (0 if episode == 0 else int(self.episode_ends[episode - 1]))
                 raise DataError(f"{path}: {name} has a non-finite value {values[row, bad[0][1]]} at row {row} "
                                 f"(episode {episode}, step {step}); remove or repair that episode")
+        for camera, frames in self.images.items():
+            check_camera_name(camera, path)
+            check_frames(frames, f"{path}: camera {camera}", self.obs.shape[0], "obs")
+
+
+def check_camera_name(camera, path):
+    """A camera name is a tensor-name part (`images.<camera>`) and an item of the comma-separated `cameras` list."""
+    if not isinstance(camera, str) or not camera or "," in camera or camera != camera.strip():
+        raise DataError(f"{path}: camera name {camera!r} must be non-empty, without commas or surrounding spaces")
+
+
+def check_frames(frames, where, rows, rows_of):
+    """Frames must be uint8 [rows, H, W, 3] (channels last, RGB); `where` starts the message, `rows_of` names what
+    fixes the row count."""
+    shape = list(getattr(frames, "shape", []))
+    dtype = getattr(frames, "dtype", type(frames).__name__)
+    if dtype != np.uint8 or len(shape) != 4 or shape[3] != 3 or min(shape[1:]) < 1:
+        raise DataError(f"{where}: frames must be uint8 [N, H, W, 3] (channels last, RGB), got {dtype} {shape}")
+    if shape[0] != rows:
+        raise DataError(f"{where}: {shape[0]} frames {shape} but {rows_of} has {rows} rows")
 
 
 @dataclass
@@ -98,6 +128,8 @@ class Episode:
     action: np.ndarray
     obs_key: str = "obs"
     action_key: str = "action"
+    images: dict = field(default_factory=dict)  # {camera: [L, H, W, C] uint8}
+    image_keys: dict = field(default_factory=dict)  # {camera: the source's key}, for messages
 
 
 def assemble(episodes, path, metadata):
@@ -126,10 +158,22 @@ def assemble(episodes, path, metadata):
                 step, column = (int(i) for i in np.argwhere(~finite)[0])
                 raise DataError(f"{path}: {episode.name}: {key} has a non-finite value {values[step, column]} at "
                                 f"step {step} (column {column}); remove or repair that episode")
+        if list(episode.images) != list(first.images):
+            raise DataError(f"{path}: {episode.name} has the cameras {', '.join(episode.images) or 'none'} but "
+                            f"{first.name} has {', '.join(first.images) or 'none'}")
+        for camera, frames in episode.images.items():
+            key = episode.image_keys.get(camera, camera)
+            check_frames(frames, f"{path}: {episode.name}: camera {camera} ({key})", len(obs), episode.obs_key)
+            if frames.shape[1:] != first.images[camera].shape[1:]:
+                raise DataError(f"{path}: camera {camera} ({key}) has frames of different sizes: {episode.name} "
+                                f"{list(frames.shape[1:])}, {first.name} {list(first.images[camera].shape[1:])} "
+                                "(H, W, C)")
     obs = np.ascontiguousarray(np.concatenate([e.obs for e in episodes]), dtype=np.float32)
     action = np.ascontiguousarray(np.concatenate([e.action for e in episodes]), dtype=np.float32)
     ends = np.cumsum([len(e.obs) for e in episodes]).astype(np.int64)
-    dataset = Dataset(obs=obs, action=action, episode_ends=ends, metadata=dict(metadata))
+    images = {camera: np.ascontiguousarray(np.concatenate([e.images[camera] for e in episodes]))
+              for camera in first.images}
+    dataset = Dataset(obs=obs, action=action, episode_ends=ends, metadata=dict(metadata), images=images)
     # The cast to float32 can overflow (a float64 value beyond 3.4e38 becomes inf): check again after it.
     try:
         dataset.validate(path)
@@ -170,12 +214,21 @@ def read_dataset(path):
                                 f"episode_ends [E]; missing {', '.join(missing)} (the file has: "
                                 f"{', '.join(sorted(keys)) or 'none'})")
             tensors = {name: handle.get_tensor(name) for name in ("obs", "action", "episode_ends")}
+            listed = metadata.pop(CAMERAS_KEY, None)
+            cameras = [c.strip() for c in listed.split(",") if c.strip()] if listed is not None else []
+            if len(set(cameras)) != len(cameras):
+                raise DataError(f"{path}: the metadata lists a camera twice: cameras {listed}")
+            stored = sorted(k[len(IMAGE_PREFIX):] for k in keys if k.startswith(IMAGE_PREFIX))
+            if sorted(cameras) != stored:
+                raise DataError(f"{path}: the metadata lists the cameras {listed or 'none'} but the file has the image "
+                                f"tensors {', '.join(IMAGE_PREFIX + c for c in stored) or 'none'}")
+            images = {camera: handle.get_tensor(IMAGE_PREFIX + camera) for camera in cameras}
     except DataError:
         raise
     except Exception as error:  # safetensors reports a damaged or foreign file as its own error types
         raise DataError(f"{path}: not a readable safetensors file ({error})") from None
     dataset = Dataset(obs=tensors["obs"], action=tensors["action"], episode_ends=tensors["episode_ends"],
-                      metadata=metadata)
+                      metadata=metadata, images=images)
     dataset.validate(path)
     return dataset
 
@@ -186,8 +239,12 @@ def write_dataset(dataset, path):
     metadata = {str(k): str(v) for k, v in dataset.metadata.items()}
     metadata["format"] = FORMAT_NAME
     metadata["format_version"] = str(FORMAT_VERSION)
+    metadata.pop(CAMERAS_KEY, None)
+    if dataset.images:
+        metadata[CAMERAS_KEY] = ",".join(dataset.images)
     tensors = {"obs": np.ascontiguousarray(dataset.obs), "action": np.ascontiguousarray(dataset.action),
                "episode_ends": np.ascontiguousarray(dataset.episode_ends)}
+    tensors.update({IMAGE_PREFIX + camera: np.ascontiguousarray(frames) for camera, frames in dataset.images.items()})
     with atomic_file(path) as temporary:
         save_file(tensors, temporary, metadata=metadata)
 
@@ -351,9 +408,19 @@ def same_arrays(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def compare_arrays(expected, actual, what):
-    """Raises if `actual` (a dataset read back from an export) differs from `expected` in any bit."""
+def compare_arrays(expected, actual, what, images=True):
+    """Raises if `actual` (a dataset read back from an export) differs from `expected` in any bit; with `images`,
+    the cameras' frames too (an export that carries them)."""
     for name in ("obs", "action", "episode_ends"):
         if not same_arrays(getattr(expected, name), getattr(actual, name)):
             raise DataError(f"{what}: reading the export back gives a different {name} (this is a bug; the export "
                             "was not written)")
+    if not images:
+        return
+    if list(expected.images) != list(actual.images):
+        raise DataError(f"{what}: reading the export back gives the cameras {', '.join(actual.images) or 'none'}, "
+                        f"not {', '.join(expected.images)} (this is a bug; the export was not written)")
+    for camera, frames in expected.images.items():
+        if not same_arrays(frames, actual.images[camera]):
+            raise DataError(f"{what}: reading the export back gives different frames of camera {camera} (this is a "
+                            "bug; the export was not written)")

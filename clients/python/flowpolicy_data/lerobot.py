@@ -15,12 +15,22 @@ v3.0:
     data/chunk-000/file-000.parquet ...  many episodes per file
 
 Every data file has the feature columns (`observation.state`, `action`: lists of numbers) and timestamp, frame_index,
-episode_index, index, task_index. Image and video features are listed and skipped. flowpolicy exports v3.0, the
+episode_index, index, task_index.
+
+Cameras: image features (`dtype: image`) are columns of structs {bytes: PNG or JPEG, path}, decoded with Pillow; video
+features (`dtype: video`) are mp4 files at info.json's video_path, decoded with PyAV at each frame's timestamp (v2.x:
+one file per episode and camera, `videos/chunk-000/<key>/episode_000000.mp4`, timestamps from 0; v3.0: files shared by
+episodes, `videos/<key>/chunk-000/file-000.mp4`, the episode's frames at `videos/<key>/from_timestamp` + timestamp, with
+the chunk and file in meta/episodes). A frame is taken if the video has one within LeRobot's tolerance (1e-4 s) of
+the timestamp. The camera's name in flowpolicy's dataset is the key without `observation.images.` (or
+`observation.`): observation.images.front -> front, observation.image -> image. flowpolicy exports v3.0, the
 version current LeRobot (0.4 and later) loads; v2.1 datasets must be converted by LeRobot's
 convert_dataset_v21_to_v30 before LeRobot itself loads them (flowpolicy imports both).
 """
 
 import glob
+import importlib
+import io
 import json
 import math
 import os
@@ -38,6 +48,27 @@ V3_VERSION = "v3.0"
 V3_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 V3_EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 INDEX_FEATURES = ("timestamp", "frame_index", "episode_index", "index", "task_index")
+CAMERA_DTYPES = ("image", "video")
+CAMERA_PREFIXES = ("observation.images.", "observation.")
+#: LeRobot's tolerance between a frame's timestamp and the video frame decoded for it (LeRobotDataset tolerance_s).
+VIDEO_TOLERANCE = 1e-4
+
+
+def camera_name(key):
+    """A LeRobot image or video feature -> the dataset's camera: observation.images.front -> front."""
+    for prefix in CAMERA_PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def _library(name, package, purpose):
+    """Imports Pillow or PyAV when a dataset has cameras (a low-dimensional import needs neither)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise DataError(f"{purpose} needs {package}, which this Python lacks: run scripts/setup.sh, or pip install "
+                        f"{package}") from None
 
 
 def _read_json(path, root):
@@ -121,9 +152,11 @@ def _tasks_v3(root):
     return [texts[i] for i in order]
 
 
-def import_lerobot(path, state_keys=("observation.state",), action_key="action", layout=None):
+def import_lerobot(path, state_keys=("observation.state",), action_key="action", layout=None, cameras=None):
     """Reads a LeRobot dataset folder (v2.0, v2.1 or v3.0) into a Dataset (float32). `state_keys` are concatenated
-    per step in the order given; image and video features are skipped (listed in the metadata)."""
+    per step in the order given. `cameras` names the image and video features to carry as cameras (the camera name,
+    e.g. front, or the feature key, observation.images.front), in that order; None: all of them, in info.json's
+    order; empty: none. Features not taken are listed in the metadata (`skipped`)."""
     root = path
     info_path = os.path.join(root, "meta", "info.json")
     if not os.path.isdir(root):
@@ -140,8 +173,9 @@ def import_lerobot(path, state_keys=("observation.state",), action_key="action",
     fps = info.get("fps")
     if not isinstance(fps, (int, float)) or fps <= 0:
         raise DataError(f"{root}: meta/info.json: fps must be a positive number, got {fps!r}")
+    camera_keys = _choose_cameras(root, features, cameras)
     skipped = [f"{key} ({spec.get('dtype')})" for key, spec in features.items()
-               if spec.get("dtype") in ("image", "video")]
+               if spec.get("dtype") in CAMERA_DTYPES and key not in camera_keys]
     numeric = [key for key, spec in features.items()
                if spec.get("dtype") not in ("image", "video", "string") and key not in INDEX_FEATURES]
     for key in list(state_keys) + [action_key]:
@@ -155,20 +189,49 @@ def import_lerobot(path, state_keys=("observation.state",), action_key="action",
     recorded = _read_json(recorded_path, root) if os.path.isfile(recorded_path) else {}
 
     # The episodes the metadata lists: index -> length, and the data files that hold them.
+    video_keys = [key for key in camera_keys if features[key]["dtype"] == "video"]
     try:
-        lengths, files, tasks = _listing(root, info, version)
+        lengths, files, tasks, videos = _listing(root, info, version, video_keys)
     except (KeyError, TypeError, ValueError, IndexError) as error:
         raise DataError(f"{root}: the metadata (meta/info.json data_path, meta/episodes, meta/tasks) is incomplete or "
                         f"malformed ({type(error).__name__}: {error})") from None
     if not lengths:
         raise DataError(f"{root}: the metadata lists no episodes")
-    pieces = _read_rows(root, files, state_keys, action_key)
+    image_keys = [key for key in camera_keys if features[key]["dtype"] == "image"]
+    pieces = _read_rows(root, files, state_keys, action_key, image_keys, timestamps=bool(video_keys))
     return _finish(root, info, version, lengths, pieces, tasks, skipped, recorded, state_keys, action_key, fps,
-                   layout)
+                   layout, camera_keys, videos)
 
 
-def _listing(root, info, version):
-    """{episode index: length}, {data file: [episode indices]} and the task strings, from the metadata."""
+def _choose_cameras(root, features, cameras):
+    """The image and video feature keys to carry, in order (`cameras`: camera names or feature keys; None: all)."""
+    available = [key for key, spec in features.items() if spec.get("dtype") in CAMERA_DTYPES]
+    listing = ", ".join(f"{camera_name(key)} ({key}, {features[key]['dtype']})" for key in available) or "none"
+    names = {}
+    for key in available:
+        if camera_name(key) in names:
+            raise DataError(f"{root}: the features {names[camera_name(key)]} and {key} would both be the camera "
+                            f"{camera_name(key)}")
+        names[camera_name(key)] = key
+    if cameras is None:
+        return available
+    chosen = []
+    for camera in cameras:
+        key = camera if camera in available else names.get(camera)
+        if key is None:
+            raise DataError(f"{root}: no image or video feature '{camera}' (its cameras: {listing})")
+        if key in chosen:
+            raise DataError(f"{root}: the camera {camera_name(key)} ({key}) is asked for twice")
+        chosen.append(key)
+    return chosen
+
+
+def _listing(root, info, version, video_keys=()):
+    """{episode index: length}, {data file: [episode indices]}, the task strings and {episode index: {video key:
+    (video file, the episode's start in it in seconds)}}, from the metadata."""
+    videos = {}
+    if video_keys and not info.get("video_path"):
+        raise DataError(f"{root}: meta/info.json has video features ({', '.join(video_keys)}) but no video_path")
     if version in V2_VERSIONS:
         listed = _read_jsonl(os.path.join(root, "meta", "episodes.jsonl"), root)
         lengths = {int(row["episode_index"]): int(row["length"]) for row in listed}
@@ -176,6 +239,9 @@ def _listing(root, info, version):
         template = info.get("data_path", "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet")
         files = {template.format(episode_chunk=index // chunks_size, episode_index=index): [index]
                  for index in sorted(lengths)}
+        for index in lengths:
+            videos[index] = {key: (info["video_path"].format(episode_chunk=index // chunks_size, video_key=key,
+                                                             episode_index=index), 0.0) for key in video_keys}
         tasks = [row["task"] for row in sorted(_read_jsonl(os.path.join(root, "meta", "tasks.jsonl"), root),
                                                key=lambda row: row["task_index"])] \
             if os.path.exists(os.path.join(root, "meta", "tasks.jsonl")) else []
@@ -188,7 +254,14 @@ def _listing(root, info, version):
         for episode_file in episode_files:
             table = _read_parquet(episode_file, root)
             needed = ["episode_index", "length", "data/chunk_index", "data/file_index"]
-            missing = [c for c in needed if c not in table.column_names]
+            video_columns = [f"videos/{key}/{part}" for key in video_keys
+                             for part in ("chunk_index", "file_index", "from_timestamp")]
+            missing = [c for c in needed + video_columns if c not in table.column_names]
+            if missing and missing[0] in video_columns:
+                key = missing[0].split("/")[1]
+                raise DataError(f"{root}: {os.path.relpath(episode_file, root)} has no column {missing[0]} (where the "
+                                f"camera {camera_name(key)}'s video is); leave the camera {camera_name(key)} out to "
+                                "import without it")
             if missing:
                 raise DataError(f"{root}: {os.path.relpath(episode_file, root)} has no column {missing[0]} (it has: "
                                 f"{', '.join(c for c in table.column_names if not c.startswith('stats/'))})")
@@ -196,13 +269,57 @@ def _listing(root, info, version):
             for index, length, chunk, file in zip(*(columns[c] for c in needed)):
                 lengths[int(index)] = int(length)
                 files.setdefault(template.format(chunk_index=chunk, file_index=file), []).append(int(index))
+            for key in video_keys:
+                parts = [table.column(f"videos/{key}/{part}").to_pylist()
+                         for part in ("chunk_index", "file_index", "from_timestamp")]
+                for index, chunk, file, start in zip(columns["episode_index"], *parts):
+                    videos.setdefault(int(index), {})[key] = (
+                        info["video_path"].format(video_key=key, chunk_index=chunk, file_index=file), float(start))
         tasks = _tasks_v3(root)
-    return lengths, files, tasks
+    return lengths, files, tasks, videos
 
 
-def _read_rows(root, files, state_keys, action_key):
-    """{episode index: [(frame_index, state, action) from each data file holding it]}."""
-    wanted = list(state_keys) + [action_key, "episode_index", "frame_index"]
+def _decode_images(column, key, relative, episodes, frames, root):
+    """An image feature's column (structs {bytes, path}: PNG or JPEG) as uint8 [rows, H, W, 3] (RGB)."""
+    image_module = _library("PIL.Image", "Pillow", f"decoding the image feature {key}")
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_struct(column.type) and column.type.get_field_index("bytes") >= 0:
+        data = column.field("bytes").to_pylist()
+        paths = column.field("path").to_pylist() if column.type.get_field_index("path") >= 0 else [None] * len(data)
+    elif pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        data, paths = column.to_pylist(), [None] * len(column)
+    else:
+        raise DataError(f"{root}: {relative}: the image feature {key} holds {column.type}, not images (structs of "
+                        "bytes and path)")
+    images = []
+    for row, (content, image_path) in enumerate(zip(data, paths)):
+        where = f"episode {int(episodes[row])}: {key} at frame_index {int(frames[row])} ({relative})"
+        if content is None and image_path:
+            try:
+                with open(os.path.join(root, image_path), "rb") as handle:
+                    content = handle.read()
+            except OSError as error:
+                raise DataError(f"{root}: {where}: the image file {image_path} cannot be read "
+                                f"({error.strerror})") from None
+        if content is None:
+            raise DataError(f"{root}: {where}: no image (neither bytes nor a path)")
+        try:
+            with image_module.open(io.BytesIO(content)) as image:
+                images.append(np.asarray(image.convert("RGB")))
+        except (OSError, ValueError, image_module.DecompressionBombError) as error:
+            raise DataError(f"{root}: {where} is not a readable PNG or JPEG image ({error})") from None
+        if images[-1].shape != images[0].shape:
+            raise DataError(f"{root}: {where}: the image is {list(images[-1].shape)}, the first of the file "
+                            f"{list(images[0].shape)} (H, W, C); a camera's frames must be of one size")
+    return np.stack(images) if images else np.zeros((0, 1, 1, 3), np.uint8)
+
+
+def _read_rows(root, files, state_keys, action_key, image_keys=(), timestamps=False):
+    """{episode index: [(frame_index, state, action, timestamp or None, {image key: [rows, H, W, 3]}) from each data
+    file holding it]}."""
+    wanted = list(state_keys) + [action_key, "episode_index", "frame_index"] + list(image_keys)
+    if timestamps:
+        wanted.append("timestamp")
     pieces = {}
     for relative, expected in files.items():
         file = os.path.join(root, relative)
@@ -230,14 +347,87 @@ def _read_rows(root, files, state_keys, action_key):
                                 f"{values[row, column]} at frame_index {int(frames[row])} (column {column}; "
                                 f"{relative}); remove or repair that episode")
         state = np.concatenate(states, axis=1) if len(states) > 1 else states[0]
+        times = table.column("timestamp").to_numpy(zero_copy_only=False).astype(np.float64) if timestamps else None
+        images = {key: _decode_images(table.column(key), key, relative, episodes, frames, root) for key in image_keys}
         for index in np.unique(episodes).tolist():
             rows = np.flatnonzero(episodes == index)
-            pieces.setdefault(index, []).append((frames[rows], state[rows], action[rows]))
+            pieces.setdefault(index, []).append((frames[rows], state[rows], action[rows],
+                                                 None if times is None else times[rows],
+                                                 {key: values[rows] for key, values in images.items()}))
     return pieces
 
 
-def _finish(root, info, version, lengths, pieces, tasks, skipped, recorded, state_keys, action_key, fps, layout):
-    """Checks every listed episode against its rows (count, frame_index 0..L-1) and assembles the dataset."""
+def _decode_videos(root, key, requests):
+    """Decodes one video feature. `requests` is {episode index: (video file, [L] times in the file in seconds)};
+    returns {episode index: [L, H, W, 3] uint8}. Each file is decoded once, front to back (v3.0 files are shared)."""
+    av = _library("av", "PyAV (av)", f"decoding the video feature {key}")
+    by_file = {}
+    for index, (relative, times) in requests.items():
+        by_file.setdefault(relative, []).append((index, times))
+    decoded = {}
+    for relative, wanted in by_file.items():
+        times = np.concatenate([t for _, t in wanted])
+        owners = np.concatenate([np.full(len(t), index) for index, t in wanted])
+        frames = _frames_at(av, os.path.join(root, relative), times, root, relative, key, owners)
+        offset = 0
+        for index, episode_times in wanted:
+            decoded[index] = frames[offset:offset + len(episode_times)]
+            offset += len(episode_times)
+    return decoded
+
+
+def _frames_at(av, file, times, root, relative, key, owners):
+    """The frames of a video at `times` (seconds, any order) as uint8 [len(times), H, W, 3]: for each time, the
+    decoded frame nearest to it, which must lie within VIDEO_TOLERANCE."""
+    if not os.path.isfile(file):
+        episodes = index_ranges(sorted(set(owners.tolist())))
+        raise DataError(f"{root}: {relative} is missing (it holds {key} of episode {episodes}): a truncated or "
+                        f"incomplete download; leave the camera {camera_name(key)} out to import without it")
+    order = np.argsort(times, kind="stable")
+    chosen = [None] * len(times)  # (frame time, frame as RGB) per requested time
+    try:
+        with av.open(file) as container:
+            if not container.streams.video:
+                raise DataError(f"{root}: {relative} has no video stream ({key})")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            previous, position = None, 0
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    raise DataError(f"{root}: {relative}: a frame without a timestamp ({key})")
+                current = (float(frame.time), frame.to_ndarray(format="rgb24"))
+                while position < len(order) and times[order[position]] <= current[0]:
+                    query = times[order[position]]
+                    nearer = previous if previous is not None and query - previous[0] < current[0] - query else current
+                    chosen[order[position]] = nearer
+                    position += 1
+                if position == len(order):
+                    break
+                previous = current
+            for rest in order[position:]:
+                chosen[rest] = previous
+    except DataError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as error:
+        raise DataError(f"{root}: {relative} is not a readable video ({error}); it may be truncated or "
+                        "damaged") from None
+    for row, (query, found) in enumerate(zip(times, chosen)):
+        if found is None or abs(found[0] - query) > VIDEO_TOLERANCE:
+            nearest = "it has no frames" if found is None else f"the nearest frame is at {found[0]:.6f} s"
+            raise DataError(f"{root}: episode {int(owners[row])}: {key}: {relative} has no frame at {query:.6f} s "
+                            f"({nearest}): the video and the data files do not agree")
+    shapes = {frame.shape for _, frame in chosen}
+    if len(shapes) > 1:
+        raise DataError(f"{root}: {relative}: {key} has frames of different sizes ({sorted(shapes)})")
+    return np.stack([frame for _, frame in chosen])
+
+
+def _finish(root, info, version, lengths, pieces, tasks, skipped, recorded, state_keys, action_key, fps, layout,
+            camera_keys=(), videos=None):
+    """Checks every listed episode against its rows (count, frame_index 0..L-1), decodes the video features at the
+    episodes' timestamps and assembles the dataset."""
+    features = info.get("features") or {}
+    video_requests = {key: {} for key in camera_keys if features[key]["dtype"] == "video"}
     episodes_out = []
     for index in sorted(set(lengths) | set(pieces)):
         if index not in lengths:
@@ -253,15 +443,29 @@ def _finish(root, info, version, lengths, pieces, tasks, skipped, recorded, stat
                             f"{len(frames)} with frame_index {_span(frames)}: a truncated or inconsistent dataset")
         if len({p[1].shape[1] for p in pieces[index]}) > 1 or len({p[2].shape[1] for p in pieces[index]}) > 1:
             raise DataError(f"{root}: episode {index} has rows of different dimensions in different data files")
+        images = {key: np.concatenate([p[4][key] for p in pieces[index]])[order] for key in pieces[index][0][4]}
+        for key in video_requests:
+            if key not in videos.get(index, {}):
+                raise DataError(f"{root}: episode {index}: meta/episodes does not say where its {key} video is")
+            relative, start = videos[index][key]
+            times = np.concatenate([p[3] for p in pieces[index]])[order]
+            video_requests[key][index] = (relative, start + times)
         episodes_out.append(Episode(
             name=f"episode {index}", obs=np.concatenate([p[1] for p in pieces[index]])[order],
             action=np.concatenate([p[2] for p in pieces[index]])[order], obs_key="+".join(state_keys),
-            action_key=action_key))
+            action_key=action_key, images=images))
     total = info.get("total_frames")
     found = sum(len(e.obs) for e in episodes_out)
     if isinstance(total, int) and total != found:
         raise DataError(f"{root}: meta/info.json says {total} frames, the data files hold {found}: a truncated or "
                         "inconsistent dataset")
+    for key, requests in video_requests.items():
+        decoded = _decode_videos(root, key, requests)
+        for episode, index in zip(episodes_out, sorted(lengths)):
+            episode.images[key] = decoded[index]
+    for episode in episodes_out:  # the cameras in the order asked for, named without observation.images.
+        episode.images = {camera_name(key): episode.images[key] for key in camera_keys}
+        episode.image_keys = {camera_name(key): key for key in camera_keys}
 
     metadata = {}
     if recorded.get("state_keys") == list(state_keys):
@@ -277,6 +481,8 @@ def _finish(root, info, version, lengths, pieces, tasks, skipped, recorded, stat
         metadata["robot_type"] = str(info["robot_type"])
     if tasks:
         metadata["lerobot_tasks"] = json.dumps(tasks)
+    if camera_keys:
+        metadata["camera_keys"] = ",".join(camera_keys)
     if skipped:
         metadata["skipped"] = ", ".join(skipped)
     return fit_task(assemble(episodes_out, root, metadata), layout, root, "the state features " + "+".join(state_keys))
@@ -311,6 +517,24 @@ def _is_our_export(path):
     return all(os.path.isfile(os.path.join(path, "meta", name)) for name in ("info.json", "flowpolicy.json"))
 
 
+def _image_statistics(frames):
+    """LeRobot's statistics of an image feature: per channel, of the values scaled to [0, 1], each [C, 1, 1]."""
+    values = frames.reshape(-1, frames.shape[-1]).astype(np.float64) / 255.0
+    shaped = {name: getattr(values, name)(axis=0).reshape(-1, 1, 1).tolist() for name in ("min", "max", "mean", "std")}
+    return {**shaped, "count": [len(frames)]}
+
+
+def _png_column(frames, camera):
+    """Frames [N, H, W, 3] uint8 as LeRobot's image column: structs {bytes: PNG, path} (lossless)."""
+    image_module = _library("PIL.Image", "Pillow", f"encoding the camera {camera}")
+    encoded = []
+    for frame in frames:
+        buffer = io.BytesIO()
+        image_module.fromarray(frame, mode="RGB").save(buffer, format="PNG")
+        encoded.append({"bytes": buffer.getvalue(), "path": None})
+    return pa.array(encoded, type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+
+
 def _write_table(table, path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pq.write_table(table, path, compression="snappy")
@@ -319,7 +543,8 @@ def _write_table(table, path):
 def export_lerobot(dataset, path, layout=None, fps=None, task_text=None):
     """Writes `dataset` as a LeRobot v3.0 dataset folder (atomically: built beside `path`, then renamed), reads it
     back and checks the arrays are identical. `fps` defaults to the dataset's control_hz; `task_text` (LeRobot's
-    per-episode language task) to the flowpolicy task name."""
+    per-episode language task) to the flowpolicy task name. Each camera becomes the image feature
+    `observation.images.<camera>` (PNG in the parquet, so the frames read back bit for bit)."""
     if fps is None:
         if "control_hz" not in dataset.metadata:
             raise DataError(f"{path}: the dataset records no control rate (control_hz); give the frame rate (--fps)")
@@ -367,6 +592,12 @@ def export_lerobot(dataset, path, layout=None, fps=None, task_text=None):
     stats = {name: _statistics(dataset.obs if name == "observation.state" else dataset.action if name == "action"
                                else columns[name].to_numpy().reshape(-1, 1))
              for name in features}
+    image_features = {f"observation.images.{camera}": camera for camera in dataset.images}
+    for key, camera in image_features.items():
+        frames = dataset.images[camera]
+        columns[key] = _png_column(frames, camera)
+        features[key] = {"dtype": "image", "shape": list(frames.shape[1:]), "names": ["height", "width", "channel"]}
+        stats[key] = _image_statistics(frames)
     episode_columns = {
         "episode_index": pa.array(np.arange(E, dtype=np.int64)),
         "tasks": pa.array([[task_text]] * E, type=pa.list_(pa.string())),
@@ -383,6 +614,12 @@ def export_lerobot(dataset, path, layout=None, fps=None, task_text=None):
         for statistic in ("min", "max", "mean", "std", "count"):
             kind = pa.list_(pa.int64()) if statistic == "count" else pa.list_(pa.float64())
             episode_columns[f"stats/{name}/{statistic}"] = pa.array([s[statistic] for s in per_episode], type=kind)
+    for key, camera in image_features.items():
+        per_episode = [_image_statistics(dataset.images[camera][s:e])
+                       for s, e in zip(starts.tolist(), dataset.episode_ends.tolist())]
+        for statistic in ("min", "max", "mean", "std", "count"):
+            kind = pa.list_(pa.int64()) if statistic == "count" else pa.list_(pa.list_(pa.list_(pa.float64())))
+            episode_columns[f"stats/{key}/{statistic}"] = pa.array([s[statistic] for s in per_episode], type=kind)
     # meta/tasks.parquet as pandas writes LeRobot's DataFrame({"task_index": [...]}, index=[task strings]).
     pandas_metadata = {
         "index_columns": ["__index_level_0__"],
@@ -407,4 +644,7 @@ def export_lerobot(dataset, path, layout=None, fps=None, task_text=None):
             with open(os.path.join(temporary, "meta", name), "w", encoding="utf-8") as handle:
                 json.dump(content, handle, indent=4)
         compare_arrays(dataset, import_lerobot(temporary), path)
-    return {"version": V3_VERSION, "fps": fps, "task": task_text}
+    details = {"version": V3_VERSION, "fps": fps, "task": task_text}
+    if image_features:
+        details["cameras"] = list(image_features)
+    return details

@@ -3,6 +3,7 @@
     data                      attrs: total (steps), env_args (JSON: env_name, type, env_kwargs, env_version)
     data/demo_<i>             attrs: num_samples
     data/demo_<i>/obs/<key>   [L, d] (low-dimensional keys: object, robot0_eef_pos, robot0_eef_quat, ...)
+                              [L, H, W, C] uint8 (image keys: agentview_image, robot0_eye_in_hand_image, ...)
     data/demo_<i>/next_obs/<key>
     data/demo_<i>/actions     [L, Da]
     data/demo_<i>/rewards, dones  [L]
@@ -19,6 +20,11 @@ obs_keys). `object` is robosuite's object-state; its contents depend on robosuit
 - Can, Square: <obj>_pos, <obj>_quat, <obj>_to_robot0_eef_pos, <obj>_to_robot0_eef_quat (robosuite <= 1.4's order,
   robomimic's published datasets). robosuite 1.5 puts the two relative parts first; such a file is reordered
   (recognised by recomputing the relative position from the object and end-effector poses on every step).
+
+Image keys are imported as cameras when asked for (robomimic's own configs list them apart from the low-dimensional
+keys, under obs.modalities.obs.rgb): `obs/<camera>_image` becomes the dataset's camera `<camera>` (`images.<camera>`,
+uint8 [N, H, W, C]), its rows reversed: robomimic stores OpenGL's bottom-up rows (`IMAGE_CONVENTION = "opengl"`),
+flowpolicy the top row first. An export writes each camera back as `obs/<camera>_image`, bottom-up again.
 """
 
 import json
@@ -29,6 +35,17 @@ import numpy as np
 
 from .dataset import (DataError, Episode, assemble, atomic_file, check_output_file, compare_arrays, index_ranges,
                       key_listing, rate_text)
+
+IMAGE_SUFFIX = "_image"
+
+
+def camera_name(key):
+    """robomimic's image key -> the dataset's camera: agentview_image -> agentview (other keys stay as they are)."""
+    return key[:-len(IMAGE_SUFFIX)] if key.endswith(IMAGE_SUFFIX) and len(key) > len(IMAGE_SUFFIX) else key
+
+
+def _describe(values):
+    return f"{list(values.shape)} {values.dtype}"
 from .tasks import fit_task
 
 #: flowpolicy's robomimic tasks (task.yaml environment.task) and robosuite's environment names.
@@ -124,10 +141,12 @@ def object_convention(layout, columns):
     return None, None
 
 
-def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_key="actions"):
+def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_key="actions", camera_keys=None):
     """Reads a robomimic HDF5 file into a Dataset (float32). `obs_keys` are concatenated in the order given
     (default: the keys a flowpolicy export recorded, else the task's robomimic keys); `filter_key` takes the demos
-    listed in `mask/<filter_key>`; `layout` (a TaskLayout) maps onto a simulated task's observation."""
+    listed in `mask/<filter_key>`; `layout` (a TaskLayout) maps onto a simulated task's observation. `camera_keys`
+    are image keys (uint8 [L, H, W, C], e.g. agentview_image), each copied to the camera named without `_image`
+    (default: the cameras a flowpolicy export recorded, else none)."""
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
     try:
@@ -162,6 +181,13 @@ def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_k
                 raise DataError(f"{path}: no demonstrations (data/demo_<i>){where}")
             first = data[names[0]]
             restored = {}
+            if camera_keys is None:
+                camera_keys = list(recorded.get("camera_keys", [])) if obs_keys is None else []
+            cameras = [camera_name(key) for key in camera_keys]
+            for key, camera in zip(camera_keys, cameras):
+                if cameras.count(camera) > 1:
+                    same = ", ".join(k for k in camera_keys if camera_name(k) == camera)
+                    raise DataError(f"{path}: the image keys {same} would all be the camera {camera}; choose one")
             if obs_keys is None:
                 if recorded.get("observation_keys"):
                     # A flowpolicy export: its keys, and the task it was for (unless another is given).
@@ -184,7 +210,12 @@ def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_k
                     reordered = (f"keys concatenated in {layout.name}'s order {','.join(expected)} (given as "
                                  f"{','.join(obs_keys)})")
                     obs_keys = expected
+            both = [key for key in obs_keys if key in camera_keys]
+            if both:
+                raise DataError(f"{path}: {both[0]} is given both as an observation key and as a camera; an image key "
+                                "is a camera only")
             columns = {key: [] for key in obs_keys}
+            frames = {camera: [] for camera in cameras}
             actions = []
             for name in names:
                 demo = data[name]
@@ -205,12 +236,30 @@ def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_k
                     if values.ndim == 1:
                         values = values[:, None]
                     if values.ndim != 2:
-                        raise DataError(f"{path}: data/{name}/obs/{key} is {list(values.shape)}: not a "
-                                        "low-dimensional key (images are not imported)")
+                        image = values.ndim == 4 and values.dtype == np.uint8
+                        raise DataError(f"{path}: data/{name}/obs/{key} is {_describe(values)}: not a "
+                                        "low-dimensional key" + ("; it is an image: import it as a camera, not as an "
+                                                                  "observation key" if image else ""))
                     if len(values) != len(action):
                         raise DataError(f"{path}: data/{name}: obs/{key} has {len(values)} steps but {action_key} "
                                         f"has {len(action)} (a truncated or inconsistent file)")
                     columns[key].append(values)
+                for key, camera in zip(camera_keys, cameras):
+                    reading = f"data/{name}/obs/{key}"
+                    if key not in demo["obs"]:
+                        raise DataError(f"{path}: data/{name}/obs has no image key '{key}' (it has: "
+                                        f"{key_listing(demo['obs'])})")
+                    stored = demo["obs"][key]
+                    if stored.dtype != np.uint8 or stored.ndim != 4 or stored.shape[3] != 3:
+                        raise DataError(f"{path}: data/{name}/obs/{key} is {list(stored.shape)} {stored.dtype}, not "
+                                        "an image key: a camera must be uint8 [L, H, W, 3] (channels last, RGB)")
+                    if len(stored) != len(action):
+                        raise DataError(f"{path}: data/{name}: obs/{key} has {len(stored)} frames "
+                                        f"{list(stored.shape)} but {action_key} has {len(action)} steps (a truncated "
+                                        "or inconsistent file)")
+                    # robomimic keeps OpenGL's bottom-up rows (its IMAGE_CONVENTION "opengl"); flowpolicy's frames
+                    # are top row first, as the camera sees the scene.
+                    frames[camera].append(stored[()][:, ::-1])
                 samples = demo.attrs.get("num_samples")
                 if samples is not None and int(samples) != len(action):
                     raise DataError(f"{path}: data/{name}: num_samples is {int(samples)} but {action_key} has "
@@ -252,7 +301,9 @@ def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_k
         columns["object"] = [np.concatenate([v[:, 7:14], v[:, 0:7]], axis=1) for v in columns["object"]]
 
     episodes = [Episode(name=f"data/{name}", obs=np.concatenate([columns[key][i] for key in obs_keys], axis=1),
-                        action=actions[i], obs_key="obs/" + "+".join(obs_keys), action_key=action_key)
+                        action=actions[i], obs_key="obs/" + "+".join(obs_keys), action_key=action_key,
+                        images={camera: frames[camera][i] for camera in cameras},
+                        image_keys={camera: f"obs/{key}" for key, camera in zip(camera_keys, cameras)})
                 for i, name in enumerate(names)]
     metadata = dict(restored)
     metadata["source_format"] = "robomimic hdf5"
@@ -260,7 +311,10 @@ def import_robomimic(path, obs_keys=None, filter_key=None, layout=None, action_k
     metadata["observation_keys"] = ",".join(obs_keys)
     metadata["source_episodes"] = f"{filter_key + ': ' if filter_key else ''}demo_{index_ranges(_indices(names))}"
     metadata["source"] = (f"robomimic hdf5 {os.path.abspath(path)}, keys {','.join(obs_keys)}"
+                          + (f", cameras {','.join(camera_keys)}" if camera_keys else "")
                           + (f", filter {filter_key}" if filter_key else ""))
+    if camera_keys:
+        metadata["camera_keys"] = ",".join(camera_keys)
     if env_args:
         metadata["env_args"] = env_args
         try:
@@ -333,7 +387,8 @@ def export_robomimic(dataset, path, layout=None, valid_ratio=0.1, seed=0):
 
     Observations and actions are stored as float64 (robomimic's own files are; every float32 value is exact in
     float64). next_obs is the following step's observation (the last step repeats its own), rewards are zeros and
-    dones are zeros but for each demo's last step. mask/train and mask/valid split the demos (`valid_ratio` of them,
+    dones are zeros but for each demo's last step. Each camera is written as the image key `obs/<camera>_image`
+    (uint8 [L, H, W, C], gzip-compressed). mask/train and mask/valid split the demos (`valid_ratio` of them,
     chosen with `seed`: none when it is 0, else at least one and at most all but one when there are two or more).
     There are no MuJoCo `states`: flowpolicy's simulator state is not robosuite's, so robomimic cannot reset its
     environment to a demo's start. An existing `path` is replaced only if it is an earlier export (its data group
@@ -347,8 +402,13 @@ def export_robomimic(dataset, path, layout=None, valid_ratio=0.1, seed=0):
     count = dataset.episode_count
     valid_count = 0 if count < 2 or valid_ratio == 0 else min(count - 1, max(1, int(round(valid_ratio * count))))
     valid = set(rng.permutation(count)[:valid_count].tolist()) if valid_count else set()
+    camera_keys = {camera: camera + IMAGE_SUFFIX for camera in dataset.images}
+    taken = [key for key in camera_keys.values() if key in dict(keys)]
+    if taken:
+        raise DataError(f"{path}: the camera {camera_name(taken[0])} would be written as obs/{taken[0]}, which is "
+                        "already an observation key")
     recorded = {"format_version": 1, "observation_keys": [k for k, _ in keys],
-                "metadata": {k: v for k, v in dataset.metadata.items()}}
+                "camera_keys": list(camera_keys.values()), "metadata": {k: v for k, v in dataset.metadata.items()}}
     with atomic_file(path, _is_our_export, EXPORT_KIND) as temporary:
         with h5py.File(temporary, "w") as handle:
             data = handle.create_group("data")
@@ -364,6 +424,13 @@ def export_robomimic(dataset, path, layout=None, valid_ratio=0.1, seed=0):
                     demo.create_dataset(f"obs/{key}", data=obs[:, column:column + size].astype(np.float64))
                     demo.create_dataset(f"next_obs/{key}", data=following[:, column:column + size].astype(np.float64))
                     column += size
+                start, end = dataset.episode_range(index)
+                for camera, key in camera_keys.items():
+                    episode_frames = dataset.images[camera][start:end, ::-1]  # back to robomimic's bottom-up rows
+                    following_frames = np.concatenate([episode_frames[1:], episode_frames[-1:]])
+                    # As robomimic's dataset_states_to_obs.py --compress writes image keys: gzip, lossless.
+                    demo.create_dataset(f"obs/{key}", data=episode_frames, compression="gzip")
+                    demo.create_dataset(f"next_obs/{key}", data=following_frames, compression="gzip")
                 demo.create_dataset("actions", data=action.astype(np.float64))
                 demo.create_dataset("rewards", data=np.zeros(len(obs)))
                 dones = np.zeros(len(obs))
@@ -375,4 +442,7 @@ def export_robomimic(dataset, path, layout=None, valid_ratio=0.1, seed=0):
                                                                dtype="S"))
         back = import_robomimic(temporary)
         compare_arrays(dataset, back, path)
-    return {"keys": [k for k, _ in keys], "train": count - len(valid), "valid": len(valid)}
+    details = {"keys": [k for k, _ in keys], "train": count - len(valid), "valid": len(valid)}
+    if camera_keys:
+        details["cameras"] = list(camera_keys.values())
+    return details

@@ -120,7 +120,8 @@ def write_checkpoint(path, sizes, weights, observation_normalizer, action_normal
 
 
 def load_policy(path):
-    """(model in eval mode, metadata, normalizer tensors by name) of a single-stage flow-matching checkpoint."""
+    """(model in eval mode, metadata, normalizer tensors by name) of a single-stage flow-matching checkpoint; with
+    cameras the model is an `ImageFlowPolicy` (the network and its image encoders)."""
     try:
         with safe_open(path, framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -136,7 +137,12 @@ def load_policy(path):
     if "residual" in metadata:
         raise CheckpointError(f"{path}: has a residual head (method {metadata.get('method')}), which this package "
                               "does not model")
-    model = ResMLPFiLM(NetworkSizes(**json.loads(metadata["network"])))
+    sizes = NetworkSizes(**json.loads(metadata["network"]))
+    if "cameras" in metadata:
+        from .image_policy import ImageFlowPolicy  # torchvision only for policies with cameras
+        model = ImageFlowPolicy(sizes, json.loads(metadata["cameras"]), json.loads(metadata["image_encoder"]))
+    else:
+        model = ResMLPFiLM(sizes)
     normalizer = {k: v for k, v in tensors.items() if k.startswith("normalizer.")}
     try:
         model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("normalizer.")}, strict=True)

@@ -31,15 +31,20 @@ def integrate(model, x, o, method, steps):
     return x
 
 
-def sample_chunks(model, observation_normalizer, action_normalizer, window, count, seed, method, steps):
+def sample_chunks(model, observation_normalizer, action_normalizer, window, count, seed, method, steps, frames=None):
     """`flowpolicy sample`'s chunks for one observation window [To, Do] (action units): (chunks [count, Tp*Da],
     the same chunks normalized). flowpolicy draws the noise of its batches of up to 256 chunks one after another from
-    one generator seeded with `seed`, so the noise of all `count` chunks is one stream of count * Tp * Da Gaussians."""
+    one generator seeded with `seed`, so the noise of all `count` chunks is one stream of count * Tp * Da Gaussians.
+    A policy with cameras takes the window's `frames` too ({camera: uint8 [To, H, W, C]})."""
     Dx = model.sizes.chunk_dimensions
     Da = len(action_normalizer.scale)
     x0 = torch.from_numpy(RandomSource(seed).gaussians(count * Dx)).reshape(count, Dx)
-    o = torch.from_numpy(observation_normalizer.normalize(window)).reshape(1, -1).expand(count, -1)
+    normalized_window = torch.from_numpy(observation_normalizer.normalize(window))
     with torch.no_grad():
+        if frames is None:
+            o = normalized_window.reshape(1, -1).expand(count, -1)
+        else:
+            o = model.condition(normalized_window[None], {k: v[None] for k, v in frames.items()}).expand(count, -1)
         normalized = integrate(model, x0, o, method, steps).numpy()
     chunks = action_normalizer.denormalize(normalized.reshape(count, -1, Da)).reshape(count, Dx)
     return chunks, normalized

@@ -5,15 +5,20 @@ in LeRobot's v2.1 and v3.0 layouts, h5py in robomimic's (with masks and env_args
 replay-buffer layout. The checks: values arrive exactly (float32 of the source's values, in the documented order);
 export then import gives bit-identical arrays; bad input (wrong format or version, a missing key, episodes of
 different dimensions, NaN, a truncated file) gives one clear line naming the file, key and episode, and no output
-file (an existing one is left as it was)."""
+file (an existing one is left as it was). Camera frames: robomimic's uint8 image keys written with h5py, LeRobot image
+features as PNG in the parquet (Pillow) and video features as mp4 files (PyAV, libx264): PNG and HDF5 frames arrive
+bit for bit, video frames within the codec's error, every shape exactly."""
 
 import errno
+import io
 import json
 import os
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import h5py
 import numcodecs
 import numpy as np
@@ -21,6 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zarr
+from PIL import Image
+from safetensors import safe_open
 
 CLIENTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(CLIENTS))
@@ -125,8 +132,9 @@ def read_robomimic_arrays(path, keys, names=None):
     return obs, action
 
 
-def write_lerobot_v21(root, episodes, fps=10, extra_features=None, list_type="variable"):
-    """LeRobot v2.1: meta/info.json, episodes.jsonl, tasks.jsonl, one parquet file per episode."""
+def write_lerobot_v21(root, episodes, fps=10, extra_features=None, list_type="variable", videos=None, images=None):
+    """LeRobot v2.1: meta/info.json, episodes.jsonl, tasks.jsonl, one parquet file per episode. `videos` (frames per
+    episode) writes observation.image's mp4 files; `images` ({key: frames per episode}) adds image features."""
     root = Path(root)
     (root / "meta").mkdir(parents=True)
     Do, Da = episodes[0][0].shape[1], episodes[0][1].shape[1]
@@ -137,6 +145,10 @@ def write_lerobot_v21(root, episodes, fps=10, extra_features=None, list_type="va
                    (("episode_index", "int64"), ("frame_index", "int64"), ("timestamp", "float32"),
                     ("next.reward", "float32"), ("index", "int64"), ("task_index", "int64"))}}
     features.update(extra_features or {})
+    for key, frames in (images or {}).items():
+        features[key] = {"dtype": "image", "shape": list(frames[0].shape[1:]), "names": ["height", "width", "channel"]}
+    if videos is not None:
+        features["observation.image"]["shape"] = list(videos[0].shape[1:])
     total = sum(len(o) for o, _ in episodes)
     info = {"codebase_version": "v2.1", "robot_type": "pusht", "total_episodes": len(episodes), "total_frames": total,
             "total_tasks": 1, "total_videos": len(episodes), "total_chunks": 1, "chunks_size": 1000, "fps": fps,
@@ -162,16 +174,21 @@ def write_lerobot_v21(root, episodes, fps=10, extra_features=None, list_type="va
             "next.reward": pa.array(np.zeros(length, dtype=np.float32)),
             "index": pa.array(range(index, index + length), type=pa.int64()),
             "task_index": pa.array([0] * length, type=pa.int64()),
+            **{key: png_column(frames[i]) for key, frames in (images or {}).items()},
         })
         index += length
+        if videos is not None:
+            write_mp4(root / f"videos/chunk-000/observation.image/episode_{i:06d}.mp4", videos[i], fps)
         path = root / f"data/chunk-000/episode_{i:06d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
 
 
-def write_lerobot_v30(root, episodes, fps=10, rows_per_file=None):
+def write_lerobot_v30(root, episodes, fps=10, rows_per_file=None, images=None, videos=None):
     """LeRobot v3.0: meta/info.json, meta/episodes/chunk-000/file-000.parquet, meta/tasks.parquet, data files holding
-    several episodes each (rows_per_file: a new file once a file holds at least that many rows)."""
+    several episodes each (rows_per_file: a new file once a file holds at least that many rows). `images` ({key:
+    frames per episode}) adds image features; `videos` (frames per episode) writes observation.images.front as one mp4
+    shared by every episode, each at its from_timestamp."""
     root = Path(root)
     Do, Da = episodes[0][0].shape[1], episodes[0][1].shape[1]
     files, current, start = [], [], 0
@@ -186,7 +203,7 @@ def write_lerobot_v30(root, episodes, fps=10, rows_per_file=None):
                     "dataset_from_index": [], "dataset_to_index": []}
     for file_index, members in enumerate(files):
         rows = {"observation.state": [], "action": [], "timestamp": [], "frame_index": [], "episode_index": [],
-                "index": [], "task_index": []}
+                "index": [], "task_index": [], **{key: [] for key in images or {}}}
         for i in members:
             obs, action = episodes[i]
             length = len(obs)
@@ -197,6 +214,8 @@ def write_lerobot_v30(root, episodes, fps=10, rows_per_file=None):
             rows["episode_index"] += [i] * length
             rows["index"] += list(range(start, start + length))
             rows["task_index"] += [0] * length
+            for key, frames in (images or {}).items():
+                rows[key] += png_column(frames[i]).to_pylist()
             for key, value in (("episode_index", i), ("tasks", ["Lift the cube."]), ("length", length),
                                ("data/chunk_index", 0), ("data/file_index", file_index),
                                ("dataset_from_index", start), ("dataset_to_index", start + length)):
@@ -206,10 +225,17 @@ def write_lerobot_v30(root, episodes, fps=10, rows_per_file=None):
             "observation.state": pa.array(rows["observation.state"], type=pa.list_(pa.float32(), Do)),
             "action": pa.array(rows["action"], type=pa.list_(pa.float32(), Da)),
             "timestamp": pa.array(rows["timestamp"], type=pa.float32()),
-            **{k: pa.array(rows[k], type=pa.int64()) for k in ("frame_index", "episode_index", "index", "task_index")}})
+            **{k: pa.array(rows[k], type=pa.int64()) for k in ("frame_index", "episode_index", "index", "task_index")},
+            **{key: pa.array(rows[key], type=PNG_STRUCT) for key in images or {}}})
         path = root / f"data/chunk-000/file-{file_index:03d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
+    if videos is not None:
+        key = "videos/observation.images.front"
+        starts = np.concatenate([[0], np.cumsum([len(v) for v in videos])]) / fps
+        episode_rows.update({f"{key}/chunk_index": [0] * len(episodes), f"{key}/file_index": [0] * len(episodes),
+                             f"{key}/from_timestamp": starts[:-1].tolist(), f"{key}/to_timestamp": starts[1:].tolist()})
+        write_mp4(root / "videos/observation.images.front/chunk-000/file-000.mp4", np.concatenate(videos), fps)
     (root / "meta/episodes/chunk-000").mkdir(parents=True)
     pq.write_table(pa.table(episode_rows), root / "meta/episodes/chunk-000/file-000.parquet")
     # As pandas writes LeRobot's tasks DataFrame (the task strings are its index).
@@ -221,12 +247,57 @@ def write_lerobot_v30(root, episodes, fps=10, rows_per_file=None):
                 **{k: {"dtype": "int64", "shape": [1], "names": None}
                    for k in ("frame_index", "episode_index", "index", "task_index")},
                 "timestamp": {"dtype": "float32", "shape": [1], "names": None}}
+    for key, frames in (images or {}).items():
+        features[key] = {"dtype": "image", "shape": list(frames[0].shape[1:]), "names": ["height", "width", "channel"]}
+    if videos is not None:
+        features["observation.images.front"]["shape"] = list(videos[0].shape[1:])
     info = {"codebase_version": "v3.0", "robot_type": "panda", "total_episodes": len(episodes), "total_frames": start,
             "total_tasks": 1, "chunks_size": 1000, "data_files_size_in_mb": 100, "video_files_size_in_mb": 200,
             "fps": fps, "splits": {"train": f"0:{len(episodes)}"},
             "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
             "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4", "features": features}
     (root / "meta/info.json").write_text(json.dumps(info, indent=4))
+
+
+PNG_STRUCT = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+
+
+def png_column(frames):
+    """Frames [L, H, W, 3] as LeRobot (Hugging Face datasets' Image feature) stores them: structs of PNG bytes."""
+    encoded = []
+    for frame in frames:
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="PNG")
+        encoded.append({"bytes": buffer.getvalue(), "path": f"frame_{len(encoded):06d}.png"})
+    return pa.array(encoded, type=PNG_STRUCT)
+
+
+def write_mp4(path, frames, fps):
+    """An H.264 mp4 as LeRobot's encoder writes one (yuv420p), frame i at i / fps seconds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"crf": "12", "g": "4"}
+        for index, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts, picture.time_base = index, Fraction(1, fps)
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+
+
+def camera_frames(rng, length, height=32, width=48, phase=0, noise=2):
+    """Smooth frames with a moving square (what a video codec keeps well), and a little noise (what PNG must keep;
+    a video codec smooths it away)."""
+    y, x = np.mgrid[0:height, 0:width]
+    frames = []
+    for step in range(length):
+        frame = np.stack([x * 255 // width, y * 255 // height, np.full_like(x, (step * 17 + phase) % 256)], axis=-1)
+        left = (step * 3 + phase) % (width - 8)
+        frame[8:16, left:left + 8] = [250, 30, 30]
+        frames.append(frame)
+    noisy = np.array(frames) + rng.integers(-noise, noise + 1, (length, height, width, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def write_pusht_zarr(path, episodes):
@@ -406,7 +477,7 @@ def test_lerobot_v21(tmp_path, pusht, capsys, list_type):
     write_lerobot_v21(root, episodes, list_type=list_type)
     out = tmp_path / "pusht.safetensors"
     status, _, stderr = run_cli(["import", "--format", "lerobot", root, out, "--task", "pusht", "--tasks-folder",
-                                 TASKS], capsys)
+                                 TASKS, "--cameras", "none"], capsys)
     assert status == 0, stderr
     assert "observation.image (video)" in stderr
     dataset = read_dataset(str(out))
@@ -425,18 +496,18 @@ def test_lerobot_v30_several_files(tmp_path):
     root = tmp_path / "lift_v30"
     write_lerobot_v30(root, episodes, fps=20, rows_per_file=20)
     assert len(list((root / "data/chunk-000").iterdir())) == 3
-    dataset = import_lerobot(str(root))
+    dataset = import_lerobot(str(root), cameras=[])
     assert np.array_equal(dataset.obs, np.concatenate([o for o, _ in episodes]))
     assert np.array_equal(dataset.action, np.concatenate([a for _, a in episodes]))
     assert dataset.episode_ends.tolist() == np.cumsum([9, 14, 5, 21, 8]).tolist()
     assert dataset.metadata["control_hz"] == "20.0"
     assert "observation.images.front (video)" in dataset.metadata["skipped"]
     assert "control_rate_mismatch" not in dataset.metadata
-    lift = import_lerobot(str(root), layout=load_task("robomimic_lift", str(TASKS)))
+    lift = import_lerobot(str(root), layout=load_task("robomimic_lift", str(TASKS)), cameras=[])
     assert "control_rate_mismatch" not in lift.metadata and lift.metadata["observation_mode"] == "low_dim"
     slow = tmp_path / "slow"
     write_lerobot_v30(slow, episodes, fps=10)
-    assert import_lerobot(str(slow), layout=load_task("robomimic_lift", str(TASKS))).metadata[
+    assert import_lerobot(str(slow), layout=load_task("robomimic_lift", str(TASKS)), cameras=[]).metadata[
         "control_rate_mismatch"] == "the data was recorded at 10 Hz, robomimic_lift runs at 20 Hz"
     assert json.loads(dataset.metadata["lerobot_tasks"]) == ["Lift the cube."]
 
@@ -453,7 +524,7 @@ def test_lerobot_state_keys_concatenate(tmp_path):
         table = pq.read_table(path)
         pq.write_table(table.append_column("observation.environment_state",
                                            pa.array(values.tolist(), type=pa.list_(pa.float32()))), path)
-    dataset = import_lerobot(str(root), state_keys=["observation.environment_state", "observation.state"])
+    dataset = import_lerobot(str(root), state_keys=["observation.environment_state", "observation.state"], cameras=[])
     expected = np.concatenate([np.concatenate([env, o], axis=1) for env, (o, _) in zip(environment, episodes)])
     assert np.array_equal(dataset.obs, expected)
 
@@ -461,7 +532,7 @@ def test_lerobot_state_keys_concatenate(tmp_path):
 def test_lerobot_bad_input(tmp_path, capsys):
     rng = np.random.default_rng(8)
     out = tmp_path / "out.safetensors"
-    base = ["import", "--format", "lerobot"]
+    base = ["import", "--format", "lerobot", "--cameras", "none"]
 
     expect_clean_error(base + [tmp_path / "nothing", out], capsys, out, "nothing", "not one")
     plain = tmp_path / "plain"
@@ -920,3 +991,271 @@ def test_robomimic_task_keys_in_robomimics_config_order(tmp_path, lift):
     assert "concatenated in robomimic_lift's order" in dataset.metadata["observation_mapping"]
     with pytest.raises(DataError, match="robomimic_lift's observation is the keys"):
         import_robomimic(str(source), obs_keys=["object", "robot0_joint_pos"], layout=lift)
+
+
+# --- cameras -------------------------------------------------------------------------------------------------------
+
+def stored_cameras(path):
+    """The file's `cameras` metadata and its images.<camera> tensors' dtypes and shapes, as safetensors reads them."""
+    with safe_open(str(path), framework="numpy") as handle:
+        metadata = handle.metadata() or {}
+        tensors = {k: (str(handle.get_slice(k).get_dtype()), handle.get_slice(k).get_shape()) for k in handle.keys()
+                   if k.startswith("images.")}
+    return metadata.get("cameras"), tensors
+
+
+def test_dataset_file_carries_cameras(tmp_path):
+    rng = np.random.default_rng(20)
+    dataset = flowpolicy_dataset(rng, [5, 7], 3, 2, {"control_hz": "10.0"})
+    dataset.images = {"agentview": camera_frames(rng, 12), "robot0_eye_in_hand": camera_frames(rng, 12, 16, 16)}
+    path = tmp_path / "cameras.safetensors"
+    write_dataset(dataset, str(path))
+    assert stored_cameras(path) == ("agentview,robot0_eye_in_hand", {"images.agentview": ("U8", [12, 32, 48, 3]),
+                                                                     "images.robot0_eye_in_hand": ("U8",
+                                                                                                   [12, 16, 16, 3])})
+    back = read_dataset(str(path))
+    assert list(back.images) == ["agentview", "robot0_eye_in_hand"] and "cameras" not in back.metadata
+    for camera, frames in dataset.images.items():
+        assert back.images[camera].dtype == np.uint8 and np.array_equal(back.images[camera], frames)
+    # A dataset without cameras has neither the metadata key nor an image tensor.
+    plain = tmp_path / "plain.safetensors"
+    write_dataset(flowpolicy_dataset(rng, [4], 3, 2, {}), str(plain))
+    assert stored_cameras(plain) == (None, {}) and read_dataset(str(plain)).images == {}
+
+    for frames, fragments in ((camera_frames(rng, 11), ["camera agentview", "11 frames [11, 32, 48, 3]", "12 rows"]),
+                              (camera_frames(rng, 12).astype(np.float32), ["camera agentview", "float32",
+                                                                           "[12, 32, 48, 3]"]),
+                              (camera_frames(rng, 12)[..., 0], ["camera agentview", "uint8 [12, 32, 48]"])):
+        dataset.images = {"agentview": frames}
+        with pytest.raises(DataError) as error:
+            write_dataset(dataset, str(tmp_path / "bad.safetensors"))
+        for fragment in fragments:
+            assert fragment in str(error.value), (fragment, str(error.value))
+    assert not (tmp_path / "bad.safetensors").exists()
+
+    # A file whose metadata and image tensors disagree is refused, naming both.
+    from safetensors.numpy import save_file
+    odd = tmp_path / "odd.safetensors"
+    save_file({"obs": dataset.obs, "action": dataset.action, "episode_ends": dataset.episode_ends,
+               "images.front": camera_frames(rng, 12)}, str(odd), metadata={"format": "flowpolicy.dataset"})
+    with pytest.raises(DataError, match="lists the cameras none but the file has the image tensors images.front"):
+        read_dataset(str(odd))
+
+
+def robomimic_image_demos(rng, lengths):
+    demos = []
+    for length in lengths:
+        demo = lift_demo(rng, length, convention="robosuite1.5")
+        demo["agentview_image"] = camera_frames(rng, length, 24, 24, phase=length)
+        demo["robot0_eye_in_hand_image"] = camera_frames(rng, length, 16, 20)
+        demos.append(demo)
+    return demos
+
+
+def test_robomimic_image_keys_become_cameras(tmp_path, capsys):
+    rng = np.random.default_rng(21)
+    demos = robomimic_image_demos(rng, [9, 6, 11])
+    source = tmp_path / "image.hdf5"
+    write_robomimic(source, demos)
+    out = tmp_path / "image.safetensors"
+    status, stdout, stderr = run_cli(["import", "--format", "robomimic", source, out, "--task", "robomimic_lift",
+                                      "--tasks-folder", TASKS, "--cameras",
+                                      "agentview_image,robot0_eye_in_hand_image"], capsys)
+    assert status == 0, stderr
+    assert "camera            agentview 24 x 24 x 3 uint8" in stdout
+    assert stored_cameras(out) == ("agentview,robot0_eye_in_hand", {
+        "images.agentview": ("U8", [26, 24, 24, 3]), "images.robot0_eye_in_hand": ("U8", [26, 16, 20, 3])})
+    dataset = read_dataset(str(out))
+    for camera in ("agentview", "robot0_eye_in_hand"):
+        # robomimic's rows are bottom-up (OpenGL's); flowpolicy's frames start with the top row.
+        assert np.array_equal(dataset.images[camera], np.concatenate([d[f"{camera}_image"][:, ::-1] for d in demos]))
+    keys = ["object", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"]
+    expected, _ = read_robomimic_arrays(source, keys)
+    assert np.array_equal(dataset.obs, expected.astype(np.float32))  # the low-dimensional observation unchanged
+    assert dataset.metadata["camera_keys"] == "agentview_image,robot0_eye_in_hand_image"
+
+    # Export writes each camera back as obs/<camera>_image; importing the export restores them.
+    exported = tmp_path / "again.hdf5"
+    info = export_robomimic(dataset, str(exported), layout=load_task("robomimic_lift", str(TASKS)))
+    assert info["cameras"] == ["agentview_image", "robot0_eye_in_hand_image"]
+    with h5py.File(exported, "r") as f:
+        stored = f["data/demo_1/obs/agentview_image"]
+        assert stored.dtype == np.uint8 and stored.shape == (6, 24, 24, 3)
+        assert np.array_equal(stored[()], demos[1]["agentview_image"])
+        assert np.array_equal(f["data/demo_1/next_obs/agentview_image"][:-1], demos[1]["agentview_image"][1:])
+    again = import_robomimic(str(exported))
+    assert list(again.images) == ["agentview", "robot0_eye_in_hand"]
+    assert all(np.array_equal(again.images[c], dataset.images[c]) for c in again.images)
+
+
+def test_robomimic_camera_errors(tmp_path, capsys):
+    rng = np.random.default_rng(22)
+    out = tmp_path / "out.safetensors"
+    base = ["import", "--format", "robomimic"]
+    source = tmp_path / "image.hdf5"
+    write_robomimic(source, robomimic_image_demos(rng, [5, 4]))
+    expect_clean_error(base + [source, out, "--obs-keys", "robot0_eef_pos,agentview_image"], capsys, out,
+                       "data/demo_0/obs/agentview_image is [5, 24, 24, 3] uint8", "import it as a camera")
+    expect_clean_error(base + [source, out, "--obs-keys", "robot0_eef_pos", "--cameras", "robot0_eef_pos"], capsys,
+                       out, "robot0_eef_pos is given both as an observation key and as a camera")
+    expect_clean_error(base + [source, out, "--obs-keys", "object", "--cameras", "robot0_joint_pos"], capsys, out,
+                       "data/demo_0/obs/robot0_joint_pos is [5, 7] float64, not an image key", "uint8 [L, H, W, 3]")
+    expect_clean_error(base + [source, out, "--obs-keys", "object", "--cameras", "birdview_image"], capsys, out,
+                       "data/demo_0/obs has no image key 'birdview_image'", "agentview_image")
+
+    demos = robomimic_image_demos(rng, [5, 4])
+    demos[1]["agentview_image"] = demos[1]["agentview_image"][..., 0]  # a grey image without its channel axis
+    grey = tmp_path / "grey.hdf5"
+    write_robomimic(grey, demos)
+    expect_clean_error(base + [grey, out, "--obs-keys", "object", "--cameras", "agentview_image"], capsys, out,
+                       "data/demo_1/obs/agentview_image is [4, 24, 24] uint8, not an image key")
+
+    demos = robomimic_image_demos(rng, [5, 4])
+    demos[0]["agentview_image"] = demos[0]["agentview_image"][:3]
+    short = tmp_path / "short.hdf5"
+    write_robomimic(short, demos)
+    expect_clean_error(base + [short, out, "--obs-keys", "object", "--cameras", "agentview_image"], capsys, out,
+                       "data/demo_0: obs/agentview_image has 3 frames [3, 24, 24, 3] but actions has 5 steps")
+
+    demos = robomimic_image_demos(rng, [5, 4])
+    demos[1]["agentview_image"] = camera_frames(rng, 4, 32, 24)
+    sizes = tmp_path / "sizes.hdf5"
+    write_robomimic(sizes, demos)
+    expect_clean_error(base + [sizes, out, "--obs-keys", "object", "--cameras", "agentview_image"], capsys, out,
+                       "camera agentview (obs/agentview_image) has frames of different sizes",
+                       "data/demo_1 [32, 24, 3], data/demo_0 [24, 24, 3]")
+    expect_clean_error(["import", "--format", "zarr", source, out, "--cameras", "agentview_image"], capsys, out,
+                       "--cameras does not apply to a zarr import")
+
+
+def test_lerobot_image_features_v30_and_v21(tmp_path, capsys):
+    """Image features (PNG bytes in the parquet) arrive bit for bit, in v3.0 (files shared by episodes) and v2.1."""
+    rng = np.random.default_rng(23)
+    episodes = episodes_of(rng, [6, 9, 4], 5, 2)
+    top = [camera_frames(rng, len(o), 24, 32, phase=i) for i, (o, _) in enumerate(episodes)]
+    wrist = [camera_frames(rng, len(o), 16, 16) for o, _ in episodes]
+    images = {"observation.images.top": top, "observation.images.wrist": wrist}
+    v30 = tmp_path / "v30"
+    write_lerobot_v30(v30, episodes, images=images, rows_per_file=10)
+    out = tmp_path / "v30.safetensors"
+    status, _, stderr = run_cli(["import", "--format", "lerobot", v30, out, "--cameras", "wrist,top"], capsys)
+    assert status == 0, stderr
+    assert "observation.images.front (video)" in stderr  # the camera not asked for is listed as not imported
+    assert stored_cameras(out) == ("wrist,top", {"images.wrist": ("U8", [19, 16, 16, 3]),
+                                                 "images.top": ("U8", [19, 24, 32, 3])})
+    dataset = read_dataset(str(out))
+    assert np.array_equal(dataset.images["top"], np.concatenate(top))
+    assert np.array_equal(dataset.images["wrist"], np.concatenate(wrist))
+    assert np.array_equal(dataset.obs, np.concatenate([o for o, _ in episodes]))
+    assert dataset.metadata["camera_keys"] == "observation.images.wrist,observation.images.top"
+
+    v21 = tmp_path / "v21"
+    write_lerobot_v21(v21, episodes, images={"observation.images.top": top})
+    back = import_lerobot(str(v21), cameras=["observation.images.top"])
+    assert list(back.images) == ["top"] and np.array_equal(back.images["top"], np.concatenate(top))
+    assert back.metadata["skipped"] == "observation.image (video)"
+
+    base = ["import", "--format", "lerobot", v30, tmp_path / "bad.safetensors"]
+    expect_clean_error(base + ["--cameras", "side"], capsys, tmp_path / "bad.safetensors", "no image or video feature "
+                       "'side'", "front (observation.images.front, video)", "top (observation.images.top, image)")
+    # The video feature listed in info.json has no mp4 file here: asking for every camera says which is missing.
+    expect_clean_error(base, capsys, tmp_path / "bad.safetensors", "has no column videos/observation.images.front/",
+                       "where the camera front's video is", "leave the camera front out")
+
+    # A damaged image names the episode, the key and the frame.
+    table = pq.read_table(v21 / "data/chunk-000/episode_000001.parquet")
+    column = table.column("observation.images.top").to_pylist()
+    column[3]["bytes"] = column[3]["bytes"][:40]
+    table = table.set_column(table.schema.get_field_index("observation.images.top"), "observation.images.top",
+                             pa.array(column, type=PNG_STRUCT))
+    pq.write_table(table, v21 / "data/chunk-000/episode_000001.parquet")
+    expect_clean_error(["import", "--format", "lerobot", v21, tmp_path / "bad.safetensors", "--cameras", "top"],
+                       capsys, tmp_path / "bad.safetensors", "episode 1: observation.images.top at frame_index 3",
+                       "not a readable PNG or JPEG image")
+
+
+def decode_all(path):
+    """Every frame of a video, in order, as a plain PyAV decode gives them (the reference for the importer)."""
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+def mean_difference(a, b):
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def test_lerobot_video_features(tmp_path, capsys):
+    """Video features decoded at the episodes' timestamps: v2.1 (a file per episode) and v3.0 (one file shared by
+    the episodes, each from its from_timestamp). Shapes exact; each frame is the one a plain decode of the file gives
+    at its position, within H.264's error (yuv420p halves the colour resolution) of the source frame and nearer to
+    it than to the next one."""
+    rng = np.random.default_rng(24)
+    episodes = episodes_of(rng, [12, 7, 15], 20, 2)
+    videos = [camera_frames(rng, len(o), 32, 48, phase=40 * i, noise=0) for i, (o, _) in enumerate(episodes)]
+    expected = np.concatenate(videos)
+    v21 = tmp_path / "v21"
+    write_lerobot_v21(v21, episodes, videos=videos)
+    out = tmp_path / "v21.safetensors"
+    status, _, stderr = run_cli(["import", "--format", "lerobot", v21, out], capsys)
+    assert status == 0, stderr
+    assert stored_cameras(out) == ("image", {"images.image": ("U8", [34, 32, 48, 3])})
+    v30 = tmp_path / "v30"
+    write_lerobot_v30(v30, episodes, videos=videos, rows_per_file=15)
+    reference_v21 = np.concatenate([decode_all(v21 / f"videos/chunk-000/observation.image/episode_{i:06d}.mp4")
+                                    for i in range(3)])
+    reference_v30 = decode_all(v30 / "videos/observation.images.front/chunk-000/file-000.mp4")
+    for dataset, reference in ((read_dataset(str(out)), reference_v21), (import_lerobot(str(v30)), reference_v30)):
+        frames = dataset.images[next(iter(dataset.images))]
+        assert frames.shape == expected.shape and frames.dtype == np.uint8
+        assert np.array_equal(frames, reference)
+        assert mean_difference(frames, expected) < 5.0
+        # Every frame is far nearer to its own source frame than to the next one (no off-by-one in time).
+        for row in range(len(frames) - 1):
+            assert mean_difference(frames[row], expected[row]) < mean_difference(frames[row], expected[row + 1])
+        assert np.array_equal(dataset.obs, np.concatenate([o for o, _ in episodes]))
+    assert list(import_lerobot(str(v30)).images) == ["front"]
+
+    # A video shorter than its episode: the frame at the missing timestamp is named.
+    write_mp4(v21 / "videos/chunk-000/observation.image/episode_000001.mp4", videos[1][:5], 10)
+    expect_clean_error(["import", "--format", "lerobot", v21, tmp_path / "bad.safetensors"], capsys,
+                       tmp_path / "bad.safetensors", "episode 1: observation.image",
+                       "episode_000001.mp4 has no frame at 0.500000 s", "the nearest frame is at 0.400000 s")
+    write_mp4(v21 / "videos/chunk-000/observation.image/episode_000001.mp4", videos[1], 10)
+    (v21 / "videos/chunk-000/observation.image/episode_000002.mp4").write_bytes(b"not a video")
+    expect_clean_error(["import", "--format", "lerobot", v21, tmp_path / "bad.safetensors", "--cameras", "image"],
+                       capsys, tmp_path / "bad.safetensors", "episode_000002.mp4 is not a readable video")
+
+
+@pytest.mark.parametrize("format", ["lerobot", "robomimic"])
+def test_export_then_import_carries_cameras(tmp_path, capsys, format):
+    """A dataset with cameras exports them (LeRobot: PNG image features; robomimic: obs/<camera>_image) and imports
+    them back bit for bit; a zarr export notes that it leaves them out."""
+    rng = np.random.default_rng(25)
+    dataset = flowpolicy_dataset(rng, [5, 8], 4, 2, {"control_hz": "10.0"})
+    dataset.images = {"front": camera_frames(rng, 13, 24, 32), "wrist": camera_frames(rng, 13, 16, 16)}
+    source = tmp_path / "cameras.safetensors"
+    write_dataset(dataset, str(source))
+    exported = tmp_path / ("cameras.hdf5" if format == "robomimic" else "cameras_lerobot")
+    status, stdout, stderr = run_cli(["export", "--format", format, source, exported, "--machine"], capsys)
+    assert status == 0, stderr
+    assert json.loads(stdout)["details"]["cameras"] == (["front_image", "wrist_image"] if format == "robomimic" else
+                                                        ["observation.images.front", "observation.images.wrist"])
+    if format == "lerobot":
+        info = json.loads((exported / "meta/info.json").read_text())
+        assert info["features"]["observation.images.front"] == {"dtype": "image", "shape": [24, 32, 3],
+                                                                "names": ["height", "width", "channel"]}
+        stats = json.loads((exported / "meta/stats.json").read_text())
+        assert np.array(stats["observation.images.front"]["mean"]).shape == (3, 1, 1)
+        cell = pq.read_table(exported / "data/chunk-000/file-000.parquet").column("observation.images.wrist")[0]
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(cell["bytes"].as_py()))), dataset.images["wrist"][0])
+    back = tmp_path / "back.safetensors"
+    status, _, stderr = run_cli(["import", "--format", format, exported, back], capsys)
+    assert status == 0, stderr
+    again = read_dataset(str(back))
+    assert list(again.images) == ["front", "wrist"]
+    for camera, frames in dataset.images.items():
+        assert again.images[camera].tobytes() == frames.tobytes() and again.images[camera].shape == frames.shape
+    assert again.obs.tobytes() == dataset.obs.tobytes()
+
+    status, _, stderr = run_cli(["export", "--format", "zarr", source, tmp_path / "cameras.zarr"], capsys)
+    assert status == 0 and "note: cameras not exported: front, wrist" in stderr, stderr

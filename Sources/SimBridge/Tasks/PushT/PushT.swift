@@ -12,9 +12,11 @@ import Foundation
 /// is zeroed (pymunk's `damping = 0`): it moves only while pushed.
 ///
 /// Observation `keypoints` (20-D): the 9 block keypoints of Diffusion Policy's low-dim Push-T in world coordinates,
-/// then the agent's x, y. Observation `state` (5-D): agent x, y, block x, y, block angle mod 2π. Action: the agent's
+/// then the agent's x, y. Observation `state` (5-D): agent x, y, block x, y, block angle mod 2π. Observation `agent`
+/// (2-D): the agent's x, y, beside the frames of the task's cameras (Push-T image, as Diffusion Policy's
+/// `pusht_image`: a 96 × 96 top view and the agent's position). Action: the agent's
 /// absolute target position, clipped to [0, 512]². Coverage is the exact area of block ∩ goal over the goal's area.
-public final class PushT: Environment {
+public final class PushT: CameraEnvironment {
     public let specification: EnvironmentSpecification
     public let settings: PushTSettings
     public let model: Model
@@ -38,17 +40,31 @@ public final class PushT: Environment {
     let keypoints: [SIMD2<Double>]
     let substeps: Int
     let timestep: Double
+    public let cameraNames: [String]
+    public let frameHeight: Int
+    public let frameWidth: Int
+    public var frameChannels: Int { 3 }
+    /// Draws the camera frames (the one top view), made when the task has cameras.
+    private var cameraRenderer: PushTRenderer?
 
     /// Push-T as `task.yaml` describes it, with the scene from the task's folder.
     public convenience init(task: TaskDescription) throws {
         let settings = try task.settings(PushTTaskFile.self).environment
-        try self.init(settings: settings, scenePath: task.folder.requireFile(settings.scene))
+        guard task.cameras.count <= 1 else {
+            throw EnvironmentError.invalidTaskFile(
+                path: task.folder.path("task.yaml"), message: "Push-T has one camera (the top view)")
+        }
+        try self.init(settings: settings, scenePath: task.folder.requireFile(settings.scene), task: task.name,
+                      camera: task.cameras.first)
     }
 
-    public init(settings: PushTSettings, scenePath: String) throws {
-        guard ["keypoints", "state"].contains(settings.observation) else {
+    /// `camera`: the top view's name and frame size, for image observations.
+    public init(settings: PushTSettings, scenePath: String, task: String = "pusht",
+                camera: TaskDescription.Camera? = nil) throws {
+        guard ["keypoints", "state", "agent"].contains(settings.observation) else {
             throw EnvironmentError.invalidTaskFile(
-                path: "task.yaml", message: "observation must be keypoints or state, got \(settings.observation)")
+                path: "task.yaml",
+                message: "observation must be keypoints, state or agent, got \(settings.observation)")
         }
         guard settings.keypoints.count == 9, settings.keypoints.allSatisfy({ $0.count == 2 }),
               settings.goal.count == 3, settings.actionLow.count == 2, settings.actionHigh.count == 2
@@ -92,12 +108,20 @@ public final class PushT: Environment {
         goalRectangles = localRectangles.map { Self.transform($0, by: goal) }
         goalArea = goalRectangles.reduce(0) { $0 + $1.area }
         keypoints = settings.keypoints.map { SIMD2($0[0], $0[1]) }
-        let observationDimensions = settings.observation == "keypoints" ? 20 : 5
+        let observationDimensions = ["keypoints": 20, "state": 5, "agent": 2][settings.observation]!
+        cameraNames = camera.map { [$0.name] } ?? []
+        frameHeight = camera?.height ?? 0
+        frameWidth = camera?.width ?? 0
         specification = EnvironmentSpecification(
-            task: "pusht", observationMode: settings.observation, observationDimensions: observationDimensions,
+            task: task, observationMode: settings.observation, observationDimensions: observationDimensions,
             actionDimensions: 2, actionLow: settings.actionLow, actionHigh: settings.actionHigh,
             controlRate: settings.controlHz, physicsTimestep: timestep, substeps: substeps,
             maximumSteps: settings.maxSteps, progressName: "coverage")
+        if let camera { cameraRenderer = try PushTRenderer(environment: self, width: camera.width, height: camera.height) }
+    }
+
+    public func renderCameras(into frames: UnsafeMutablePointer<UInt8>) throws {
+        try cameraRenderer?.render(into: frames)
     }
 
     // MARK: Episodes
@@ -217,6 +241,9 @@ public final class PushT: Environment {
             }
             observation[18] = Float(agentPosition.x)
             observation[19] = Float(agentPosition.y)
+        } else if settings.observation == "agent" {
+            observation[0] = Float(agentPosition.x)
+            observation[1] = Float(agentPosition.y)
         } else {
             observation[0] = Float(agentPosition.x)
             observation[1] = Float(agentPosition.y)

@@ -19,6 +19,22 @@ extension Robomimic: RenderableEnvironment {
     /// robosuite's visual geometry (its meshes and textures must have been fetched: `scripts/fetch_assets.py robomimic
     /// --render`) and draws this environment's current state; the simulated model is not touched.
     public func makeRenderer(width: Int, height: Int) throws -> any FrameRenderer {
+        try makeOffscreenRenderer(
+            camera: Self.renderCamera, width: width, height: height, cubeHalfSize: { self.cubeHalfSize })
+    }
+
+    /// A renderer of this environment from `camera`, a camera of robosuite's scene by its MuJoCo name: the arena's
+    /// (`agentview`, `frontview`, `birdview`, `sideview`) or the robot's (`robot0_eye_in_hand`, `robot0_robotview`).
+    /// Frames are rows top first. The renderer keeps this environment alive.
+    public func makeRenderer(camera: String, width: Int, height: Int) throws -> OffscreenRenderer {
+        try makeOffscreenRenderer(
+            camera: .named(camera), width: width, height: height, cubeHalfSize: { self.cubeHalfSize })
+    }
+
+    /// `cubeHalfSize` gives Lift's cube size this episode (the environment's own renderers read it unowned).
+    func makeOffscreenRenderer(
+        camera: RenderCamera, width: Int, height: Int, cubeHalfSize: @escaping () -> SIMD3<Double>
+    ) throws -> OffscreenRenderer {
         let composed = try Self.composeScene(settings: settings, taskName: specification.task, visual: true)
         let visual = try composed.scene.compile()
         // Lift's cube changes size every episode: the visual model's cube geoms (collision and visual) follow it.
@@ -27,15 +43,16 @@ extension Robomimic: RenderableEnvironment {
             : []
         let simulation = data
         let renderer = try OffscreenRenderer(
-            model: visual, width: width, height: height, camera: Self.renderCamera,
+            model: visual, width: width, height: height, camera: camera,
             visibleGroups: Self.renderedGeomGroups, visibleSiteGroups: Self.renderedSiteGroups
         ) { target in
             target.copyState(from: simulation)
             let sizes = target.model.pointer.pointee.geom_size!
+            let half = cubeHalfSize()
             for geom in cubeGeoms {
-                sizes[3 * geom] = self.cubeHalfSize.x
-                sizes[3 * geom + 1] = self.cubeHalfSize.y
-                sizes[3 * geom + 2] = self.cubeHalfSize.z
+                sizes[3 * geom] = half.x
+                sizes[3 * geom + 1] = half.y
+                sizes[3 * geom + 2] = half.z
             }
         }
         try renderer.data.requireSameState(as: simulation)

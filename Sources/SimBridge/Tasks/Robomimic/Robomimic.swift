@@ -21,11 +21,21 @@ import Foundation
 /// `grip_site`, 3), `robot0_eef_quat` (the `right_hand` body, x y z w, as robosuite ≤ 1.5 reports it, 4),
 /// `robot0_gripper_qpos` (2). Lift 19-D, Can and Square 23-D.
 ///
+/// Observation `proprio` (robomimic's and Diffusion Policy's image tasks: the robot's keys only, 9-D):
+/// `robot0_eef_pos`, `robot0_eef_quat` (x y z w), `robot0_gripper_qpos`, the same values as the last 9 of `low_dim`,
+/// beside the frames of the task's cameras (task.yaml `cameras`, each a camera of robosuite's scene: `agentview`,
+/// `robot0_eye_in_hand`, ...). Frames come from MuJoCo's renderer through the visual scene
+/// (`makeRenderer(camera:width:height:)`), one renderer per camera made at init, and are stored rows top first, as the
+/// camera sees the scene (the same convention as `eval --video`). robosuite's raw images (and robomimic's datasets,
+/// recorded with robosuite's default `IMAGE_CONVENTION = "opengl"`) are OpenGL's bottom-up rows, i.e. upside down: a
+/// robomimic `agentview_image` is a flowpolicy frame with its rows reversed (`image[::-1]`). A task without cameras
+/// makes no renderer.
+///
 /// The Can and Square `object` vectors are in robomimic's dataset order (position, quaternion, relative position,
 /// relative quaternion), which Diffusion Policy reads; robosuite 1.5's `object-state` concatenates the same four parts
 /// with the relative ones first, and at reset it reports them as zeros (its sensors read the object's pose from a cache
 /// not yet filled). flowpolicy reports the actual relative pose at reset too.
-public final class Robomimic: Environment {
+public final class Robomimic: CameraEnvironment {
     public let specification: EnvironmentSpecification
     public let settings: RobomimicSettings
     public let model: Model
@@ -64,15 +74,33 @@ public final class Robomimic: Environment {
     /// The table top's height (Lift, Square), or the bins' centre height (Can).
     let tableTop: Double
     private var resetJoints = [Double](repeating: 0, count: 7)
+    /// robomimic's image tasks observe the robot only (`proprio`), beside the camera frames.
+    let observesObjects: Bool
+
+    public let cameraNames: [String]
+    public let frameHeight: Int
+    public let frameWidth: Int
+    public var frameChannels: Int { 3 }
+    /// One renderer per camera, in `cameraNames` order, made at init when the task has cameras.
+    private var cameraRenderers: [OffscreenRenderer] = []
 
     /// The robomimic task that `task.yaml` describes.
     public convenience init(task: TaskDescription) throws {
         let settings = try task.settings(RobomimicTaskFile.self).environment
-        try self.init(settings: settings, taskName: task.name, path: task.folder.path("task.yaml"))
+        try self.init(
+            settings: settings, taskName: task.name, path: task.folder.path("task.yaml"), cameras: task.cameras)
     }
 
-    public init(settings: RobomimicSettings, taskName: String, path: String = "task.yaml") throws {
+    /// `cameras`: cameras of robosuite's scene (by MuJoCo name) and their frame size, for image observations (they
+    /// need robosuite's rendering assets, `scripts/fetch_assets.py robomimic --render`).
+    public init(
+        settings: RobomimicSettings, taskName: String, path: String = "task.yaml",
+        cameras: [TaskDescription.Camera] = []
+    ) throws {
         try settings.validate(path: path)
+        guard Set(cameras.map(\.height)).count <= 1, Set(cameras.map(\.width)).count <= 1 else {
+            throw EnvironmentError.invalidTaskFile(path: path, message: "cameras need one frame size for all")
+        }
         self.settings = settings
         let composed = try Self.composeScene(settings: settings, taskName: taskName, visual: false)
         let scene = composed.scene
@@ -128,12 +156,29 @@ public final class Robomimic: Environment {
             data: data, site: gripSite, baseSite: try model.requireId(of: .site, named: "\(prefix)right_center"),
             joints: joints, actuators: armActuators, kp: c.kp, dampingRatio: c.dampingRatio,
             nullSpaceKp: c.nullSpaceKp, maximumTranslation: c.maximumTranslation, maximumRotation: c.maximumRotation)
+        observesObjects = settings.observationMode == "low_dim"
+        cameraNames = cameras.map(\.name)
+        frameHeight = cameras.first?.height ?? 0
+        frameWidth = cameras.first?.width ?? 0
         specification = EnvironmentSpecification(
-            task: taskName, observationMode: "low_dim", observationDimensions: settings.task == "lift" ? 19 : 23,
+            task: taskName, observationMode: settings.observationMode,
+            observationDimensions: !observesObjects ? 9 : settings.task == "lift" ? 19 : 23,
             actionDimensions: 7,
             actionLow: settings.actionLow, actionHigh: settings.actionHigh, controlRate: settings.controlHz,
             physicsTimestep: model.timestep, substeps: substeps, maximumSteps: settings.maxSteps,
             progressName: "success")
+        // The renderers hold this environment unowned (it owns them): no cycle.
+        cameraRenderers = try cameras.map { camera in
+            try makeOffscreenRenderer(
+                camera: .named(camera.name), width: camera.width, height: camera.height,
+                cubeHalfSize: { [unowned self] in self.cubeHalfSize })
+        }
+    }
+
+    /// Writes the current frame of every camera (`cameraNames` order), `uint8 [H, W, 3]` each, rows top first.
+    public func renderCameras(into frames: UnsafeMutablePointer<UInt8>) throws {
+        let bytes = frameHeight * frameWidth * frameChannels
+        for index in cameraRenderers.indices { try cameraRenderers[index].render(into: frames + index * bytes) }
     }
 
     // MARK: Episodes
@@ -285,11 +330,15 @@ public final class Robomimic: Environment {
     }
 
     func writeObservation(_ o: UnsafeMutablePointer<Float>) {
-        let object = objectPosition
-        let q = objectQuaternion
         let eef = endEffectorPosition
         let hand = data.bodyQuaternion(handBody)
         let fingers = gripperPositions
+        guard observesObjects else {
+            writeRobotObservation(o, eef: eef, hand: hand, fingers: fingers)
+            return
+        }
+        let object = objectPosition
+        let q = objectQuaternion
         for i in 0..<3 { o[i] = Float(object[i]) }
         o[3] = Float(q[1])
         o[4] = Float(q[2])
@@ -313,13 +362,21 @@ public final class Robomimic: Environment {
             o[k + 6] = Float(relative[0])
             k += 7
         }
-        for i in 0..<3 { o[k + i] = Float(eef[i]) }
-        o[k + 3] = Float(hand[1])
-        o[k + 4] = Float(hand[2])
-        o[k + 5] = Float(hand[3])
-        o[k + 6] = Float(hand[0])
-        o[k + 7] = Float(fingers.x)
-        o[k + 8] = Float(fingers.y)
+        writeRobotObservation(o + k, eef: eef, hand: hand, fingers: fingers)
+    }
+
+    /// The robot's 9 values: `robot0_eef_pos`, `robot0_eef_quat` (x y z w), `robot0_gripper_qpos`.
+    @inline(__always)
+    private func writeRobotObservation(
+        _ o: UnsafeMutablePointer<Float>, eef: SIMD3<Double>, hand: SIMD4<Double>, fingers: SIMD2<Double>
+    ) {
+        for i in 0..<3 { o[i] = Float(eef[i]) }
+        o[3] = Float(hand[1])
+        o[4] = Float(hand[2])
+        o[5] = Float(hand[3])
+        o[6] = Float(hand[0])
+        o[7] = Float(fingers.x)
+        o[8] = Float(fingers.y)
     }
 
     /// Hamilton product of quaternions (w, x, y, z).

@@ -67,6 +67,9 @@ public struct RobomimicSettings: Codable, Sendable {
 
     /// `lift`, `can` or `square`.
     public var task: String
+    /// `low_dim` (robomimic's low-dimensional keys: the object's, then the robot's; the default) or `proprio` (the
+    /// robot's keys only, beside camera frames: robomimic's image tasks).
+    public var observation: String?
     public var controlHz: Double
     public var maxSteps: Int
     public var actionLow: [Float]
@@ -88,8 +91,11 @@ public struct RobomimicSettings: Codable, Sendable {
     /// Lift: success when the cube's centre is this far above the table top.
     public var liftHeight: Double?
 
+    /// The observation mode, `low_dim` unless the task file names another.
+    public var observationMode: String { observation ?? "low_dim" }
+
     enum CodingKeys: String, CodingKey {
-        case task, controller, table, placement, bins, target
+        case task, controller, table, placement, bins, target, observation
         case robotBase = "robot_base"
         case controlHz = "control_hz", maxSteps = "max_steps", actionLow = "action_low", actionHigh = "action_high"
         case initialJoints = "initial_joints", jointNoise = "joint_noise", initialGripper = "initial_gripper"
@@ -101,6 +107,9 @@ public struct RobomimicSettings: Codable, Sendable {
         func fail(_ message: String) -> EnvironmentError { .invalidTaskFile(path: path, message: message) }
         guard ["lift", "can", "square"].contains(task) else {
             throw fail("environment.task must be lift, can or square")
+        }
+        guard ["low_dim", "proprio"].contains(observationMode) else {
+            throw fail("environment.observation must be low_dim or proprio, got \(observationMode)")
         }
         guard controlHz > 0 else { throw fail("environment.control_hz must be positive") }
         guard maxSteps > 0 else { throw fail("environment.max_steps must be positive") }
