@@ -6,10 +6,11 @@
 ///
 /// Shapes: `x [B, C, H, W]`, `y [B, O, Ho, Wo]` with `Ho = (H + 2 padding - k) / stride + 1` (likewise Wo).
 /// Each image is one sgemm: `y_b [O, P] = W [O, Ck] · col_b [Ck, P]`, where `col_b = im2col(x_b)` (Caffe's and
-/// PyTorch's CPU lowering). The forward pass builds `col_bᵀ [P, Ck]` instead and multiplies by its transpose: OpenBLAS
-/// 0.3.21's small-matrix kernel for the untransposed product (`sgemm_small_kernel_nn`, taken for products up to about
-/// 64³) calls malloc on every call, the transposed one does not, and inference must allocate nothing. The backward
-/// pass uses `col_b`; a 1x1 convolution with stride 1 and no padding needs no im2col there: `col_b` is `x_b`.
+/// PyTorch's CPU lowering); a 1x1 convolution with stride 1 and no padding needs no im2col: `col_b` is `x_b`. Small
+/// products (O P Ck up to 10⁶) build `col_bᵀ [P, Ck]` instead and multiply by its transpose: OpenBLAS 0.3.21 takes
+/// its small-matrix kernel for them, and the untransposed one (`sgemm_small_kernel_nn`) calls malloc on every call,
+/// while inference must allocate nothing; the transposed one does not (and is about a third slower on the large
+/// products, which therefore stay untransposed).
 public struct Conv2d: Sendable {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -69,16 +70,29 @@ public struct Conv2d: Sendable {
     ) {
         let (Ho, Wo) = outputSize(height: H, width: W)
         let (C, O, P, Ck) = (inputChannels, outputChannels, Ho * Wo, columnRows)
+        let small = O * P * Ck <= 1_000_000
         for image in 0..<batch {
             let xb = x + image * C * H * W
             let yb = y + image * O * P
-            im2row(xb, height: H, width: W, rows: columns)
             if let bias {
                 for o in 0..<O { (yb + o * P).update(repeating: parameters[bias + o], count: P) }
             }
+            if small {
+                im2row(xb, height: H, width: W, rows: columns)
+                matmul(
+                    transposeA: false, transposeB: true, M: O, N: P, K: Ck, A: parameters + weight, lda: Ck,
+                    B: columns, ldb: Ck, beta: bias == nil ? 0 : 1, C: yb, ldc: P)
+                continue
+            }
+            var col = UnsafePointer(columns)
+            if isPointwise {
+                col = xb
+            } else {
+                im2col(xb, height: H, width: W, columns: columns)
+            }
             matmul(
-                transposeA: false, transposeB: true, M: O, N: P, K: Ck, A: parameters + weight, lda: Ck,
-                B: columns, ldb: Ck, beta: bias == nil ? 0 : 1, C: yb, ldc: P)
+                transposeA: false, transposeB: false, M: O, N: P, K: Ck, A: parameters + weight, lda: Ck,
+                B: col, ldb: P, beta: bias == nil ? 0 : 1, C: yb, ldc: P)
         }
     }
 
@@ -175,15 +189,25 @@ public struct Conv2d: Sendable {
         let (Ho, Wo) = outputSize(height: H, width: W)
         let (k, s, Ck) = (kernelSize, stride, columnRows)
         for oh in 0..<Ho {
+            let top = oh * s - padding
             for ow in 0..<Wo {
                 let row = rows + (oh * Wo + ow) * Ck
+                let left = ow * s - padding
+                if top >= 0 && top + k <= H && left >= 0 && left + k <= W {
+                    // The whole window lies inside the image (most positions): k runs of k values per channel.
+                    for c in 0..<inputChannels {
+                        let window = x + (c * H + top) * W + left
+                        for i in 0..<k { (row + (c * k + i) * k).update(from: window + i * W, count: k) }
+                    }
+                    continue
+                }
                 for c in 0..<inputChannels {
                     let plane = x + c * H * W
                     for i in 0..<k {
-                        let ih = oh * s - padding + i
+                        let ih = top + i
                         let inside = ih >= 0 && ih < H
                         for j in 0..<k {
-                            let iw = ow * s - padding + j
+                            let iw = left + j
                             row[(c * k + i) * k + j] = inside && iw >= 0 && iw < W ? plane[ih * W + iw] : 0
                         }
                     }
