@@ -28,7 +28,7 @@ start "$work/robot.log" 'commands tcp://' \
 robot_state="$(grep -oE 'state tcp://[0-9.]+:[0-9]+' "$work/robot.log" | head -1 | cut -c7-)"
 robot_commands="$(grep -oE 'commands tcp://[0-9.]+:[0-9]+' "$work/robot.log" | head -1 | cut -c10-)"
 # The camera round trip serves the shipped Push-T image policy.
-FLOWPOLICY_CAMERA_CHECKPOINT=tasks/pusht_image/policy.safetensors FLOWPOLICY_BIN="$flowpolicy" \
+FLOWPOLICY_CAMERA_CHECKPOINT=tasks/pusht_image/policy.safetensors \
 PYTHONPATH="clients/python${PYTHONPATH:+:$PYTHONPATH}" "$python" -m pytest clients/python/tests -q -p no:cacheprovider \
     --server "$server" --robot-state "$robot_state" --robot-commands "$robot_commands"
 

@@ -52,6 +52,11 @@ public enum CertifySession {
     public static func run(_ options: Options) throws -> Report {
         let start = monotonicSeconds()
         let checkpoint = try CheckpointReader.read(options.checkpointPath)
+        guard checkpoint.spec.cameras.isEmpty else {
+            throw FlowPolicyError.incompatible(
+                path: options.checkpointPath, message: "this policy sees \(checkpoint.spec.cameras.shapeDescription); "
+                    + "the certificate takes low-dimensional policies only, for now")
+        }
         let windows = try observationWindows(checkpoint: checkpoint, options: options)
         let K = options.steps
         var expansion = [[Float]](repeating: [], count: K)

@@ -53,6 +53,11 @@ public enum FineTuneSession {
     public static func run(_ options: Options) throws -> Summary {
         let start = monotonicSeconds()
         let checkpoint = try CheckpointReader.read(options.checkpointPath)
+        guard checkpoint.spec.cameras.isEmpty else {
+            throw FlowPolicyError.incompatible(
+                path: options.checkpointPath, message: "this policy sees \(checkpoint.spec.cameras.shapeDescription); "
+                    + "fine-tuning takes low-dimensional policies only, for now")
+        }
         let dataset = try EpisodeDataset(contentsOf: options.datasetPath)
         let spec = checkpoint.spec
         guard dataset.observationDimensions == spec.observationDimensions,

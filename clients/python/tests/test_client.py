@@ -123,7 +123,7 @@ def test_the_example_drives_the_simulated_robot_through_an_episode(server, robot
 
 # Camera frames. The served checkpoint (--server) is low-dimensional: its Metadata lists no cameras and the server
 # refuses frames. The round trip with a policy that has cameras runs when FLOWPOLICY_CAMERA_CHECKPOINT names such a
-# checkpoint (the test serves it with FLOWPOLICY_BIN, by default .build/release/flowpolicy).
+# checkpoint (the test serves it with the flowpolicy of FLOWPOLICY_BIN, by default .build/release).
 
 def test_a_low_dimensional_policy_lists_no_cameras_and_refuses_frames(server):
     np = pytest.importorskip("numpy")
@@ -197,7 +197,7 @@ def camera_server():
     checkpoint = os.environ.get("FLOWPOLICY_CAMERA_CHECKPOINT")
     if not checkpoint:
         pytest.skip("FLOWPOLICY_CAMERA_CHECKPOINT names no checkpoint of a policy with cameras")
-    binary = os.environ.get("FLOWPOLICY_BIN", ".build/release/flowpolicy")
+    binary = os.path.join(os.environ.get("FLOWPOLICY_BIN", ".build/release"), "flowpolicy")
     process = subprocess.Popen([binary, "serve", "--checkpoint", checkpoint, "--bind", "tcp://127.0.0.1:*"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
