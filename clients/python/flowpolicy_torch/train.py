@@ -165,6 +165,9 @@ def run(arguments, rank, world_size, device, backend):
     started = time.monotonic()
 
     dataset = read_dataset(arguments.dataset)
+    if dataset.images:
+        raise DataError(f"{arguments.dataset} holds camera frames ({', '.join(dataset.images)}); this trainer takes "
+                        "low-dimensional datasets only: train image policies with `flowpolicy train`")
     check_output_file(arguments.out)
     if arguments.json:
         check_output_file(arguments.json)
