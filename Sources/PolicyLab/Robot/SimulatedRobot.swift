@@ -74,10 +74,8 @@ public final class SimulatedRobot {
     public let authentication: ZAPHandler?
 
     private let specification: EnvironmentSpecification
-    /// The task's cameras (none without), and one state's frames `[Σ H*W*C]`.
+    /// The task's cameras (none without); the rollout draws their frames with each state.
     public let cameras: [CameraSpec]
-    private let cameraEnvironment: (any CameraEnvironment)?
-    private let frames: UnsafeMutablePointer<UInt8>
     /// The action applied each step, `[Da]`: the last command accepted, or zero for a held velocity-commanded robot.
     private let action: UnsafeMutablePointer<Float>
     private var hasAction = false
@@ -96,19 +94,7 @@ public final class SimulatedRobot {
         self.options = options
         rollout = try Rollout(task: options.task)
         specification = rollout.specification
-        if let environment = rollout.environment as? any CameraEnvironment, !environment.cameraNames.isEmpty {
-            cameraEnvironment = environment
-            cameras = environment.cameraNames.map {
-                CameraSpec(name: $0, height: environment.frameHeight, width: environment.frameWidth,
-                           channels: environment.frameChannels)
-            }
-        } else {
-            cameraEnvironment = nil
-            cameras = []
-        }
-        let frameBytes = max(cameras.reduce(0) { $0 + $1.byteCount }, 1)
-        frames = .allocate(capacity: frameBytes)
-        frames.initialize(repeating: 0, count: frameBytes)
+        cameras = options.task.cameraSpecs
         seed = options.firstSeed ?? options.task.evaluationSeed
         authentication = try options.credentials.startAuthentication(context)
         stateSocket = try ZMQSocket(.publish, context: context)
@@ -141,7 +127,6 @@ public final class SimulatedRobot {
 
     deinit {
         action.deallocate()
-        frames.deallocate()
     }
 
     /// Runs episodes until `options.episodes` have ended or `shouldStop()` (checked at least every period).
@@ -184,10 +169,7 @@ public final class SimulatedRobot {
     private func publishState(again: Bool = false) throws {
         if !again {
             sequence += 1
-            if let cameraEnvironment {
-                try cameraEnvironment.renderCameras(into: frames)
-                state.frames = CameraFrames.make(frames, cameras: cameras, steps: 1)
-            }
+            if let frames = rollout.frames { state.frames = CameraFrames.make(frames, cameras: cameras, steps: 1) }
         }
         try stateSocket.send(Wire.encode(Wire.envelope(sequence: sequence, .robotState(state))), flags: .dontWait)
         summary.statesPublished += 1
