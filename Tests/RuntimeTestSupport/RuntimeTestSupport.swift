@@ -161,7 +161,7 @@ public final class FrameRecordingSampler: ChunkSampler, @unchecked Sendable {
 /// Frames of `steps` steps of `cameras` (`[steps, Σ H*W*C]`) whose bytes are `(seed + step * 7 + i) mod 251`, so
 /// that every step and camera differs; the first byte of step t is `(seed + 7 t) mod 251`.
 public func patternFrames(_ cameras: [CameraSpec], steps: Int, seed: Int) -> [UInt8] {
-    let perStep = cameras.reduce(0) { $0 + $1.byteCount }
+    let perStep = cameras.frameBytes
     var bytes = [UInt8](repeating: 0, count: steps * perStep)
     for t in 0..<steps {
         for i in 0..<perStep { bytes[t * perStep + i] = UInt8((seed + t * 7 + i) % 251) }

@@ -45,7 +45,7 @@ public struct PolicySpec: Codable, Equatable, Sendable {
     }
 
     /// Bytes of one observation step's frames: every camera's `H * W * C`, in the order of `cameras`.
-    public var frameBytesPerStep: Int { cameras.reduce(0) { $0 + $1.byteCount } }
+    public var frameBytesPerStep: Int { cameras.frameBytes }
 
     public func validate() throws(FlowPolicyError) {
         let (To, Ta, Tp) = (observationSteps, actionSteps, predictionSteps)

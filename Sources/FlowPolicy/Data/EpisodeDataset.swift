@@ -63,10 +63,11 @@ public struct EpisodeDataset: Equatable, Sendable {
             ?? newActions.firstIndex(where: { !$0.isFinite }) {
             throw .nonFinite("episode \(episodeCount) has a non-finite value (element \(bad)); it was not added")
         }
-        let bytesPerStep = cameras.reduce(0) { $0 + $1.byteCount }
+        let bytesPerStep = cameras.frameBytes
         guard stepFrames.count == length * bytesPerStep else {
             throw .invalidConfiguration(
-                "an episode of \(length) steps needs \(length) x \(bytesPerStep) frame bytes (\(cameras.shapeDescription)), "
+                "an episode of \(length) steps needs \(length) x \(bytesPerStep) frame bytes "
+                    + "(\(cameras.shapeDescription)), "
                     + "got \(stepFrames.count)")
         }
         for step in 0..<length {
@@ -88,8 +89,8 @@ public struct EpisodeDataset: Equatable, Sendable {
         else {
             throw .invalidConfiguration(
                 "cannot append a dataset with Do=\(other.observationDimensions), Da=\(other.actionDimensions), "
-                    + "\(other.cameras.shapeDescription) to one with Do=\(observationDimensions), Da=\(actionDimensions), "
-                    + "\(cameras.shapeDescription)")
+                    + "\(other.cameras.shapeDescription) to one with Do=\(observationDimensions), "
+                    + "Da=\(actionDimensions), \(cameras.shapeDescription)")
         }
         let base = stepCount
         for camera in cameras.indices { frames[camera] += other.frames[camera] }

@@ -42,7 +42,7 @@ public final class ImageObservationEncoder: Sendable {
     /// Fs: features per observation step over every camera.
     public var featuresPerStep: Int { cameras.count * configuration.features }
     /// Bytes of one step's frames over every camera.
-    public var frameBytesPerStep: Int { cameras.reduce(0) { $0 + $1.byteCount } }
+    public var frameBytesPerStep: Int { cameras.frameBytes }
     /// Floats of one cropped image, C x h x w.
     var imageCount: Int { configuration.channels * configuration.height * configuration.width }
 
@@ -99,7 +99,7 @@ public final class ImageObservationEncoder: Sendable {
     ) {
         let camera = cameras[index]
         let (C, h, w) = (configuration.channels, configuration.height, configuration.width)
-        let offset = cameras[..<index].reduce(0) { $0 + $1.byteCount }
+        let offset = cameras[..<index].frameBytes  // the cameras before this one
         let range = cropRange(camera: index)
         for step in 0..<steps {
             let frame = frames + step * frameBytesPerStep + offset

@@ -20,7 +20,10 @@ public struct CameraSpec: Codable, Equatable, Sendable {
     public var shapeDescription: String { "\(name) \(height) x \(width) x \(channels) uint8" }
 }
 
-extension [CameraSpec] {
+extension Collection<CameraSpec> {
+    /// Bytes of one step's frames: every camera's `H * W * C`, in order.
+    public var frameBytes: Int { reduce(0) { $0 + $1.byteCount } }
+
     /// `image 96 x 96 x 3 uint8, wrist 84 x 84 x 3 uint8`, or `no cameras`.
     public var shapeDescription: String {
         isEmpty ? "no cameras" : map(\.shapeDescription).joined(separator: ", ")

@@ -58,11 +58,14 @@ public final class Policy {
             checkpoint.stages.map { VelocityFieldCache(field: $0.field, capacity: sliceCapacity) }
         }
         window = FloatBuffer(count: capacity * configuration.observationDimensions)
-        let To = checkpoint.spec.observationSteps
-        normalized = FloatBuffer(count: capacity * To * checkpoint.spec.observationDimensions)
-        imageFeatures = FloatBuffer(count: capacity * To * (checkpoint.imageEncoder?.featuresPerStep ?? 0))
+        // Only a policy with cameras assembles its window from parts (the low-dimensional one normalizes in place).
+        let imageSteps = checkpoint.imageEncoder == nil ? 0 : capacity * checkpoint.spec.observationSteps
+        normalized = FloatBuffer(count: imageSteps * checkpoint.spec.observationDimensions)
+        imageFeatures = FloatBuffer(count: imageSteps * (checkpoint.imageEncoder?.featuresPerStep ?? 0))
         // Images are encoded a few at a time: a ResNet's activations for a whole batch would take gigabytes.
-        imageCache = checkpoint.imageEncoder.map { ImageObservationEncoderCache(encoder: $0, capacity: min(capacity * To, 16)) }
+        imageCache = checkpoint.imageEncoder.map {
+            ImageObservationEncoderCache(encoder: $0, capacity: min(imageSteps, 16))
+        }
         state = FloatBuffer(count: capacity * configuration.chunkDimensions)
         times = FloatBuffer(count: capacity)
         committedNoise = FloatBuffer(count: capacity * configuration.chunkDimensions)
@@ -76,8 +79,8 @@ public final class Policy {
     }
 
     /// Samples one chunk per window. `observations [B, To, Do]` raw, and for a policy with cameras `frames [B, To,
-    /// spec.frameBytesPerStep]` (each step's cameras in `spec.cameras` order, `uint8 [H, W, C]` each); writes, where given, `action [B, Ta, Da]` and
-    /// `actionPrediction [B, Tp, Da]`, both raw (denormalized).
+    /// spec.frameBytesPerStep]` (each step's cameras in `spec.cameras` order, `uint8 [H, W, C]` each); writes, where
+    /// given, `action [B, Ta, Da]` and `actionPrediction [B, Tp, Da]`, both raw (denormalized).
     ///
     /// Continuation (inpainting): with `committed [B, P, Da]` (raw actions, P = `committedSteps` <= Tp), the first P
     /// steps of each chunk are held on their flow path `x_t = (1 - t) x0 + t a_committed` while the rest is sampled,
