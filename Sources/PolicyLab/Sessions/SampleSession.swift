@@ -129,7 +129,7 @@ public enum SampleSession {
         let dataset = try EpisodeDataset(contentsOf: source.path)
         guard dataset.cameras == spec.cameras else {
             throw FlowPolicyError.incompatible(
-                path: source.path, message: "its cameras are \(dataset.cameras.shapeDescription); the policy sees "
+                path: source.path, message: "the dataset has \(dataset.cameras.shapeDescription); the policy sees "
                     + "\(spec.cameras.shapeDescription)")
         }
         guard (0..<dataset.stepCount).contains(source.row) else {
