@@ -231,6 +231,61 @@ import Testing
         #expect(asLoaded.data.qpos[22] < -0.3)  // the door did move
     }
 
+    @Test func pairTableFindsMuJoCosContactsInItsOrder() throws {
+        // The expert carrying the kettle (grasp, lift, set down: finger, kettle, burner and counter contacts), with
+        // MuJoCo's mj_collision and with the geom-pair table: every physics step the same contacts, field for field.
+        let mujoco = try FrankaKitchen(settings: settings {
+            $0.tasks = [.kettle]
+            $0.collision.pairTable = false
+        })
+        let table = try FrankaKitchen(settings: settings { $0.tasks = [.kettle] })
+        #expect(table.pairTable != nil && mujoco.pairTable == nil)
+        let pairs = try GeomPairTable(model: table.model)
+        #expect(pairs.bodyPairCount > 0 && pairs.geomPairCount >= pairs.bodyPairCount)
+        let expert = try FrankaKitchenExpert(environment: mujoco)
+        _ = try mujoco.reset(seed: 3)
+        _ = try table.reset(seed: 3)
+        try expert.begin(episodeSeed: 3)
+        var action = [Float](repeating: 0, count: 9)
+        var contacts = 0
+        var differences = 0
+        for _ in 0..<100 {
+            try action.withUnsafeMutableBufferPointer { try expert.act(action: $0.baseAddress!) }
+            for i in 0..<9 {
+                let a = min(max(Double(action[i]), -1), 1) * FrankaKitchen.actionScale
+                let target = mujoco.data.qpos[i] + a * mujoco.controlPeriod
+                mujoco.data.pointer.pointee.ctrl[i] = target
+                table.data.pointer.pointee.ctrl[i] = target
+            }
+            for _ in 0..<mujoco.settings.frameSkip {
+                try mujoco.data.step()
+                try table.data.step(with: pairs)
+                let m = mujoco.data.pointer, t = table.data.pointer
+                contacts += Int(m.pointee.ncon)
+                if m.pointee.ncon != t.pointee.ncon {
+                    differences += 1
+                    continue
+                }
+                for c in 0..<Int(m.pointee.ncon) {
+                    let x = m.pointee.contact[c], y = t.pointee.contact[c]
+                    let same = x.geom1 == y.geom1 && x.geom2 == y.geom2 && x.dim == y.dim && x.dist == y.dist
+                        && x.exclude == y.exclude && x.includemargin == y.includemargin
+                        && withUnsafeBytes(of: x.frame, { Array($0) }) == withUnsafeBytes(of: y.frame, { Array($0) })
+                        && withUnsafeBytes(of: x.pos, { Array($0) }) == withUnsafeBytes(of: y.pos, { Array($0) })
+                        && withUnsafeBytes(of: x.friction, { Array($0) })
+                            == withUnsafeBytes(of: y.friction, { Array($0) })
+                        && withUnsafeBytes(of: x.solref, { Array($0) }) == withUnsafeBytes(of: y.solref, { Array($0) })
+                        && withUnsafeBytes(of: x.solimp, { Array($0) }) == withUnsafeBytes(of: y.solimp, { Array($0) })
+                    if !same { differences += 1 }
+                }
+            }
+        }
+        #expect(differences == 0)
+        #expect(contacts > 100 * 40 * 2)  // contacts in most steps, not an empty comparison
+        #expect(mujoco.data.qpos.map(\.bitPattern) == table.data.qpos.map(\.bitPattern))
+        #expect(mujoco.data.qpos[23] != FrankaKitchen.initialQpos[23])  // the kettle did move
+    }
+
     @Test func tooLittleRoomForContactsIsAnErrorNotATruncation() throws {
         // The kettle rests on its burner from the start: a step has contacts. One contact slot is too few.
         let tight = try FrankaKitchen(settings: settings { $0.collision.maxContacts = 1 })

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collision.h"
+
 // ---------------------------------------------------------------------------------------------------
 // Stateless helpers: macros and fixed-size arrays that Swift cannot reach directly.
 // ---------------------------------------------------------------------------------------------------
@@ -283,6 +285,14 @@ __attribute__((noinline)) static inline int fp_guarded_copy_data(mjData* destina
 __attribute__((noinline)) static inline int fp_guarded_step(const mjModel* m, mjData* d) {
     FP_GUARD_BEGIN
     mj_step(m, d);
+    FP_GUARD_END
+}
+
+// mj_step with the geom-pair table of collision.h in place of mj_collision.
+__attribute__((noinline)) static inline int fp_guarded_step_with_table(const mjModel* m, mjData* d,
+                                                                       const fp_pair_table* table) {
+    FP_GUARD_BEGIN
+    fp_step_with_table(m, d, table);
     FP_GUARD_END
 }
 

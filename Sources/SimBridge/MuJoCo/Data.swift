@@ -73,6 +73,22 @@ public final class Data {
         try checkDivergence(time: time)
     }
 
+    /// `step()` with collision detection by `table` (made for this data's model) instead of MuJoCo's `mj_collision`:
+    /// the same contacts in the same order, so the same step, bit for bit (see `GeomPairTable`). Throws like
+    /// `step()`. The corresponding C function is `mj_step`, with `mj_collision` replaced.
+    public func step(with table: GeomPairTable) throws(MuJoCoError) {
+        precondition(table.model === model, "the geom-pair table was made for another model")
+        try requireUsable()
+        let time = pointer.pointee.time
+        clearBadNumberWarnings()
+        do throws(MuJoCoError) {
+            try Engine.step(model.pointer, pointer, table: table.pointer)
+        } catch {
+            throw fail(error)
+        }
+        try checkDivergence(time: time)
+    }
+
     /// The first half of a physics step: kinematics, the mass matrix, bias forces and everything else that depends
     /// on positions and velocities, for the current state; no time passes. Write the controls, then call `step2()`.
     /// Together they equal `step()` with the Euler integrator (the integrator robosuite's scenes use), which is how

@@ -85,6 +85,13 @@ enum Engine {
     }
 
     @inline(never)
+    static func step(
+        _ model: UnsafePointer<mjModel>, _ data: UnsafeMutablePointer<mjData>, table: UnsafePointer<fp_pair_table>
+    ) throws(MuJoCoError) {
+        try check(fp_guarded_step_with_table(model, data, table), "mj_step")
+    }
+
+    @inline(never)
     static func step1(_ model: UnsafePointer<mjModel>, _ data: UnsafeMutablePointer<mjData>) throws(MuJoCoError) {
         try check(fp_guarded_step1(model, data), "mj_step1")
     }

@@ -25,11 +25,12 @@ import Foundation
 /// subtasks stay completed. `progress` is the number of requested subtasks completed so far, `reward` the number
 /// completed in this step; success and termination when all are done; truncation at `maxSteps` (280).
 ///
-/// Speed: MuJoCo 2.2.2 spends most of a step on this scene in collision detection: the geom-pair loops of body pairs
-/// (visual geoms included, see `Model.removeVisualGeomsFromCollisionLoops()`) and narrow-phase tests against large
-/// boxes that only a bounding-sphere test guards. The settings' `collision` section takes visual geoms out of those
-/// loops, excludes body pairs that can never touch (derived by `tools/kitchen_contact_exclusions.py`) and puts an
-/// oriented-box prefilter in front of the convex-box tests; none changes a contact, which `tools/compare_kitchen.py`
+/// Speed: MuJoCo 2.2.2 spends most of a step on this scene in collision detection: its broadphase, the geom-pair loops
+/// of body pairs (visual geoms included, see `Model.removeVisualGeomsFromCollisionLoops()`) and narrow-phase tests
+/// against large boxes that only a bounding-sphere test guards. The settings' `collision` section takes visual geoms
+/// out of those loops, excludes body pairs that can never touch (derived by `tools/kitchen_contact_exclusions.py`),
+/// puts an oriented-box prefilter in front of the convex-box tests, and steps with a geom-pair table
+/// (`GeomPairTable`) in place of MuJoCo's collision driver; none changes a contact, which `tools/compare_kitchen.py`
 /// checks against the scene as loaded (the same trajectories, bit for bit in its float32 observations).
 public final class FrankaKitchen: Environment {
     /// `KitchenEnv.init_qpos` of the reference: the start of every episode (velocities zero).
@@ -49,6 +50,8 @@ public final class FrankaKitchen: Environment {
     public let robot: FrankaRobotConfig
     public let model: Model
     public let data: Data
+    /// The geom-pair table that finds the contacts (`collision.pair_table`), or nil for MuJoCo's `mj_collision`.
+    public let pairTable: GeomPairTable?
     public private(set) var stepCount = 0
     /// Seconds per control step (`frameSkip` physics steps).
     public let controlPeriod: Double
@@ -95,7 +98,7 @@ public final class FrankaKitchen: Environment {
         let scenePath = try AssetCache.path(settings.assets + "/" + settings.scene, task: "franka_kitchen")
         let configPath = try AssetCache.path(settings.assets + "/" + settings.robotConfig, task: "franka_kitchen")
         if settings.collision.boxPrefilter { _ = Self.boxPrefilter }
-        let model = try Self.scenes.model(path: scenePath, collision: settings.collision)
+        let (model, pairTable) = try Self.scenes.model(path: scenePath, collision: settings.collision)
         guard model.nq == 30, model.nv == 29, model.nu == Self.robotDimensions else {
             throw EnvironmentError.invalidTaskFile(
                 path: scenePath, message: "expected the kitchen scene (nq 30, nv 29, nu 9), got nq \(model.nq), "
@@ -110,6 +113,7 @@ public final class FrankaKitchen: Environment {
             }
         }
         self.model = model
+        self.pairTable = pairTable
         data = try Data(model: model)
         nq = model.nq
         nv = model.nv
@@ -149,17 +153,19 @@ public final class FrankaKitchen: Environment {
 
     final class SceneCache: @unchecked Sendable {
         private let lock = NSLock()
-        private var models: [String: Model] = [:]
+        private var models: [String: (Model, GeomPairTable?)] = [:]
 
-        func model(path: String, collision: FrankaKitchenSettings.Collision) throws -> Model {
+        /// The scene's model and, with `collision.pair_table`, its geom-pair table.
+        func model(path: String, collision: FrankaKitchenSettings.Collision) throws -> (Model, GeomPairTable?) {
             let key = "\(path)|\(collision.skipVisualGeoms)|\(String(describing: collision.maxConstraintRows))|"
-                + "\(String(describing: collision.maxContacts))|"
+                + "\(String(describing: collision.maxContacts))|\(collision.pairTable == true)|"
                 + collision.exclude.map { $0.joined(separator: ",") }.joined(separator: ";")
             return try lock.withLock {
-                if let model = models[key] { return model }
+                if let entry = models[key] { return entry }
                 let model = try FrankaKitchen.loadScene(path: path, collision: collision)
-                models[key] = model
-                return model
+                let entry = (model, collision.pairTable == true ? try GeomPairTable(model: model) : nil)
+                models[key] = entry
+                return entry
             }
         }
     }
@@ -248,7 +254,11 @@ public final class FrankaKitchen: Environment {
                 ctrl[i] = min(max(lastRobotQpos[i] + velocity * dt, robot.positionLow[i]), robot.positionHigh[i])
             }
         }
-        for _ in 0..<settings.frameSkip { try data.step() }
+        if let pairTable {
+            for _ in 0..<settings.frameSkip { try data.step(with: pairTable) }
+        } else {
+            for _ in 0..<settings.frameSkip { try data.step() }
+        }
         if data.warningCount(.constraintFull) > 0 || data.warningCount(.contactFull) > 0 {
             throw EnvironmentError.invalidState(
                 "the step needed more than the \(model.pointer.pointee.njmax) constraint rows or "

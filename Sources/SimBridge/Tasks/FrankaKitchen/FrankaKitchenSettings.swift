@@ -16,20 +16,24 @@ public struct FrankaKitchenSettings: Codable, Sendable {
         /// the scene's 1000 and 1000). A step that needs more throws.
         public var maxConstraintRows: Int?
         public var maxContacts: Int?
+        /// Step with a geom-pair table (`GeomPairTable`) instead of MuJoCo's broadphase and geom-pair loops: the
+        /// same contacts in the same order, found with less work. Nil or false: MuJoCo's `mj_collision`.
+        public var pairTable: Bool?
 
         public init(skipVisualGeoms: Bool, boxPrefilter: Bool, exclude: [[String]], maxConstraintRows: Int? = nil,
-                    maxContacts: Int? = nil) {
+                    maxContacts: Int? = nil, pairTable: Bool? = nil) {
             self.skipVisualGeoms = skipVisualGeoms
             self.boxPrefilter = boxPrefilter
             self.exclude = exclude
             self.maxConstraintRows = maxConstraintRows
             self.maxContacts = maxContacts
+            self.pairTable = pairTable
         }
 
         enum CodingKeys: String, CodingKey {
             case exclude
             case skipVisualGeoms = "skip_visual_geoms", boxPrefilter = "box_prefilter"
-            case maxConstraintRows = "max_constraint_rows", maxContacts = "max_contacts"
+            case maxConstraintRows = "max_constraint_rows", maxContacts = "max_contacts", pairTable = "pair_table"
         }
     }
 
