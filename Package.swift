@@ -31,9 +31,12 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/PolicyRuntime/CZeroMQ"),
         // Counts heap allocations per thread (malloc is forwarded to glibc); used by `bench` and the tests.
         .target(name: "CAllocationCounter"),
+        // Kernels chosen by the CPU at start-up (AVX-512 where it has it, plain C otherwise): Linear layers packed for
+        // inference at fp32, bf16 and int8, and the forward pass's Mish and LayerNorm.
+        .target(name: "CInferenceKernels"),
 
         // Numerics: networks, training, sampling, checkpoints, datasets.
-        .target(name: "FlowPolicy", dependencies: ["COpenBLAS"], exclude: ["COpenBLAS"]),
+        .target(name: "FlowPolicy", dependencies: ["COpenBLAS", "CInferenceKernels"], exclude: ["COpenBLAS"]),
         // Simulation: MuJoCo, the tasks and their experts.
         .target(name: "SimBridge", dependencies: ["CMuJoCo", "Yams"], exclude: ["CMuJoCo"]),
         // What runs on a robot computer: the control loop, the server and client, the transport. No simulator.
@@ -57,7 +60,7 @@ let package = Package(
         .executableTarget(name: "flowpolicy", dependencies: ["PolicyLab", "FlowPolicyCLI"]),
         .executableTarget(name: "flowpolicy-runtime", dependencies: ["FlowPolicyCLI"]),
 
-        .testTarget(name: "FlowPolicyTests", dependencies: ["FlowPolicy", "CAllocationCounter"]),
+        .testTarget(name: "FlowPolicyTests", dependencies: ["FlowPolicy", "CAllocationCounter", "CInferenceKernels"]),
         .testTarget(name: "SimBridgeTests", dependencies: ["SimBridge", "CAllocationCounter"]),
         // Fixtures the runtime's and the application's tests share: sockets with timeouts, peers, a random policy.
         .target(name: "RuntimeTestSupport", dependencies: ["PolicyRuntime"], path: "Tests/RuntimeTestSupport"),

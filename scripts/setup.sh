@@ -43,9 +43,10 @@ venv="$cache/venv"
 # Dataset import and export (clients/python/flowpolicy_data): pyarrow (LeRobot parquet), h5py (robomimic HDF5), zarr 2
 # (Diffusion Policy's replay buffers are zarr format 2; zarr 2.18.7 is the last 2.x, numcodecs 0.15 its codecs),
 # PyYAML (task.yaml), Pillow and PyAV (LeRobot's image and video features: PNG/JPEG and mp4); matplotlib (flowpolicy
-# report's plots).
+# report's plots); onnx and onnxruntime (tools/bench_onnx_reference.py: ONNX Runtime's speed beside flowpolicy's, and
+# its chunks checked against flowpolicy's).
 requirements=(safetensors numpy pyarrow==26.0.1 h5py==3.16.0 zarr==2.18.7 numcodecs==0.15.2 pyyaml==6.0.4
-    pillow==13.0.0 av==18.1.0 matplotlib==3.11.2)
+    pillow==13.0.0 av==18.1.0 matplotlib==3.11.2 onnx==1.23.2 onnxruntime==1.32.0)
 if [ ! -x "$venv/bin/python" ]; then
     say "creating the Python environment $venv"
     mkdir -p "$cache"

@@ -24,6 +24,7 @@ public var commandLine: String {
 }
 
 extension SolverMethod: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 extension ChunkHandOver: ExpressibleByArgument {}
 extension ServoInterpolation: ExpressibleByArgument {}
 

@@ -17,6 +17,20 @@ public struct SolverOptions: ParsableArguments {
     }
 }
 
+/// `--precision`: the number format of the policy network's matrix products at inference.
+public struct PrecisionOptions: ParsableArguments {
+    @Option(help: """
+        Inference precision of the network's matrix products: fp32, bf16 (AVX512-BF16) or int8 (AVX512-VNNI, \
+        per-channel weight scales); converted when the checkpoint loads. Training is always fp32.
+        """)
+    public var precision: Precision = .fp32
+
+    public init() {}
+
+    /// The line commands print at start-up: the precision and the kernel this CPU runs for it.
+    public var description: String { "precision \(precision.rawValue) (\(precision.kernel) kernel)" }
+}
+
 /// `--json PATH`: the machine-readable report.
 public struct ReportOptions: ParsableArguments {
     @Option(help: "Also write the report as JSON to this path.")

@@ -35,6 +35,8 @@ public struct RunOptions: ParsableArguments {
 
     @OptionGroup public var sampling: SolverOptions
 
+    @OptionGroup public var precision: PrecisionOptions
+
     @Option(name: .customLong("deadline-ms"), parsing: .unconditional,
             help: "Latency budget per chunk (a round trip with --policy): use the largest K whose p99 fits.")
     public var deadlineMilliseconds: Double?
@@ -120,6 +122,7 @@ public struct RunOptions: ParsableArguments {
         options.handOver = handOver
         options.method = sampling.solver
         options.steps = sampling.steps
+        options.precision = precision.precision
         options.deadlineMilliseconds = deadlineMilliseconds
         options.rate = rate
         options.servoRate = servoRate

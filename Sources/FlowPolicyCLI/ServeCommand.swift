@@ -27,6 +27,8 @@ public struct ServeCommand: ParsableCommand {
 
     @OptionGroup var sampling: SolverOptions
 
+    @OptionGroup var precision: PrecisionOptions
+
     @Option(name: .customLong("max-batch"), parsing: .unconditional,
             help: "Most observation windows in one batched call.")
     var maxBatch: Int = 256
@@ -64,6 +66,7 @@ public struct ServeCommand: ParsableCommand {
             var options = PolicyServer.Options(endpoint: bind)
             options.method = sampling.solver
             options.steps = sampling.steps
+            options.precision = precision.precision
             options.maxBatch = maxBatch
             options.workers = workers
             options.batching = !noBatching
@@ -77,7 +80,7 @@ public struct ServeCommand: ParsableCommand {
             let spec = model.spec
             printNow("serving \(checkpoint) (\(spec.task): To=\(spec.observationSteps) Ta=\(spec.actionSteps) "
                 + "Tp=\(spec.predictionSteps), Do=\(spec.observationDimensions) Da=\(spec.actionDimensions); "
-                + "\(sampling.solver.rawValue) K=\(sampling.steps)) on \(server.endpoint)"
+                + "\(sampling.solver.rawValue) K=\(sampling.steps), \(precision.description)) on \(server.endpoint)"
                 + (server.authentication == nil ? "" : " (CURVE)"))
             security.warnIfInsecure([server.endpoint])
             Interrupt.install()

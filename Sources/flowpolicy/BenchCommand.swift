@@ -42,6 +42,14 @@ struct BenchInferCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Batch size for the throughput figure.")
     var batch: Int = 64
 
+    @Option(help: "Time only this precision beside fp32 (default: fp32, bf16 and int8).")
+    var precision: Precision?
+
+    @Flag(inversion: .prefixedNo, help: """
+        Time ONNX Runtime on the same network (tools/bench_onnx_reference.py in the tools' environment; Euler only).
+        """)
+    var onnxRuntime = true
+
     @Flag(help: "Also time the image encoders (small_cnn, resnet18) on 96 x 96 frames cropped to 84 x 84, and PyTorch.")
     var encoders = false
 
@@ -65,6 +73,9 @@ struct BenchInferCommand: ParsableCommand {
             settings.steps = sampling.steps
             settings.iterations = iterations
             settings.batch = batch
+            settings.precisions = precision.map { [$0] } ?? Precision.allCases
+            settings.onnxRuntime = onnxRuntime
+            settings.checkpointPath = checkpoint
             let model = try checkpoint.map { try Checkpoint(contentsOf: $0) }
                 ?? InferenceBenchmark.referenceCheckpoint()
             let log: (String) -> Void = { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) }
@@ -78,22 +89,34 @@ struct BenchInferCommand: ParsableCommand {
             print("""
                 network      \(r.network), \(r.parameters) parameters (\(r.weightBytes / 1000) kB)
                 solver       \(r.solver) K=\(r.steps); OpenBLAS core \(r.openBLASCore)
-                batch 1, 1 thread
-                  latency    p50 \(ms(r.latencyMilliseconds.p50))  p99 \(ms(r.latencyMilliseconds.p99))  \
-                max \(ms(r.latencyMilliseconds.max))  (\(r.latencyMilliseconds.count) chunks)
-                  allocations per call  \(String(format: "%.2f", r.allocationsPerCall))
-                  floor      \(ms(r.floorMilliseconds)) = \(floorBytes) / \
-                \(String(format: "%.1f", r.readBandwidthGBPerSecond)) GB/s;  p50 / floor = \
-                \(String(format: "%.2f", r.p50OverFloor))
-                batch \(r.batch)
-                  1 thread   \(Int(r.chunksPerSecondOneThread)) chunks/s, \
-                \(String(format: "%.1f", r.gflopsOneThread)) GFLOP/s
-                  \(settings.threads) threads  \(Int(r.chunksPerSecondAllThreads)) chunks/s, \
-                \(String(format: "%.1f", r.gflopsAllThreads)) GFLOP/s
-                  sgemm \(r.sgemmShape.map(String.init).joined(separator: "x")) on 1 thread: \
+                floor        \(ms(r.floorMilliseconds)) = \(floorBytes) / \
+                \(String(format: "%.1f", r.readBandwidthGBPerSecond)) GB/s (fp32 weights, single-core read bandwidth)
+                \(pad("", 16))\(pad("kernel", 22))batch 1, 1 thread\(pad("", 30))batch \(r.batch), chunks/s   \
+                chunk error
+                \(pad("", 16))\(pad("", 22))\(pad("p50", 11))\(pad("p99", 11))p50/floor  allocs  \
+                \(pad("1 thread", 11))\(pad("\(settings.threads) threads", 12))vs fp32
+                """)
+            for figures in r.precisions {
+                print("""
+                      \(pad(figures.precision, 14))\(pad(figures.kernel, 22))\
+                    \(pad(ms(figures.latencyMilliseconds.p50), 11))\(pad(ms(figures.latencyMilliseconds.p99), 11))\
+                    \(pad(String(format: "%.2f", figures.p50OverFloor), 11))\
+                    \(pad(String(format: "%.2f", figures.allocationsPerCall), 8))\
+                    \(pad(String(Int(figures.chunksPerSecondOneThread)), 11))\
+                    \(pad(String(Int(figures.chunksPerSecondAllThreads)), 12))\
+                    \(String(format: "%.2g", figures.maxChunkError))
+                    """)
+            }
+            print("""
+                  chunk error: the largest difference from fp32's chunks over \(r.batch) windows with the same noise, \
+                normalized action units
+                batch \(r.batch) fp32: \(String(format: "%.1f", r.gflopsOneThread)) GFLOP/s on 1 thread, \
+                \(String(format: "%.1f", r.gflopsAllThreads)) on \(settings.threads); sgemm \
+                \(r.sgemmShape.map(String.init).joined(separator: "x")) on 1 thread: \
                 \(String(format: "%.1f", r.sgemmGflopsOneThread)) GFLOP/s
                 training     \(training)
                 """)
+            printONNXRuntime(r)
             if encoders {
                 var encoderSettings = ImageEncoderBenchmark.Settings()
                 encoderSettings.iterations = iterations
@@ -140,6 +163,33 @@ struct BenchInferCommand: ParsableCommand {
             } else {
                 print("  PyTorch    not measured: \(e.torchNote ?? "no figures")")
             }
+        }
+    }
+
+    /// ONNX Runtime's figures, and each precision's speed over them: over ONNX Runtime at the same precision, or
+    /// at fp32 where ONNX Runtime cannot run that precision.
+    private func printONNXRuntime(_ r: InferenceBenchmark.Result) {
+        guard let peer = r.onnxRuntime else {
+            if onnxRuntime { print("ONNX Runtime not measured: \(r.onnxRuntimeNote ?? "no figures")") }
+            return
+        }
+        print("\(peer.name), 1 thread, Euler K=\(r.steps), whole chunks")
+        for figures in r.precisions where !figures.precision.contains("OpenBLAS") {
+            guard let own = peer.precisions[figures.precision] else { continue }
+            let compared = own.supported ? (figures.precision, own) : ("fp32", peer.precisions["fp32"])
+            let measured = own.p50Milliseconds.map {
+                "p50 \(ms($0))  p99 \(ms(own.p99Milliseconds ?? .nan))  batch \(r.batch) "
+                    + "\(Int(own.chunksPerSecond ?? 0)) chunks/s"
+            } ?? "not run: \(own.reason ?? "unsupported")"
+            print("  \(pad(figures.precision, 14))\(measured)")
+            guard let peerP50 = compared.1?.p50Milliseconds, let peerRate = compared.1?.chunksPerSecond
+            else { continue }
+            print("""
+                  \(pad("", 14))flowpolicy \(figures.precision) is \
+                \(String(format: "%.2f", peerP50 / figures.latencyMilliseconds.p50))x ONNX Runtime \(compared.0) at \
+                batch 1 (p50), \(String(format: "%.2f", figures.chunksPerSecondOneThread / peerRate))x at batch \
+                \(r.batch) (1 thread)
+                """)
         }
     }
 

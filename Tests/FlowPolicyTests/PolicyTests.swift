@@ -117,12 +117,33 @@ private func trainedToyCheckpoint(seed: UInt64, threads: Int = 2, steps: Int = 5
         }
     }
 
-    /// After a warm-up call, sampling a chunk allocates nothing on the heap, at batch 1 and batched, for every solver.
-    @Test func predictActionAllocatesNothing() throws {
+    /// The same noise and windows give nearly fp32's chunks at bf16 and int8 (normalized units; `bench infer` prints
+    /// these errors for real policies), and fp32 on the packed kernel matches OpenBLAS to float rounding.
+    @Test func reducedPrecisionChunksStayNearFP32() throws {
+        let checkpoint = try trainedToyCheckpoint(seed: 1, steps: 30)
+        let observations = randomValues(8 * 2 * 3, seed: 4)
+        func chunks(_ precision: Precision, openBLAS: Bool = false) -> [Float] {
+            let policy = Policy(checkpoint: checkpoint, capacity: 8, steps: 10, seed: 9, precision: precision,
+                                openBLAS: openBLAS)
+            return checkpoint.actionNormalizer.normalized(policy.predictAction(observations: observations, batch: 8).1)
+        }
+        func largestDifference(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
+        let fp32 = chunks(.fp32)
+        #expect(largestDifference(fp32, chunks(.fp32, openBLAS: true)) < 1e-5)
+        for (precision, bound) in [(Precision.bf16, Float(0.02)), (.int8, 0.05)] {
+            let difference = largestDifference(fp32, chunks(precision))
+            #expect(difference > 0 && difference < bound, "\(precision): \(difference)")
+        }
+    }
+
+    /// After a warm-up call, sampling a chunk allocates nothing on the heap, at batch 1 and batched, for every solver
+    /// and precision.
+    @Test(arguments: Precision.allCases) func predictActionAllocatesNothing(precision: Precision) throws {
         let checkpoint = try trainedToyCheckpoint(seed: 1)
         for method in SolverMethod.allCases {
             for batch in [1, 4] {
-                let policy = Policy(checkpoint: checkpoint, capacity: 4, method: method, steps: 3)
+                let policy = Policy(checkpoint: checkpoint, capacity: 4, method: method, steps: 3,
+                                    precision: precision)
                 let observations = FloatBuffer(randomValues(batch * 2 * 3, seed: 5))
                 let action = FloatBuffer(count: batch * 3 * 2)
                 let prediction = FloatBuffer(count: batch * 6 * 2)
@@ -134,7 +155,8 @@ private func trainedToyCheckpoint(seed: UInt64, threads: Int = 2, steps: Int = 5
                                          actionPrediction: prediction.pointer)
                 }
                 let allocations = fp_thread_allocation_count() - before
-                #expect(allocations == 0, "\(method) batch \(batch): \(allocations) allocations in 10 calls")
+                #expect(allocations == 0,
+                        "\(precision) \(method) batch \(batch): \(allocations) allocations in 10 calls")
             }
         }
         // The counter itself works: an array allocates.

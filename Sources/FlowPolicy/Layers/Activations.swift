@@ -1,3 +1,5 @@
+import CInferenceKernels
+
 /// PyTorch's `nn.Mish`: `y = x * tanh(softplus(x))`.
 ///
 /// With `n = eˣ`, `tanh(softplus(x)) = n(n + 2) / (n(n + 2) + 2)`: one exponential per element instead of three
@@ -11,12 +13,11 @@ public enum Mish {
         return (p / (p + 2), n / (n + 1))
     }
 
+    /// The same formula in C (`fp_mish`), on AVX-512 where the CPU has it: compiled for the baseline x86-64, Swift's
+    /// 16 lanes run as four SSE registers, and this is most of a forward pass's elementwise time at batch 1.
     @inline(__always)
     public static func forward(_ x: UnsafePointer<Float>, count: Int, output y: UnsafeMutablePointer<Float>) {
-        forEachVector(count: count) { i, lanes in
-            let v = load(x + i, lanes)
-            store(v * gate(v).tanhSoftplus, y + i, lanes)
-        }
+        fp_mish(x, Int32(count), y)
     }
 
     /// `dx += dy * (tsp + x (1 - tsp²) σ(x))`, tsp = tanh(softplus(x)).

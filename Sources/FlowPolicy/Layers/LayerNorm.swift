@@ -1,7 +1,10 @@
+import CInferenceKernels
+
 /// PyTorch's `nn.LayerNorm(D)` over the last dimension: `y = (x - mean) / sqrt(var + ε) * weight + bias`, with the
 /// biased variance and ε = 1e-5; weight starts at 1, bias at 0.
 ///
-/// Shapes: `x, y [B, D]`; the forward pass keeps `mean [B]` and `rstd [B]` (1 / sqrt(var + ε)) for the backward.
+/// Shapes: `x, y [B, D]`; the forward pass keeps `mean [B]` and `rstd [B]` (1 / sqrt(var + ε)) for the backward. The
+/// forward pass is C (`fp_layer_norm`, AVX-512 where the CPU has it).
 public struct LayerNorm: Sendable {
     public let dimensions: Int
     public let epsilon: Float
@@ -20,24 +23,7 @@ public struct LayerNorm: Sendable {
         _ x: UnsafePointer<Float>, batch: Int, parameters: UnsafePointer<Float>,
         output y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
     ) {
-        let D = dimensions
-        let w = parameters + weight
-        let b = parameters + bias
-        for row in 0..<batch {
-            let xr = x + row * D
-            let yr = y + row * D
-            let m = sum(xr, D) / Float(D)
-            var variance: Float = 0
-            for i in 0..<D {
-                let d = xr[i] - m
-                variance += d * d
-            }
-            variance /= Float(D)
-            let s = 1 / (variance + epsilon).squareRoot()
-            for i in 0..<D { yr[i] = (xr[i] - m) * s * w[i] + b[i] }
-            mean[row] = m
-            rstd[row] = s
-        }
+        fp_layer_norm(x, Int32(batch), Int32(dimensions), parameters + weight, parameters + bias, epsilon, y, mean, rstd)
     }
 
     /// Accumulates `dweight`, `dbias` (when `gradients` is given) and `dx` (llm.c's layernorm_backward).

@@ -90,10 +90,12 @@ public final class ResMLPFiLM: Sendable {
         inp.multiplyAdds + out.multiplyAdds + blocks.reduce(0) { $0 + $1.film.multiplyAdds + 2 * $1.l1.multiplyAdds }
     }
 
-    /// `v [B, Dx] = v_θ(t [B], x [B, Dx], o [B, To*Do])`; keeps what the backward pass needs in `cache`.
+    /// `v [B, Dx] = v_θ(t [B], x [B, Dx], o [B, To*Do])`; keeps what the backward pass needs in `cache`. With
+    /// `packed` (inference), the matrix products run on its packed Linear layers instead of the fp32 `p`.
     public func forward(
         x: UnsafePointer<Float>, t: UnsafePointer<Float>, observation: UnsafePointer<Float>, batch B: Int,
-        parameters p: UnsafePointer<Float>, cache: ResMLPFiLMCache, output v: UnsafeMutablePointer<Float>
+        parameters p: UnsafePointer<Float>, packed: PackedResMLPFiLM? = nil, cache: ResMLPFiLMCache,
+        output v: UnsafeMutablePointer<Float>
     ) {
         precondition(B <= cache.capacity, "batch \(B) exceeds the cache capacity \(cache.capacity)")
         let (H, Te, Dc, Do) = (
@@ -105,23 +107,34 @@ public final class ResMLPFiLM: Sendable {
         if Do > 0 {
             for row in 0..<B { (c + row * Dc + Te).update(from: observation + row * Do, count: Do) }
         }
-        inp(x, batch: B, parameters: p, output: cache.h[0])
+        func product(
+            _ layer: Linear, _ packedLayer: PackedLinear?, _ input: UnsafePointer<Float>,
+            _ output: UnsafeMutablePointer<Float>
+        ) {
+            if let packedLayer {
+                packedLayer(input, batch: B, output: output, scratch: cache.packingScratch)
+            } else {
+                layer(input, batch: B, parameters: p, output: output)
+            }
+        }
+        product(inp, packed?.inp, x, cache.h[0])
         for (i, block) in blocks.enumerated() {
             let a = cache.blocks[i]
             let hIn = cache.h[i]
             let hOut = cache.h[i + 1]
+            let packedBlock = packed?.blocks[i]
             block.ln(hIn, batch: B, parameters: p, output: a.normalized, mean: a.mean, rstd: a.rstd)
-            block.film(c, batch: B, parameters: p, output: a.film)
+            product(block.film, packedBlock?.film, c, a.film)
             FiLM.forward(a.normalized, film: a.film, batch: B, hidden: H, output: a.modulated)
             Mish.forward(a.modulated, count: B * H, output: a.mish1)
-            block.l1(a.mish1, batch: B, parameters: p, output: a.l1)
+            product(block.l1, packedBlock?.l1, a.mish1, a.l1)
             Mish.forward(a.l1, count: B * H, output: a.mish2)
-            block.l2(a.mish2, batch: B, parameters: p, output: hOut)
+            product(block.l2, packedBlock?.l2, a.mish2, hOut)
             for j in 0..<(B * H) { hOut[j] += hIn[j] }
         }
         ln(cache.h[blocks.count], batch: B, parameters: p, output: cache.normalized, mean: cache.mean, rstd: cache.rstd)
         Mish.forward(cache.normalized, count: B * H, output: cache.mish)
-        out(cache.mish, batch: B, parameters: p, output: v)
+        product(out, packed?.out, cache.mish, v)
     }
 
     /// Backward pass of the last `forward` that used `cache`: accumulates `gradients += ∂L/∂θ` (skipped when
@@ -211,6 +224,8 @@ public final class ResMLPFiLMCache {
     let dScratch2: UnsafeMutablePointer<Float>  // [B, H]
     let dFilm: UnsafeMutablePointer<Float>  // [B, 2H]
     let dCondition: UnsafeMutablePointer<Float>  // [B, Dc]
+    /// A packed forward pass's converted layer inputs (`PackedLinear.scratchBytes`).
+    let packingScratch: UnsafeMutableRawPointer
 
     public init(network: ResMLPFiLM, capacity: Int) {
         let configuration = network.configuration
@@ -241,5 +256,10 @@ public final class ResMLPFiLMCache {
         dFilm = take(2 * B * H)
         dCondition = take(B * Dc)
         precondition(cursor - storage.pointer == total)
+        let widestInput = max(Dc, H, configuration.chunkDimensions)
+        packingScratch = .allocate(
+            byteCount: PackedLinear.scratchBytes(batch: capacity, inputDimensions: widestInput), alignment: 64)
     }
+
+    deinit { packingScratch.deallocate() }
 }

@@ -20,7 +20,7 @@ public final class VelocityField: Sendable {
         parameters: VelocityFieldParameters, cache: VelocityFieldCache, output v: UnsafeMutablePointer<Float>
     ) {
         network.forward(x: x, t: t, observation: observation, batch: B, parameters: parameters.network.pointer,
-                        cache: cache.network, output: v)
+                        packed: parameters.packedNetwork, cache: cache.network, output: v)
         if let head, let headParameters = parameters.head, let headCache = cache.head {
             head.forward(x: x, t: t, observation: observation, batch: B, parameters: headParameters.pointer,
                          cache: headCache, addingTo: v)
@@ -46,15 +46,28 @@ public final class VelocityField: Sendable {
     }
 }
 
-/// The parameters of a `VelocityField`: the network's flat buffer and, with a head, the head's. Sendable in the
-/// sense that matters here: checkpoints share them read-only between threads; trainers own theirs.
+/// The parameters of a `VelocityField`: the network's flat buffer and, with a head, the head's; for inference, the
+/// network's Linear layers packed at a precision too. Sendable in the sense that matters here: checkpoints share
+/// them read-only between threads; trainers own theirs.
 public struct VelocityFieldParameters: @unchecked Sendable {
     public let network: FloatBuffer
     public let head: FloatBuffer?
+    /// Used by `forward` when present (the head stays fp32).
+    public let packedNetwork: PackedResMLPFiLM?
 
-    public init(network: FloatBuffer, head: FloatBuffer?) {
+    public init(network: FloatBuffer, head: FloatBuffer?, packedNetwork: PackedResMLPFiLM? = nil) {
         self.network = network
         self.head = head
+        self.packedNetwork = packedNetwork
+    }
+
+    /// These parameters with `field`'s network packed at `precision` (fp32 stays on OpenBLAS where the packed
+    /// kernel would be the portable one).
+    public func packed(for field: VelocityField, precision: Precision) -> VelocityFieldParameters {
+        guard precision.usesPackedKernel else { return VelocityFieldParameters(network: network, head: head) }
+        return VelocityFieldParameters(
+            network: network, head: head,
+            packedNetwork: PackedResMLPFiLM(network: field.network, parameters: network.pointer, precision: precision))
     }
 }
 

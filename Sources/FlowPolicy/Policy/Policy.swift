@@ -16,6 +16,10 @@
 /// caller buffers allocates nothing. With `workers > 1` a batch is split into contiguous slices integrated on that
 /// many threads (each with its own activations and solver stages). The noise is drawn before the split, so the result
 /// does not depend on the worker count. Not thread-safe: one policy per thread.
+///
+/// `precision` chooses the number format of the network's matrix products (`Precision`): the weights are packed once
+/// here; fp32 keeps the checkpoint's numbers, bf16 and int8 round them. `openBLAS` runs fp32 on OpenBLAS instead
+/// of the packed kernel (`bench infer` compares the two).
 public final class Policy {
     public let checkpoint: Checkpoint
     public let capacity: Int
@@ -25,6 +29,9 @@ public final class Policy {
     public var steps: Int
     private var generator: RandomSource
 
+    /// The number format of the network's matrix products; fixed at construction.
+    public let precision: Precision
+    private let stageParameters: [VelocityFieldParameters]  // the checkpoint's, packed at `precision`
     private let solvers: [ODESolver]
     private let caches: [[VelocityFieldCache]]  // [worker][stage]
     private let window: FloatBuffer  // [B, To*(Do+Fs)]: normalized observations and image features
@@ -42,9 +49,14 @@ public final class Policy {
     public var evaluationsPerChunk: Int { checkpoint.evaluations(steps: steps, method: method) }
 
     public init(checkpoint: Checkpoint, capacity: Int = 1, method: SolverMethod = .euler, steps: Int = 10,
-                seed: UInt64 = 0, workers: Int = 1) {
+                seed: UInt64 = 0, workers: Int = 1, precision: Precision = .fp32, openBLAS: Bool = false) {
         precondition(capacity >= 1 && steps >= 1 && workers >= 1)
+        precondition(!openBLAS || precision == .fp32, "OpenBLAS runs fp32 only")
         self.checkpoint = checkpoint
+        self.precision = precision
+        stageParameters = checkpoint.stages.map {
+            openBLAS ? $0.parameters : $0.parameters.packed(for: $0.field, precision: precision)
+        }
         self.capacity = capacity
         self.workers = min(workers, capacity)
         self.method = method
@@ -267,7 +279,7 @@ public final class Policy {
                 for row in 0..<count { (entry + row * P).update(from: x + row * Dx, count: P) }
             }
             let span = stage.end - stage.start
-            let (field, parameters) = (stage.field, stage.parameters)
+            let (field, parameters) = (stage.field, stageParameters[index])
             solvers[worker].integrate(
                 x, count: count * Dx, from: stage.start, to: stage.end, steps: stage.steps(requested: steps),
                 method: stage.fixedSteps == nil ? method : .euler

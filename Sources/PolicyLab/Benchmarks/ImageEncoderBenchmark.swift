@@ -163,66 +163,34 @@ public enum ImageEncoderBenchmark {
         guard FileManager.default.fileExists(atPath: clients.appendingPathComponent("flowpolicy_torch/vision.py").path)
         else { return .failure(.init(description: "\(clients.path)/flowpolicy_torch/vision.py not found")) }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            python, "-m", "flowpolicy_torch.vision", "bench", "--backbone", backbone.rawValue,
+        var environment = ProjectPython.environment(clients: clients.path)
+        environment["OMP_NUM_THREADS"] = "1"
+        environment["MKL_NUM_THREADS"] = "1"
+        let arguments = [
+            "-m", "flowpolicy_torch.vision", "bench", "--backbone", backbone.rawValue,
             "--batch", String(settings.batch), "--iterations", String(settings.iterations),
             "--channels", String(settings.channels), "--height", String(settings.cropHeight),
             "--width", String(settings.cropWidth), "--seed", String(settings.seed),
         ]
-        var environment = ProjectPython.environment(clients: clients.path)
-        environment["OMP_NUM_THREADS"] = "1"
-        environment["MKL_NUM_THREADS"] = "1"
-        process.environment = environment
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        do { try process.run() } catch {
-            return .failure(.init(description: "cannot run \(python): \(error)"))
+        let run: ProjectPython.Run
+        do { run = try ProjectPython.run(python, arguments, environment: environment) } catch {
+            return .failure(error)
         }
-        // Drain stderr beside stdout so that neither pipe fills and blocks the interpreter.
-        let errorData = LockedData()
-        let reader = Thread { errorData.set(errors.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let stderr = errorData.wait()
-        guard process.terminationStatus == 0 else {
-            let last = String(decoding: stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        guard run.status == 0 else {
+            let last = run.lastErrorLine
             if last.contains("ModuleNotFoundError") || last.contains("ImportError") {
                 return .failure(.init(description: "\(python) lacks a package (\(last)): \(install), or name another "
                     + "interpreter with --python"))
             }
             return .failure(.init(description: "\(python) -m flowpolicy_torch.vision bench failed with status "
-                + "\(process.terminationStatus): \(last)"))
+                + "\(run.status): \(last)"))
         }
-        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        let line = run.lastOutputLine
         do {
             return .success(try JSONDecoder().decode(TorchResult.self, from: Foundation.Data(line.utf8)))
         } catch {
             return .failure(
                 .init(description: "\(python) -m flowpolicy_torch.vision bench printed no figures: \(line)"))
         }
-    }
-}
-
-/// Bytes handed from a reader thread, waited for once.
-private final class LockedData: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var data: Foundation.Data?
-
-    func set(_ value: Foundation.Data) {
-        condition.lock()
-        data = value
-        condition.signal()
-        condition.unlock()
-    }
-
-    func wait() -> Foundation.Data {
-        condition.lock()
-        defer { condition.unlock() }
-        while data == nil { condition.wait() }
-        return data!
     }
 }

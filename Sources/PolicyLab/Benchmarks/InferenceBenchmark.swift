@@ -4,9 +4,11 @@ import PolicyRuntime
 import Foundation
 
 /// `flowpolicy bench infer`: latency of one action chunk at batch 1 against the memory-bandwidth floor, batched
-/// throughput against the machine's sgemm rate, and training throughput. A policy with cameras gets random frames of
-/// its cameras' sizes, so its chunk figures (latency, floor, chunks/s and GFLOP/s) include the image encoders (centre
-/// crop and forward pass); its training throughput is not measured.
+/// throughput against the machine's sgemm rate, and training throughput; at each precision (fp32 on the packed kernel
+/// and on OpenBLAS, bf16, int8), with each precision's chunks compared with fp32's, and ONNX Runtime's figures from
+/// the same run when the tools' environment has it. A policy with cameras gets random frames of its cameras' sizes,
+/// so its chunk figures (latency, floor, chunks/s and GFLOP/s) include the image encoders (centre crop and forward
+/// pass, fp32 at every precision); its training throughput is not measured.
 public enum InferenceBenchmark {
     public struct Settings: Sendable {
         public var steps = 10
@@ -16,7 +18,30 @@ public enum InferenceBenchmark {
         public var trainingBatch = 256
         public var trainingSteps = 10
         public var threads = ProcessInfo.processInfo.activeProcessorCount
+        /// The precisions to time besides fp32 (which always runs: it is the reference of the errors).
+        public var precisions = Precision.allCases
+        /// Time ONNX Runtime on the same network (`ONNXRuntimePeer`); the checkpoint's path, nil for the reference
+        /// network.
+        public var onnxRuntime = true
+        public var checkpointPath: String?
         public init() {}
+    }
+
+    /// One way of running the network's products: batch-1 latency (one thread), batched throughput, and how far its
+    /// chunks are from fp32's.
+    public struct PrecisionResult: Codable, Sendable {
+        /// `fp32`, `bf16`, `int8`, or `fp32 OpenBLAS`.
+        public var precision: String
+        public var kernel: String
+        public var latencyMilliseconds: LatencySummary
+        public var allocationsPerCall: Double
+        /// p50 over the fp32 floor.
+        public var p50OverFloor: Double
+        public var chunksPerSecondOneThread: Double
+        public var chunksPerSecondAllThreads: Double
+        /// The largest difference from fp32's chunks, normalized action units ([-1, 1] spans the data's range), over
+        /// `batch` windows with the same noise.
+        public var maxChunkError: Double
     }
 
     public struct Result: Codable, Sendable {
@@ -28,13 +53,13 @@ public enum InferenceBenchmark {
         public var solver: String
         public var steps: Int
         public var openBLASCore: String
-        // Batch 1, one thread.
+        // Batch 1, one thread, fp32 (the default precision).
         public var latencyMilliseconds: LatencySummary
         public var allocationsPerCall: Double
         public var readBandwidthGBPerSecond: Double
         public var floorMilliseconds: Double
         public var p50OverFloor: Double
-        // Batched.
+        // Batched, fp32.
         public var batch: Int
         public var chunksPerSecondOneThread: Double
         public var gflopsOneThread: Double
@@ -42,6 +67,11 @@ public enum InferenceBenchmark {
         public var gflopsAllThreads: Double
         public var sgemmGflopsOneThread: Double
         public var sgemmShape: [Int]
+        /// Every precision timed, fp32 first.
+        public var precisions: [PrecisionResult]
+        /// ONNX Runtime on the same network, or why it did not run.
+        public var onnxRuntime: ONNXRuntimePeer.Result?
+        public var onnxRuntimeNote: String?
         // Training: nil figure, and a note why, when it was not measured (a policy with cameras).
         public var trainingBatch: Int
         public var trainingThreads: Int
@@ -70,70 +100,57 @@ public enum InferenceBenchmark {
         let spec = checkpoint.spec
         let network = checkpoint.network
         let weightBytes = network.layout.parameterCount * MemoryLayout<Float>.size
-        let windowSize = spec.observationSteps * spec.observationDimensions
         let multiplyAdds = Double(network.multiplyAddsPerSample)
         let evaluations = settings.steps * settings.method.evaluationsPerStep
-        // A policy with cameras: random frames [B, To, frameBytesPerStep], encoded once per chunk (each camera's
-        // encoder reads its weights once per call and runs To images).
-        let windowFrameBytes = spec.observationSteps * spec.frameBytesPerStep
         let encoder = checkpoint.imageEncoder
         let encoderBytes = (encoder?.layout.parameterCount ?? 0) * MemoryLayout<Float>.size
         let encoderMultiplyAdds = Double(
             spec.observationSteps * (encoder?.encoders.reduce(0) { $0 + $1.multiplyAddsPerImage } ?? 0))
-        var frameGenerator = RandomSource(seed: 2)
-        func randomFrames(windows: Int) -> UnsafeMutablePointer<UInt8>? {
-            guard windowFrameBytes > 0 else { return nil }
-            let frames = UnsafeMutablePointer<UInt8>.allocate(capacity: windows * windowFrameBytes)
-            for i in 0..<(windows * windowFrameBytes) { frames[i] = UInt8(truncatingIfNeeded: frameGenerator.next()) }
-            return frames
-        }
-
-        log("batch 1, one thread: \(settings.iterations) chunks of \(spec.predictionSteps)x\(spec.actionDimensions), "
-            + "\(settings.method.rawValue) K=\(settings.steps)")
-        let single = Policy(checkpoint: checkpoint, capacity: 1, method: settings.method, steps: settings.steps)
-        let observation = FloatBuffer(count: windowSize)
-        let action = FloatBuffer(count: spec.actionSteps * spec.actionDimensions)
-        let frame = randomFrames(windows: 1)
-        defer { frame?.deallocate() }
-        let predictOne = {
-            single.predictAction(observations: observation.pointer, frames: frame, batch: 1, action: action.pointer)
-        }
-        for _ in 0..<20 { predictOne() }
-        var latencies = [Double](repeating: 0, count: settings.iterations)
-        let allocationsBefore = fp_thread_allocation_count()
-        for i in 0..<settings.iterations {
-            let start = monotonicSeconds()
-            predictOne()
-            latencies[i] = (monotonicSeconds() - start) * 1000
-        }
-        let allocations = Double(fp_thread_allocation_count() - allocationsBefore) / Double(settings.iterations)
-        let latency = LatencySummary(latencies)
         let bandwidth = readBandwidth(bytes: weightBytes)
         let floor = (Double(weightBytes) * Double(evaluations) + Double(encoderBytes)) / bandwidth * 1000
+        let inputs = BenchmarkInputs(checkpoint: checkpoint, batch: settings.batch)
 
-        log("batch \(settings.batch): one thread and \(settings.threads) threads")
-        func throughput(workers: Int) -> Double {
-            let policy = Policy(checkpoint: checkpoint, capacity: settings.batch, method: settings.method,
-                                steps: settings.steps, workers: workers)
-            let observations = FloatBuffer(count: settings.batch * windowSize)
-            let actions = FloatBuffer(count: settings.batch * spec.actionSteps * spec.actionDimensions)
-            let frames = randomFrames(windows: settings.batch)
-            defer { frames?.deallocate() }
-            let run = {
-                policy.predictAction(observations: observations.pointer, frames: frames, batch: settings.batch,
-                                     action: actions.pointer)
+        var variants: [(precision: Precision, openBLAS: Bool)] = [(.fp32, false)]
+        if Precision.fp32.kernel != "portable" { variants.append((.fp32, true)) }
+        variants += settings.precisions.filter { $0 != .fp32 }.map { ($0, false) }
+        var precisions: [PrecisionResult] = []
+        var reference: [Float] = []
+        for (precision, openBLAS) in variants {
+            let label = openBLAS ? "fp32 OpenBLAS" : precision.rawValue
+            log("\(label): batch 1, one thread: \(settings.iterations) chunks of \(spec.predictionSteps)x"
+                + "\(spec.actionDimensions), \(settings.method.rawValue) K=\(settings.steps); batch \(settings.batch) "
+                + "on one and \(settings.threads) threads")
+            func policy(capacity: Int, workers: Int = 1) -> Policy {
+                Policy(checkpoint: checkpoint, capacity: capacity, method: settings.method, steps: settings.steps,
+                       workers: workers, precision: precision, openBLAS: openBLAS)
             }
-            run()
-            let repeats = max(3, settings.iterations / 50)
-            let start = monotonicSeconds()
-            for _ in 0..<repeats { run() }
-            return Double(repeats * settings.batch) / (monotonicSeconds() - start)
+            let latency = inputs.latency(policy(capacity: 1), iterations: settings.iterations)
+            let batched = policy(capacity: settings.batch)
+            let chunks = inputs.normalizedChunks(batched)
+            if reference.isEmpty { reference = chunks }
+            precisions.append(PrecisionResult(
+                precision: label, kernel: openBLAS ? "OpenBLAS \(BLAS.coreType)" : precision.kernel,
+                latencyMilliseconds: latency.summary, allocationsPerCall: latency.allocationsPerCall,
+                p50OverFloor: latency.summary.p50 / floor,
+                chunksPerSecondOneThread: inputs.throughput(batched, iterations: settings.iterations),
+                chunksPerSecondAllThreads: inputs.throughput(
+                    policy(capacity: settings.batch, workers: settings.threads), iterations: settings.iterations),
+                maxChunkError: Double(zip(chunks, reference).map { abs($0 - $1) }.max() ?? 0)))
         }
-        let chunksOne = throughput(workers: 1)
-        let chunksAll = throughput(workers: settings.threads)
+        let fp32 = precisions[0]
         let flopsPerChunk = 2 * (multiplyAdds * Double(evaluations) + encoderMultiplyAdds)
         let hidden = network.configuration.hidden
         let sgemm = sgemmRate(M: settings.batch, N: hidden, K: hidden)
+
+        var peer: ONNXRuntimePeer.Result?
+        var peerNote: String?
+        if settings.onnxRuntime {
+            log("ONNX Runtime: the same network through tools/bench_onnx_reference.py")
+            switch ONNXRuntimePeer.run(checkpointPath: settings.checkpointPath, settings: settings) {
+            case .success(let result): peer = result
+            case .failure(let failure): peerNote = failure.description
+            }
+        }
 
         var samplesPerSecond: Double?
         var trainingNote: String?
@@ -155,13 +172,100 @@ public enum InferenceBenchmark {
                 + (cameras ?? ""),
             parameters: network.layout.parameterCount, weightBytes: weightBytes,
             encoderWeightBytes: encoder == nil ? nil : encoderBytes, solver: settings.method.rawValue,
-            steps: settings.steps, openBLASCore: BLAS.coreType, latencyMilliseconds: latency,
-            allocationsPerCall: allocations, readBandwidthGBPerSecond: bandwidth / 1e9, floorMilliseconds: floor,
-            p50OverFloor: latency.p50 / floor, batch: settings.batch, chunksPerSecondOneThread: chunksOne,
-            gflopsOneThread: chunksOne * flopsPerChunk / 1e9, chunksPerSecondAllThreads: chunksAll,
-            gflopsAllThreads: chunksAll * flopsPerChunk / 1e9, sgemmGflopsOneThread: sgemm,
-            sgemmShape: [settings.batch, hidden, hidden], trainingBatch: settings.trainingBatch,
-            trainingThreads: settings.threads, trainingSamplesPerSecond: samplesPerSecond, trainingNote: trainingNote)
+            steps: settings.steps, openBLASCore: BLAS.coreType, latencyMilliseconds: fp32.latencyMilliseconds,
+            allocationsPerCall: fp32.allocationsPerCall, readBandwidthGBPerSecond: bandwidth / 1e9,
+            floorMilliseconds: floor, p50OverFloor: fp32.p50OverFloor, batch: settings.batch,
+            chunksPerSecondOneThread: fp32.chunksPerSecondOneThread,
+            gflopsOneThread: fp32.chunksPerSecondOneThread * flopsPerChunk / 1e9,
+            chunksPerSecondAllThreads: fp32.chunksPerSecondAllThreads,
+            gflopsAllThreads: fp32.chunksPerSecondAllThreads * flopsPerChunk / 1e9, sgemmGflopsOneThread: sgemm,
+            sgemmShape: [settings.batch, hidden, hidden], precisions: precisions, onnxRuntime: peer,
+            onnxRuntimeNote: peerNote, trainingBatch: settings.trainingBatch, trainingThreads: settings.threads,
+            trainingSamplesPerSecond: samplesPerSecond, trainingNote: trainingNote)
+    }
+
+    /// The windows every precision is timed on: zero observations for the latency and throughput figures (the time
+    /// does not depend on them), and for the chunk errors `batch` windows drawn uniformly over the data's range, each
+    /// with its own noise seed. A policy with cameras gets random frames.
+    struct BenchmarkInputs {
+        let spec: PolicySpec
+        let batch: Int
+        let zeros: FloatBuffer  // [batch, To*Do]
+        let windows: FloatBuffer  // [batch, To*Do], raw units
+        let noiseSeeds: [UInt64]
+        let frames: [UInt8]  // [batch, To, frameBytesPerStep]
+
+        init(checkpoint: Checkpoint, batch: Int) {
+            spec = checkpoint.spec
+            self.batch = batch
+            let windowSize = spec.observationSteps * spec.observationDimensions
+            var generator = RandomSource(seed: 2)
+            zeros = FloatBuffer(count: batch * windowSize)
+            windows = FloatBuffer(checkpoint.observationNormalizer.denormalized(
+                (0..<(batch * windowSize)).map { _ in 2 * generator.nextUniform() - 1 }))
+            noiseSeeds = (0..<batch).map { UInt64($0) + 1 }
+            frames = (0..<(batch * spec.observationSteps * spec.frameBytesPerStep)).map { _ in
+                UInt8(truncatingIfNeeded: generator.next())
+            }
+        }
+
+        private func frameWindows(_ body: (UnsafePointer<UInt8>?) -> Void) {
+            frames.withUnsafeBufferPointer { body($0.isEmpty ? nil : $0.baseAddress) }
+        }
+
+        /// Batch-1 latency in milliseconds and heap allocations per call, after 20 warm-up calls.
+        func latency(_ policy: Policy, iterations: Int) -> (summary: LatencySummary, allocationsPerCall: Double) {
+            let action = FloatBuffer(count: spec.actionSteps * spec.actionDimensions)
+            var latencies = [Double](repeating: 0, count: iterations)
+            var allocations: UInt64 = 0
+            frameWindows { frames in
+                let predict = {
+                    policy.predictAction(observations: zeros.pointer, frames: frames, batch: 1, action: action.pointer)
+                }
+                for _ in 0..<20 { predict() }
+                let before = fp_thread_allocation_count()
+                for i in 0..<iterations {
+                    let start = monotonicSeconds()
+                    predict()
+                    latencies[i] = (monotonicSeconds() - start) * 1000
+                }
+                allocations = fp_thread_allocation_count() - before
+            }
+            return (LatencySummary(latencies), Double(allocations) / Double(iterations))
+        }
+
+        /// Chunks per second at `policy.capacity` windows per call.
+        func throughput(_ policy: Policy, iterations: Int) -> Double {
+            let actions = FloatBuffer(count: policy.capacity * spec.actionSteps * spec.actionDimensions)
+            var seconds = 0.0
+            let repeats = max(3, iterations / 50)
+            frameWindows { frames in
+                let run = {
+                    policy.predictAction(observations: zeros.pointer, frames: frames, batch: policy.capacity,
+                                         action: actions.pointer)
+                }
+                run()
+                let start = monotonicSeconds()
+                for _ in 0..<repeats { run() }
+                seconds = monotonicSeconds() - start
+            }
+            return Double(repeats * policy.capacity) / seconds
+        }
+
+        /// The chunks `[batch, Tp, Da]` for `windows`, normalized (each row's noise from its own seed).
+        func normalizedChunks(_ policy: Policy) -> [Float] {
+            var chunks = [Float](repeating: 0, count: batch * spec.predictionSteps * spec.actionDimensions)
+            frameWindows { frames in
+                noiseSeeds.withUnsafeBufferPointer { seeds in
+                    chunks.withUnsafeMutableBufferPointer { chunks in
+                        policy.predictAction(observations: windows.pointer, frames: frames, batch: batch,
+                                             action: nil, actionPrediction: chunks.baseAddress!,
+                                             noiseSeeds: seeds.baseAddress!)
+                    }
+                }
+            }
+            return policy.checkpoint.actionNormalizer.normalized(chunks)
+        }
     }
 
     /// Single-thread read bandwidth (bytes per second) for a buffer of `bytes`: the median of repeated sums over it

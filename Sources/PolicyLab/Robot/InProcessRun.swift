@@ -25,7 +25,7 @@ public enum InProcessRun {
         }
         let sampler = try options.checkpointPath.map { path in
             Policy(checkpoint: try CheckpointReader.read(path), capacity: 1, method: options.method,
-                   steps: options.steps, seed: options.policySeed)
+                   steps: options.steps, seed: options.policySeed, precision: options.precision)
         }
         let report = try RunSession.run(options, sampler: sampler, robot: robot, shouldEnd: { robot.isFinished },
                                         log: log)

@@ -54,4 +54,61 @@ public enum ProjectPython {
         environment["PYTHONDONTWRITEBYTECODE"] = "1"
         return environment
     }
+
+    /// What a finished interpreter printed, and its exit status.
+    public struct Run: Sendable {
+        public var status: Int32
+        public var output: Foundation.Data
+        public var errors: Foundation.Data
+
+        /// The last line of standard output (where the project's tools print their JSON).
+        public var lastOutputLine: String { Self.lastLine(output) }
+        /// The last line of standard error (where a Python traceback ends with the error).
+        public var lastErrorLine: String { Self.lastLine(errors) }
+
+        private static func lastLine(_ data: Foundation.Data) -> String {
+            String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        }
+    }
+
+    /// Runs `python arguments...` to the end with `environment`, reading standard output and standard error at once
+    /// (so that neither pipe fills and blocks the interpreter).
+    public static func run(_ python: String, _ arguments: [String], environment: [String: String])
+        throws(Failure) -> Run
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python] + arguments
+        process.environment = environment
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        do { try process.run() } catch { throw Failure(description: "cannot run \(python): \(error)") }
+        let errorData = LockedData()
+        let reader = Thread { errorData.set(errors.fileHandleForReading.readDataToEndOfFile()) }
+        reader.start()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, output: data, errors: errorData.wait())
+    }
+}
+
+/// Bytes handed from a reader thread, waited for once.
+private final class LockedData: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var data: Foundation.Data?
+
+    func set(_ value: Foundation.Data) {
+        condition.lock()
+        data = value
+        condition.signal()
+        condition.unlock()
+    }
+
+    func wait() -> Foundation.Data {
+        condition.lock()
+        defer { condition.unlock() }
+        while data == nil { condition.wait() }
+        return data!
+    }
 }

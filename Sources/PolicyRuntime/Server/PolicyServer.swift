@@ -44,6 +44,8 @@ public final class PolicyServer: @unchecked Sendable {
         public var endpoint: String
         public var method = SolverMethod.euler
         public var steps = 10
+        /// The number format of the network's matrix products (`Precision`).
+        public var precision = Precision.fp32
         /// Most windows in one call (a request may not carry more).
         public var maxBatch = 256
         /// Threads one batched call is split over.
@@ -185,7 +187,7 @@ public final class PolicyServer: @unchecked Sendable {
         BLAS.threads = 1
         self.makeSampler = makeSampler ?? { capacity, seed, workers in
             Policy(checkpoint: checkpoint, capacity: capacity, method: options.method, steps: options.steps,
-                   seed: seed, workers: workers)
+                   seed: seed, workers: workers, precision: options.precision)
         }
         policy = self.makeSampler(options.maxBatch, options.seed, options.workers)
         observations = FloatBuffer(count: options.maxBatch * To * Do)

@@ -31,6 +31,8 @@ public enum RunSession {
         /// Local policies: the solver and K (a remote policy uses the server's solver, and K up to the server's).
         public var method = SolverMethod.euler
         public var steps = 10
+        /// A local policy's number format for the network's matrix products (`Precision`).
+        public var precision = Precision.fp32
         /// Deadline-aware sampling: the latency budget of one chunk (a round trip, for a remote policy).
         public var deadlineMilliseconds: Double?
         /// The policy's control rate; nil means the contract's.
@@ -84,7 +86,7 @@ public enum RunSession {
         case (let path?, nil):
             let checkpoint = try Checkpoint(contentsOf: path)
             return Policy(checkpoint: checkpoint, capacity: 1, method: options.method, steps: options.steps,
-                          seed: options.policySeed)
+                          seed: options.policySeed, precision: options.precision)
         case (nil, let endpoint?):
             let remote = try RemotePolicy(
                 context: context, endpoint: endpoint, timeoutMilliseconds: options.policyTimeoutMilliseconds,
@@ -264,7 +266,8 @@ public enum RunSession {
     }
 
     static func policyName(_ options: Options) -> String {
-        options.checkpointPath ?? "served by \(options.policyEndpoint ?? "")"
+        options.checkpointPath.map { "\($0) at \(options.precision.rawValue) (\(options.precision.kernel) kernel)" }
+            ?? "served by \(options.policyEndpoint ?? "")"
     }
 
     /// Refuses a robot whose observations, actions or control rate differ from the policy's, naming both values.

@@ -321,6 +321,9 @@ private final class ZAPWorker: @unchecked Sendable {
             failure = error
         }
         // Unbinds the ZAP endpoint: later handshakes of server sockets find no handler (ZAPHandler, "Stop it last").
+        // Explicitly, before closing: closing alone frees an inproc endpoint only when libzmq's reaper thread gets to
+        // the socket, so a new handler started right after `stop()` could still find it taken (EADDRINUSE).
+        try? requests.unbind(ZAPHandler.endpoint)
         requests.close()
         stopReceiver.close()
         state.withLock {
