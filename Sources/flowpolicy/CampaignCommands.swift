@@ -89,15 +89,19 @@ struct CampaignCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let report = try Campaign.merge(folder: folder)
+                // Push-T campaigns add Diffusion Policy's score, min(max coverage / 0.95, 1) averaged.
+                let scored = report.rows.contains { $0.report.diffusionPolicyScore != nil }
                 print("checkpoint".padding(toLength: 44, withPad: " ", startingAt: 0)
-                    + "    K  hand-over  episodes  success                    max progress")
+                    + "    K  hand-over  episodes  success                    max progress"
+                    + (scored ? "           DP score" : ""))
                 for row in report.rows {
                     let r = row.report
                     let name = String(row.checkpoint.suffix(44))
                     print(name.padding(toLength: 44, withPad: " ", startingAt: 0)
                         + String(format: " %4d  %-9@  %8d  ", row.steps, (r.handOver ?? "-") as NSString, r.episodes)
                         + r.success.text.padding(toLength: 27, withPad: " ", startingAt: 0)
-                        + r.meanMaxProgress.text)
+                        + r.meanMaxProgress.text
+                        + (scored ? "  " + (r.diffusionPolicyScore?.text ?? "-") : ""))
                 }
                 print("wrote \(folder)/campaign.json")
             }

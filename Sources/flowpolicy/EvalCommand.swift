@@ -28,6 +28,8 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var sampling: SolverOptions
 
+    @OptionGroup var precision: PrecisionOptions
+
     @Option(name: .customLong("action-steps"), parsing: .unconditional,
             help: "Actions executed per chunk (default: the checkpoint's Ta).")
     var actionSteps: Int?
@@ -45,9 +47,26 @@ struct EvalCommand: ParsableCommand {
             help: "Temporal ensembling: k in the weights exp(-k i), i = 0 for the oldest chunk.")
     var ensembleDecay: Float = 0.01
 
-    @Option(name: .customLong("observation-noise"), parsing: .unconditional,
-            help: "Std. dev. of Gaussian noise on the policy's observations.")
+    @Option(name: .customLong("observation-noise"), parsing: .unconditional, help: ArgumentHelp(
+        "Std. dev. of Gaussian noise on the policy's observations, in their own units (Push-T: world units).",
+        discussion: "Added to every number of every observation the policy sees (not to camera frames, not to what "
+            + "the task scores), in the units of task.yaml's interface.observations: Push-T world units of the "
+            + "512 x 512 field, Robomimic metres and quaternion components, the kitchen radians and metres. Drawn "
+            + "per episode from the noise seed and the episode's seed: the same seed gives the same noise."))
     var observationNoise: Float = 0
+
+    @Option(name: .customLong("observation-noise-seed"), parsing: .unconditional,
+            help: "Seed of the observation noise (default: the policy seed).", transform: seedArgument)
+    var observationNoiseSeed: UInt64?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Push every episode once, after this many control steps (0 = before the first action).",
+        discussion: "Push-T: the T block shoved 30 world units in a random direction and turned 15 degrees. "
+            + "Robomimic and Franka Kitchen: the arm bumped, its 7 joint velocities changed in a random direction by "
+            + "3 rad/s (norm; Robomimic) or 10 rad/s (the kitchen's heavily damped joints), which puts the hand "
+            + "centimetres off its course. The direction is drawn from the episode's seed, so every policy meets the "
+            + "same push; episodes that end before the step are not pushed (the report counts those that were)."))
+    var disturbance: Int?
 
     @Option(name: .customLong("policy-seed"), parsing: .unconditional,
             help: "Seed of the policy's sampling noise. (default: 0)", transform: seedArgument)
@@ -113,6 +132,13 @@ struct EvalCommand: ParsableCommand {
         try Check.integer("--replan-every", replanEvery, in: 1...1000)
         try Check.real("--ensemble-decay", ensembleDecay, in: .from(0))
         try Check.real("--observation-noise", observationNoise, in: .from(0))
+        try Check.integer("--disturbance", disturbance, in: 0...1_000_000, unit: "control steps")
+        if observationNoiseSeed != nil && observationNoise == 0 {
+            throw ValidationError("--observation-noise-seed is for --observation-noise SIGMA")
+        }
+        if expert && observationNoise > 0 {
+            throw ValidationError("--observation-noise is for a policy's observations; the expert reads the simulation")
+        }
         try Check.real("--remote-timeout", remoteTimeout, in: .from(0.001, through: 3600), unit: "seconds")
         try Check.inputFile("--checkpoint", checkpoint)
         try Check.inputFile("--remote-key", remoteKey)
@@ -127,16 +153,23 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let task = try taskOptions.description()
+            if let disturbance, disturbance >= task.maximumSteps {
+                throw ValidationError("--disturbance must be below the episode length of \(task.name), "
+                    + "\(task.maximumSteps) control steps; got \(disturbance)")
+            }
             var options = EvaluationSession.Options(task: task)
             options.episodes = episodeOptions.episodes
             options.firstSeed = episodeOptions.seed
             options.steps = sampling.steps
             options.method = sampling.solver
+            options.precision = precision.precision
             options.actionSteps = actionSteps
             options.handOver = handOver
             options.replanEvery = replanEvery
             options.ensembleDecay = ensembleDecay
             options.observationNoise = observationNoise
+            options.observationNoiseSeed = observationNoiseSeed
+            options.disturbance = disturbance.map { Disturbance(step: $0) }
             options.policySeed = policySeed
             options.threads = threading.threads
             options.shard = shard
@@ -158,6 +191,7 @@ struct EvalCommand: ParsableCommand {
                         serverPublicKey: remoteKey.map { try CurveKeyPair.readPublicKey(file: $0) }))
             } else {
                 let path = try checkpoint ?? shippedPolicy(task: task)
+                FileHandle.standardError.write(Data("eval: \(precision.description)\n".utf8))
                 r = try EvaluationSession.run(options, checkpoint: CheckpointReader.read(path), path: path)
             }
             print(evaluationSummary(r))
@@ -174,8 +208,20 @@ func evaluationSummary(_ r: EvaluationSession.Report) -> String {
             ?? "\(r.actionSteps ?? 0) actions executed per chunk"
         lines.append("  solver          \(solver) K=\(k) (\(evaluations) network evaluations per chunk), "
             + "\(handOver)")
+        if let precision = r.precision.flatMap(Precision.init(rawValue:)) {
+            lines.append("  precision       \(precision.rawValue) (\(precision.kernel) kernel)")
+        }
     }
-    if r.observationNoise > 0 { lines.append("  observation noise  σ = \(r.observationNoise)") }
+    if r.observationNoise > 0 {
+        lines.append("  obs. noise      Gaussian σ = \(r.observationNoise)"
+            + (r.observationNoiseUnits.map { " (\($0))" } ?? "") + ", seeded per episode by "
+            + (r.observationNoiseSeed.map { "noise seed \($0)" } ?? "the policy seed"))
+    }
+    if let disturbance = r.disturbance {
+        lines.append("  disturbance     after \(disturbance.step) control steps, \(disturbance.disturbedEpisodes) of "
+            + "\(r.episodes) episodes pushed (the others ended sooner):")
+        lines.append("                  \(disturbance.push)")
+    }
     lines += [
         "  episodes        \(r.episodes) (seeds \(r.seeds[0])-\(r.seeds[1])"
             + (r.shard.map { ", shard \($0) of seeds \(r.shardOf![0])-\(r.shardOf![1])" } ?? "") + ")",
@@ -183,6 +229,10 @@ func evaluationSummary(_ r: EvaluationSession.Report) -> String {
         "  \(r.progressName.padding(toLength: max(15, r.progressName.count), withPad: " ", startingAt: 0)) "
             + "\(r.meanMaxProgress.text) (mean over episodes)",
     ]
+    if let score = r.diffusionPolicyScore {
+        lines.append("  DP score        \(score.text) (Diffusion Policy's Push-T score: mean of min(max coverage / "
+            + "0.95, 1))")
+    }
     for name in r.progressLevels.keys.sorted() {
         let step = r.meanStepToProgressLevels[name].map {
             String(format: ", reached at step %.1f on average", $0)

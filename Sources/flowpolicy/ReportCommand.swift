@@ -2,10 +2,25 @@ import ArgumentParser
 import FlowPolicyCLI
 import Foundation
 import PolicyLab
+import PolicyRuntime
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
+        abstract: "Read JSON reports: one HTML page (the default), the field's scores, a run's checkpoints.",
+        discussion: """
+            `flowpolicy report REPORT.json... --out PAGE.html` is `flowpolicy report page`. `report scores` prints \
+            success beside Diffusion Policy's Push-T score for eval reports, `report checkpoints` the best and the \
+            mean of the last checkpoints of a training run, as Diffusion Policy reports them; both read the reports \
+            already written (older ones too) and run nothing.
+            """,
+        subcommands: [ReportPageCommand.self, ReportScoresCommand.self, ReportCheckpointsCommand.self],
+        defaultSubcommand: ReportPageCommand.self)
+}
+
+struct ReportPageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "page",
         abstract: "One self-contained HTML page from eval, merge, campaign, train and bench JSON reports.",
         discussion: """
             The page has a summary table (task, policy, K, success with its 95% interval, episodes), success \
@@ -73,5 +88,105 @@ enum ReportPage {
                 + "killed by signal \(process.terminationStatus)")
         }
         return process.terminationStatus
+    }
+}
+
+struct ReportScoresCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scores",
+        abstract: "Success beside Diffusion Policy's Push-T score, for eval and merge JSON reports.",
+        discussion: """
+            Diffusion Policy (and every paper comparing with it) scores Push-T by the mean over episodes of \
+            min(max coverage / 0.95, 1), the episode's largest reward; flowpolicy's success counts episodes whose \
+            coverage passed 0.95. The score is computed from the episodes each report lists, so it works on reports \
+            written before eval printed it; a report without each episode's max coverage says so. Other tasks show \
+            their success and mean max progress.
+            """)
+
+    @Argument(help: "The eval or merge JSON reports, in the table's order.")
+    var reports: [String]
+
+    @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        guard !reports.isEmpty else { throw ValidationError("give one or more eval --json reports") }
+        for path in reports { try Check.inputFile("<reports>", path) }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let scores = try EvaluationScores(reports: reports)
+            let width = min(max(scores.rows.map(\.report.count).max() ?? 0, 6), 60)
+            let settingsWidth = max(scores.rows.map(\.settings.count).max() ?? 0, 8)
+            print("report".padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                + "settings".padding(toLength: settingsWidth, withPad: " ", startingAt: 0)
+                + "  success                        mean max progress      DP score (Push-T)")
+            for row in scores.rows {
+                let name = String(row.report.suffix(width))
+                print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                    + row.settings.padding(toLength: settingsWidth, withPad: " ", startingAt: 0) + "  "
+                    + row.success.text.padding(toLength: 31, withPad: " ", startingAt: 0)
+                    + (row.meanMaxProgress?.text ?? "-").padding(toLength: 23, withPad: " ", startingAt: 0)
+                    + (row.diffusionPolicyScore?.text ?? (row.missing.map { "n/a: \($0)" } ?? "-")))
+            }
+            if let json = report.json { try writeJSONReport(scores, to: json) }
+        }
+    }
+}
+
+struct ReportCheckpointsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoints",
+        abstract: "The best and the mean of the last N checkpoints of a training run, as Diffusion Policy reports.",
+        discussion: """
+            Give the eval reports of one run's checkpoints (NAME.stepN.safetensors from train --save-every, and the \
+            final NAME.safetensors), all evaluated alike (task, K, hand-over, episodes, seeds, noise). They are put \
+            in training order by the step in the checkpoint's name, the final one last. Printed: each checkpoint's \
+            success (and, on Push-T, Diffusion Policy's score), the best checkpoint's, and the mean over the last N \
+            checkpoints: Diffusion Policy reports the max and the average of its last 10 checkpoints.
+            """)
+
+    @Argument(help: "The eval or merge JSON reports of the run's checkpoints (any order).")
+    var reports: [String]
+
+    @Option(parsing: .unconditional,
+            help: "Average the last N checkpoints (clipped to those given; Diffusion Policy's 10 by default).")
+    var last: Int = CheckpointSeries.diffusionPolicyLast
+
+    @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        try Check.integer("--last", last, in: 1...10_000)
+        guard reports.count >= 2 else { throw ValidationError("give the eval reports of two or more checkpoints") }
+        for path in reports { try Check.inputFile("<reports>", path) }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let series = try CheckpointSeries(reports: reports, last: last)
+            let scored = series.bestDiffusionPolicyScore != nil
+            print("\(series.task), \(series.settings), \(series.episodes) episodes (seeds \(series.seeds[0])-"
+                + "\(series.seeds[series.seeds.count - 1])), \(series.entries.count) checkpoints")
+            print("step      success                        " + (scored ? "DP score (Push-T)      " : "")
+                + "checkpoint")
+            func stepText(_ step: Int?) -> String { step.map(String.init) ?? "final" }
+            func atStep(_ step: Int?) -> String { step.map { "at step \($0)" } ?? "at the final checkpoint" }
+            for entry in series.entries {
+                print(stepText(entry.step).padding(toLength: 10, withPad: " ", startingAt: 0)
+                    + entry.success.text.padding(toLength: 31, withPad: " ", startingAt: 0)
+                    + (scored
+                        ? entry.diffusionPolicyScore!.text.padding(toLength: 23, withPad: " ", startingAt: 0) : "")
+                    + entry.checkpoint)
+            }
+            let clipped = series.lastUsed < series.lastRequested
+                ? " (\(series.lastRequested) asked, \(series.lastUsed) evaluated)" : ""
+            func figure(_ value: Double) -> String { String(format: "%.3f", value) }
+            print("best      success \(figure(series.bestSuccess.value)) \(atStep(series.bestSuccess.step))"
+                + (series.bestDiffusionPolicyScore.map { "; DP score \(figure($0.value)) \(atStep($0.step))" } ?? ""))
+            print("mean of the last \(series.lastUsed)\(clipped): success \(figure(series.meanSuccessOfLast))"
+                + (series.meanDiffusionPolicyScoreOfLast.map { "; DP score \(figure($0))" } ?? ""))
+            if let missing = series.missingScore { print("no DP score: \(missing)") }
+            if let json = report.json { try writeJSONReport(series, to: json) }
+        }
     }
 }

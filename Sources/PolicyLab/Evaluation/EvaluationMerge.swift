@@ -7,7 +7,8 @@ import SimBridge
 /// the unsharded run gives: the episodes in seed order, success and its Wilson interval, mean max progress and the
 /// progress levels recomputed from them, the chunk-latency histograms added, the wall time summed (with the longest
 /// shard's). Shards must be of the same evaluation: the same task, checkpoint (its content hash), solver, K,
-/// hand-over, observation noise and policy seed, of the same seed range, with no seed twice.
+/// hand-over, observation noise (and its seed), disturbance and policy seed, of the same seed range, with no seed
+/// twice. Diffusion Policy's Push-T score is recomputed from the episodes too.
 public enum EvaluationMerge {
     /// Merges `reports` (each with the path it was read from, for error messages).
     public static func merge(_ reports: [(path: String, report: EvaluationSession.Report)]) throws
@@ -47,23 +48,26 @@ public enum EvaluationMerge {
 
         var options = EvaluationSession.Options(task: try TaskDescription.named(first.task))
         options.observationNoise = first.observationNoise
+        options.observationNoiseSeed = first.observationNoiseSeed
+        options.disturbance = first.disturbance.map { Disturbance(step: $0.step) }
         if let solver = first.solver.flatMap(SolverMethod.init(rawValue:)), let steps = first.solverSteps {
             options.method = solver
             options.steps = steps
         }
-        let specification = try options.task.makeEnvironment().specification
+        let environment = try options.task.makeEnvironment()
         let busySeconds = reports.reduce(0) { sum, shard in
             let steps = shard.report.results.reduce(0) { $0 + $1.steps }
             let perCore = shard.report.environmentStepsPerSecondPerCore
             return sum + (perCore > 0 ? Double(steps) / perCore : 0)
         }
-        var merged = EvaluationSession.makeReport(
-            options: options, specification: specification, results: results, policy: first.policy, latencies: [],
+        var merged = try EvaluationSession.makeReport(
+            options: options, environment: environment, results: results, policy: first.policy, latencies: [],
             batches: [], busySeconds: busySeconds, threads: first.threads,
             evaluationsPerChunk: first.evaluationsPerChunk)
         merged.checkpoint = first.checkpoint
         merged.checkpointHash = first.checkpointHash
         merged.policySeed = first.policySeed
+        merged.precision = first.precision
         merged.handOver = first.handOver
         merged.replanEvery = first.replanEvery
         merged.actionSteps = first.actionSteps
@@ -92,9 +96,12 @@ public enum EvaluationMerge {
             "task": report.task,
             "policy": report.checkpointHash == nil ? report.policy : "a checkpoint",
             "checkpoint hash": text(report.checkpointHash),
-            "solver": text(report.solver), "K": text(report.solverSteps), "hand-over": text(report.handOver),
+            "solver": text(report.solver), "K": text(report.solverSteps), "precision": text(report.precision),
+            "hand-over": text(report.handOver),
             "actions per chunk": text(report.actionSteps), "replanning interval": text(report.replanEvery),
             "observation noise": "\(report.observationNoise)", "policy seed": text(report.policySeed),
+            "observation noise seed": text(report.observationNoiseSeed),
+            "disturbance step": text(report.disturbance?.step),
             "seed range": report.shardOf.map { "\($0[0])-\($0[1])" } ?? "unsharded",
         ]
     }

@@ -23,6 +23,8 @@ public enum EvaluationSession {
         public var firstSeed: UInt64?
         public var method = SolverMethod.euler
         public var steps = 10
+        /// The number format of a checkpoint's matrix products (`Precision`).
+        public var precision = Precision.fp32
         /// Actions executed per chunk; nil means the policy's Ta. Fewer replan more often.
         public var actionSteps: Int?
         /// How consecutive chunks hand over: receding horizon (Ta actions each) or temporal ensembling (a chunk every
@@ -31,9 +33,14 @@ public enum EvaluationSession {
         public var handOver: ChunkHandOver?
         public var replanEvery: Int?
         public var ensembleDecay: Float = 0.01
-        /// Standard deviation of Gaussian noise added to the observations the policy sees (task units).
+        /// Standard deviation of Gaussian noise added to the observations the policy sees, in the observation's units
+        /// (`ObservationNoise`).
         public var observationNoise: Float = 0
-        /// Seed of the policy's sampling noise (and of the observation noise).
+        /// Seed of the observation noise; nil: the policy seed.
+        public var observationNoiseSeed: UInt64?
+        /// A push of every episode after this many control steps (`DisturbableEnvironment`); nil: none.
+        public var disturbance: Disturbance?
+        /// Seed of the policy's sampling noise (and of the observation noise, unless it has a seed of its own).
         public var policySeed: UInt64 = 0
         /// Evaluate only part `index` of `count` disjoint, contiguous parts of the seeds (the first parts one seed
         /// longer when they do not divide evenly); `EvaluationMerge` puts the parts' reports back together.
@@ -60,6 +67,14 @@ public enum EvaluationSession {
         public init(folder: String) { self.folder = folder }
     }
 
+    /// The push of `eval --disturbance` in a report: its step, what it does, and how many episodes met it (an
+    /// episode that ended before the step did not).
+    public struct DisturbanceSummary: Codable, Sendable, Equatable {
+        public var step: Int
+        public var push: String
+        public var disturbedEpisodes: Int
+    }
+
     /// One episode's video in the report.
     public struct Video: Codable, Sendable, Equatable {
         public var seed: UInt64
@@ -74,6 +89,8 @@ public enum EvaluationSession {
         public var checkpoint: String?
         public var solver: String?
         public var solverSteps: Int?
+        /// A checkpoint's inference precision (fp32, bf16, int8); nil for an expert or a served policy.
+        public var precision: String?
         public var evaluationsPerChunk: Int?
         /// Chunk hand-over (receding or ensemble) and, for ensembling, the steps between chunks.
         public var handOver: String?
@@ -116,6 +133,14 @@ public enum EvaluationSession {
         public var wallSeconds: Double
         public var longestShardSeconds: Double?
         public var videos: [Video]?
+        /// Push-T: Diffusion Policy's score, the mean over episodes of `min(max coverage / 0.95, 1)`
+        /// (`DiffusionPolicyScore`); nil for other tasks.
+        public var diffusionPolicyScore: MeanEstimate?
+        /// With observation noise: the units σ is in, and the noise's seed when it is not the policy seed.
+        public var observationNoiseUnits: String?
+        public var observationNoiseSeed: UInt64?
+        /// The mid-episode push, when one was applied.
+        public var disturbance: DisturbanceSummary?
         public var results: [EpisodeOutcome]
     }
 
@@ -123,10 +148,12 @@ public enum EvaluationSession {
     public static func run(_ options: Options, checkpoint: Checkpoint, path: String) throws -> Report {
         _ = try evaluationSeeds(options)  // checked before the policy is sized by them
         let policy = Policy(checkpoint: checkpoint, capacity: min(options.episodes, 256), method: options.method,
-                            steps: options.steps, seed: options.policySeed, workers: max(1, options.threads))
+                            steps: options.steps, seed: options.policySeed, workers: max(1, options.threads),
+                            precision: options.precision)
         var report = try run(options, policy: policy, name: "checkpoint (\(checkpoint.method))",
                              trainingSeeds: checkpoint.provenance["dataset_seeds"], source: path)
         report.checkpoint = path
+        report.precision = options.precision.rawValue
         report.checkpointHash = parameterHash(checkpoint)
         return report
     }
@@ -206,6 +233,11 @@ public enum EvaluationSession {
     /// The seeds this run evaluates: the whole range, or its shard.
     static func evaluationSeeds(_ options: Options) throws -> [UInt64] {
         guard options.episodes >= 1 else { throw FlowPolicyError.invalidConfiguration("episodes must be at least 1") }
+        guard options.observationNoise >= 0, options.observationNoise.isFinite else {
+            throw FlowPolicyError.invalidConfiguration(
+                "the observation noise must be a standard deviation of 0 or more, got \(options.observationNoise)")
+        }
+        try options.disturbance?.validate(maximumSteps: options.task.maximumSteps)
         let firstSeed = options.firstSeed ?? options.task.evaluationSeed
         let all = (0..<UInt64(options.episodes)).map { firstSeed + $0 }
         guard let shard = options.shard else { return all }
@@ -319,9 +351,13 @@ public enum EvaluationSession {
                 let scheduler = try ActionChunkScheduler(
                     spec: executed, mode: ensemble ? .ensemble : .receding, lead: 0, replanInterval: replanEvery,
                     ensembleDecay: options.ensembleDecay)
-                let episode = try PolicyEpisode(
-                    seed: seed, rollout: Rollout(task: options.task), observationSteps: To,
-                    noise: options.observationNoise, noiseSeed: options.policySeed, chunks: scheduler)
+                let rollout = try Rollout(task: options.task)
+                try rollout.setDisturbance(options.disturbance)
+                let episode = PolicyEpisode(
+                    seed: seed, rollout: rollout, observationSteps: To,
+                    noise: ObservationNoise(standardDeviation: options.observationNoise,
+                                            seed: options.observationNoiseSeed ?? options.policySeed, episode: seed),
+                    chunks: scheduler)
                 if let videoFolder {
                     episode.video = try EpisodeVideo(
                         folder: videoFolder, seed: seed, environment: episode.rollout.environment,
@@ -375,8 +411,8 @@ public enum EvaluationSession {
             results += episodes.map(\.outcome)
         }
         progress?.finish(status: "success \(results.filter(\.success).count)/\(results.count)")
-        var report = makeReport(
-            options: options, specification: environmentSpec, results: results, policy: name,
+        var report = try makeReport(
+            options: options, environment: probe, results: results, policy: name,
             latencies: latencies, batches: batches, busySeconds: busySeconds, threads: threads,
             evaluationsPerChunk: policy.evaluationsPerChunk)
         report.solver = policy.solver.rawValue
@@ -417,6 +453,7 @@ public enum EvaluationSession {
         let progress = options.showProgress
             ? ProgressBar(title: "eval expert", total: seeds.count, unit: "episode") : nil
         let workers = try (0..<threads).map { _ in try ExpertRunner(task: options.task) }
+        for worker in workers { try worker.rollout.setDisturbance(options.disturbance) }
         let queue = WorkQueue(count: seeds.count)
         var results = [EpisodeOutcome?](repeating: nil, count: seeds.count)
         let busy = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
@@ -437,16 +474,17 @@ public enum EvaluationSession {
         }
         let finished = results.compactMap { $0 }
         progress?.finish(status: "success \(finished.filter(\.success).count)/\(finished.count)")
-        return makeReport(options: options, specification: workers[0].rollout.specification, results: finished,
+        return try makeReport(options: options, environment: workers[0].rollout.environment, results: finished,
                           policy: "scripted expert", latencies: [], batches: [],
                           busySeconds: busy.reduce(0, +), threads: threads, evaluationsPerChunk: nil)
     }
 
     static func makeReport(
-        options: Options, specification: EnvironmentSpecification, results: [EpisodeOutcome], policy: String,
+        options: Options, environment: any Environment, results: [EpisodeOutcome], policy: String,
         latencies: [Double], batches: [Int],
         busySeconds: Double, threads: Int, evaluationsPerChunk: Int?
-    ) -> Report {
+    ) throws -> Report {
+        let specification = environment.specification
         let steps = results.reduce(0) { $0 + $1.steps }
         let usesPolicy = evaluationsPerChunk != nil
         var levels: [String: ProportionEstimate] = [:]
@@ -481,7 +519,16 @@ public enum EvaluationSession {
             chunkLatency: nil, clampedChunkValues: nil,
             environmentStepsPerSecondPerCore: busySeconds > 0 ? Double(steps) / busySeconds : 0,
             environmentStepsPerSecondOverall: 0, threads: threads, wallSeconds: 0, longestShardSeconds: nil,
-            videos: nil, results: results)
+            videos: nil, diffusionPolicyScore: try DiffusionPolicyScore.estimate(results, task: options.task),
+            observationNoiseUnits: options.observationNoise > 0 ? ObservationNoise.units(of: options.task) : nil,
+            observationNoiseSeed: options.observationNoise > 0 ? options.observationNoiseSeed : nil,
+            disturbance: options.disturbance.map { disturbance in
+                DisturbanceSummary(
+                    step: disturbance.step,
+                    push: (environment as? any DisturbableEnvironment)?.disturbanceDescription ?? "none",
+                    disturbedEpisodes: results.filter { $0.steps > disturbance.step }.count)
+            },
+            results: results)
     }
 }
 
@@ -495,8 +542,7 @@ final class PolicyEpisode {
     /// ensembling: the weighted average of the chunks covering the step).
     let chunks: ActionChunkScheduler
     let seed: UInt64
-    let noise: Float
-    var noiseSource: RandomSource
+    var noise: ObservationNoise
     /// Chunks sampled for this episode so far (the next one's noise index), and the step the newest was taken at.
     var chunksSampled = 0
     var chunkStep = -1
@@ -506,7 +552,7 @@ final class PolicyEpisode {
     var observation: [Float]
     var action: [Float]
 
-    init(seed: UInt64, rollout: Rollout, observationSteps: Int, noise: Float, noiseSeed: UInt64,
+    init(seed: UInt64, rollout: Rollout, observationSteps: Int, noise: ObservationNoise,
          chunks: ActionChunkScheduler) {
         self.rollout = rollout
         self.chunks = chunks
@@ -517,7 +563,6 @@ final class PolicyEpisode {
             frameWindow = FrameWindow(steps: observationSteps, bytesPerStep: rollout.frameBytes)
         }
         self.noise = noise
-        noiseSource = RandomSource(seed: noiseSeed, stream: seed)
         observation = [Float](repeating: 0, count: specification.observationDimensions)
         action = [Float](repeating: 0, count: specification.actionDimensions)
     }
@@ -559,9 +604,8 @@ final class PolicyEpisode {
 
     /// The rollout's observation, with the evaluation's observation noise.
     private func observe() {
-        for i in observation.indices {
-            observation[i] = rollout.observation[i]
-            if noise > 0 { observation[i] += noise * noiseSource.nextGaussian() }
+        observation.withUnsafeMutableBufferPointer { noisy in
+            noise.apply(rollout.observation, into: noisy.baseAddress!, count: noisy.count)
         }
     }
 }

@@ -54,6 +54,9 @@ public final class Rollout {
     public let frames: UnsafeMutablePointer<UInt8>?
     public var frameBytes: Int { cameraEnvironment?.frameBytes ?? 0 }
     private let cameraEnvironment: (any CameraEnvironment)?
+    /// The mid-episode push of every episode (`setDisturbance`), nil for none.
+    public private(set) var disturbance: Disturbance?
+    private let disturbableEnvironment: (any DisturbableEnvironment)?
 
     public init(environment: any Environment) {
         self.environment = environment
@@ -67,6 +70,7 @@ public final class Rollout {
         cameraEnvironment = cameras
         frames = cameras.map { UnsafeMutablePointer<UInt8>.allocate(capacity: $0.frameBytes) }
         if let cameras { frames?.initialize(repeating: 0, count: cameras.frameBytes) }
+        disturbableEnvironment = environment as? any DisturbableEnvironment
     }
 
     /// A rollout of a new environment of `task`.
@@ -79,6 +83,22 @@ public final class Rollout {
         lastAction.deallocate()
         frames?.deallocate()
     }
+
+    /// Pushes every episode once, after `disturbance.step` control steps, before that step's action (the push of the
+    /// environment's `DisturbableEnvironment` conformance, its directions drawn from the episode's seed); nil: no push.
+    /// Throws if the environment has no push or the step lies beyond its episodes.
+    public func setDisturbance(_ disturbance: Disturbance?) throws {
+        if let disturbance {
+            guard disturbableEnvironment != nil else {
+                throw EnvironmentError.invalidState("task \(specification.task) has no disturbance")
+            }
+            try disturbance.validate(maximumSteps: specification.maximumSteps)
+        }
+        self.disturbance = disturbance
+    }
+
+    /// What the push does, for reports (nil for an environment without one).
+    public var disturbanceDescription: String? { disturbableEnvironment?.disturbanceDescription }
 
     /// Starts the episode of `seed` and writes its first observation. (Allocates nothing after the first episode.)
     public func reset(seed: UInt64) throws {
@@ -105,13 +125,18 @@ public final class Rollout {
 
     /// Applies `action` (`[Da]`) for one control step and records it; returns the step's result, or nil if the
     /// environment failed (the episode then ends as a failure). Stepping on after the episode's end is allowed (a
-    /// replay of a reference's actions does); the environment decides what that means.
+    /// replay of a reference's actions does); the environment decides what that means. With a disturbance, the push
+    /// comes first at its step (that step allocates).
     @discardableResult
     public func step(_ action: UnsafePointer<Float>) -> StepResult? {
         lastAction.update(from: action, count: specification.actionDimensions)
         hasAction = true
         let result: StepResult
         do {
+            if let disturbance, outcome.steps == disturbance.step, let disturbableEnvironment {
+                var random = Disturbance.random(episodeSeed: outcome.seed)
+                try disturbableEnvironment.disturb(using: &random)
+            }
             result = try environment.step(action: action, observation: observation)
             if let frames { try cameraEnvironment?.renderCameras(into: frames) }
         } catch {
