@@ -23,7 +23,8 @@ public struct LayerNorm: Sendable {
         _ x: UnsafePointer<Float>, batch: Int, parameters: UnsafePointer<Float>,
         output y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
     ) {
-        fp_layer_norm(x, Int32(batch), Int32(dimensions), parameters + weight, parameters + bias, epsilon, y, mean, rstd)
+        fp_layer_norm(
+            x, Int32(batch), Int32(dimensions), parameters + weight, parameters + bias, epsilon, y, mean, rstd)
     }
 
     /// Accumulates `dweight`, `dbias` (when `gradients` is given) and `dx` (llm.c's layernorm_backward).

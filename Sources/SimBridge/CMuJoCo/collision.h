@@ -20,9 +20,10 @@
 // constant filters, with their mixed parameters computed as `mj_collideGeoms` computes them. Per step it tests a
 // bounding sphere per body pair (enclosing the body's geoms' spheres and margins), then each geom's sphere against
 // the other body's, then per geom pair MuJoCo's own bounding-sphere and plane tests, then sphere-box and box-box
-// tests on boxes enclosing the geoms, and calls the narrow phase of `mjCOLLISIONFUNC` for what is left. Every test it adds only skips pairs that cannot be within the margin, and no
-// pair the broadphase would keep is lost (a contact needs overlapping geom spheres, so overlapping body boxes), so
-// it finds MuJoCo's contacts in MuJoCo's order, field for field; SimBridge's tests check that.
+// tests on boxes enclosing the geoms, and calls the narrow phase of `mjCOLLISIONFUNC` for what is left. Every test it
+// adds only skips pairs that cannot be within the margin, and no pair the broadphase would keep is lost (a contact
+// needs overlapping geom spheres, so overlapping body boxes), so it finds MuJoCo's contacts in MuJoCo's order, field
+// for field; SimBridge's tests check that.
 //
 // Supported: `npair == 0` (no predefined pairs), planes only in the world body, no height fields, no
 // `mjcb_contactfilter` (checked at every step: with one installed, the step calls `mj_collision`). The constant
