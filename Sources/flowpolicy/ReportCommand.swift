@@ -157,8 +157,8 @@ struct ReportCheckpointsCommand: ParsableCommand {
 
     func validate() throws {
         try Check.integer("--last", last, in: 1...10_000)
-        guard reports.count >= 2 else { throw ValidationError("give the eval reports of two or more checkpoints") }
         for path in reports { try Check.inputFile("<reports>", path) }
+        guard reports.count >= 2 else { throw ValidationError("give the eval reports of two or more checkpoints") }
     }
 
     func run() throws {

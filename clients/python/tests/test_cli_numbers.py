@@ -33,7 +33,8 @@ TRAPS = {132, 133, 134, 139}  # SIGILL, SIGTRAP, SIGABRT, SIGSEGV as a shell rep
 
 # Where 0 (or -1) is a legitimate value; every other numeric option must refuse them, naming itself.
 ZERO_ALLOWED = {"--seed", "--policy-seed", "--spin-us", "--warmup", "--weight-decay", "--head-rank", "--lambda-fm",
-                "--lambda-prox", "--observation-noise", "--ensemble-decay", "--valid-ratio", "--observation"}
+                "--lambda-prox", "--observation-noise", "--ensemble-decay", "--valid-ratio", "--observation",
+                "--disturbance"}  # --disturbance 0: a push before the first action
 NEGATIVE_ALLOWED = {"--observation"}  # an observation window is a list of any finite numbers
 # Values for required options that are not paths (paths get one that does not exist).
 REQUIRED_VALUES = {"--task": "pusht", "--observation": "0", "--name": "key", "--robot": "tcp://127.0.0.1:9"}
