@@ -52,4 +52,18 @@ public struct Disturbance: Codable, Sendable, Equatable {
         if norm > 0 { direction = direction.map { $0 / norm } } else { direction[0] = 1 }
         return direction
     }
+
+    /// The report's sentence for an arm bump of `speed` rad/s.
+    public static func armBumpDescription(speed: Double) -> String {
+        "the arm bumped: its 7 joint velocities changed by \(speed) rad/s (norm) in a random direction"
+    }
+
+    /// An arm bump: adds `speed` rad/s (Euclidean norm) along a uniformly random direction of the velocities of
+    /// `dofs` (the arm's joints in qvel), drawn from `random`.
+    static func bumpArm(_ data: Data, dofs: [Int], speed: Double, using random: inout SeededRandom) {
+        let direction = randomDirection(dimensions: dofs.count, using: &random)
+        data.withQvel { qvel in
+            for (i, dof) in dofs.enumerated() { qvel[dof] += speed * direction[i] }
+        }
+    }
 }

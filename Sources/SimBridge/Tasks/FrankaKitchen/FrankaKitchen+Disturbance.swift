@@ -7,18 +7,12 @@ extension FrankaKitchen: DisturbableEnvironment {
     /// follow the observed joints).
     public static let disturbanceJointSpeed = 10.0
 
-    public var disturbanceDescription: String {
-        "the arm bumped: its 7 joint velocities changed by \(Self.disturbanceJointSpeed) rad/s (norm) in a random "
-            + "direction"
-    }
+    public var disturbanceDescription: String { Disturbance.armBumpDescription(speed: Self.disturbanceJointSpeed) }
 
     /// A bump of the arm: an impulse that adds `disturbanceJointSpeed` rad/s along a uniformly random direction of
     /// the 7 arm joints' velocities (the first 7 entries of qvel). The position actuators then pull the arm back
     /// towards their targets; the fingers and the kitchen's objects are left as they are.
     public func disturb(using random: inout SeededRandom) throws {
-        let direction = Disturbance.randomDirection(dimensions: 7, using: &random)
-        data.withQvel { qvel in
-            for joint in 0..<7 { qvel[joint] += Self.disturbanceJointSpeed * direction[joint] }
-        }
+        Disturbance.bumpArm(data, dofs: Array(0..<7), speed: Self.disturbanceJointSpeed, using: &random)
     }
 }

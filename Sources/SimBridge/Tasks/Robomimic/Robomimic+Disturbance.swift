@@ -6,18 +6,12 @@ extension Robomimic: DisturbableEnvironment {
     /// delta controller holds wherever the hand is, it does not return to where it was).
     public static let disturbanceJointSpeed = 3.0
 
-    public var disturbanceDescription: String {
-        "the arm bumped: its 7 joint velocities changed by \(Self.disturbanceJointSpeed) rad/s (norm) in a random "
-            + "direction"
-    }
+    public var disturbanceDescription: String { Disturbance.armBumpDescription(speed: Self.disturbanceJointSpeed) }
 
     /// A bump of the arm: an impulse that adds `disturbanceJointSpeed` rad/s along a uniformly random direction of
     /// the 7 arm joints' velocities. The operational-space controller then pulls the hand back to its goal; the
     /// gripper and the object are left as they are (an object held in the hand moves with it, or slips).
     public func disturb(using random: inout SeededRandom) throws {
-        let direction = Disturbance.randomDirection(dimensions: armDofs.count, using: &random)
-        data.withQvel { qvel in
-            for (i, dof) in armDofs.enumerated() { qvel[dof] += Self.disturbanceJointSpeed * direction[i] }
-        }
+        Disturbance.bumpArm(data, dofs: armDofs, speed: Self.disturbanceJointSpeed, using: &random)
     }
 }
