@@ -7,13 +7,11 @@ public struct PackedResMLPFiLM: Sendable {
         let l2: PackedLinear
     }
 
-    public let precision: Precision
     let inp: PackedLinear
     let blocks: [Block]
     let out: PackedLinear
 
     public init(network: ResMLPFiLM, parameters: UnsafePointer<Float>, precision: Precision) {
-        self.precision = precision
         func pack(_ layer: Linear) -> PackedLinear { PackedLinear(layer, parameters: parameters, precision: precision) }
         inp = pack(network.inp)
         blocks = network.blocks.map { Block(film: pack($0.film), l1: pack($0.l1), l2: pack($0.l2)) }
