@@ -7,14 +7,16 @@ import PolicyRuntime
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Read JSON reports: one HTML page (the default), the field's scores, a run's checkpoints.",
+        abstract: "Read JSON reports: one HTML page (the default), the field's scores, a run's checkpoints, seeds.",
         discussion: """
             `flowpolicy report REPORT.json... --out PAGE.html` is `flowpolicy report page`. `report scores` prints \
             success beside Diffusion Policy's Push-T score for eval reports, `report checkpoints` the best and the \
-            mean of the last checkpoints of a training run, as Diffusion Policy reports them; both read the reports \
-            already written (older ones too) and run nothing.
+            mean of the last checkpoints of a training run, as Diffusion Policy reports them, `report seeds` the \
+            mean and spread of one evaluation across seeds; they read the reports already written (older ones \
+            too) and run nothing.
             """,
-        subcommands: [ReportPageCommand.self, ReportScoresCommand.self, ReportCheckpointsCommand.self],
+        subcommands: [ReportPageCommand.self, ReportScoresCommand.self, ReportCheckpointsCommand.self,
+                      ReportSeedsCommand.self],
         defaultSubcommand: ReportPageCommand.self)
 }
 
@@ -23,9 +25,11 @@ struct ReportPageCommand: ParsableCommand {
         commandName: "page",
         abstract: "One self-contained HTML page from eval, merge, campaign, train and bench JSON reports.",
         discussion: """
-            The page has a summary table (task, policy, K, success with its 95% interval, episodes), success \
-            against K (one checkpoint at several K, or a merged campaign's rows) and against training steps \
-            (intermediate checkpoints NAME.stepN.safetensors, and the final one with its train report), the outcome \
+            The page has a summary table (task, policy, K, success with its 95% interval, episodes; on Push-T \
+            Diffusion Policy's score, the mean of min(max coverage / 0.95, 1); the conditions when a report has \
+            any: observation noise, a push, a precision other than fp32), success against K (one checkpoint at \
+            several K, or a merged campaign's rows) and against training steps (intermediate checkpoints \
+            NAME.stepN.safetensors, and the final one with its train report), each series one condition, the outcome \
             of every seed (green success, red failure, the shade the episode's progress), chunk latency histograms, \
             the training loss curve, benchmark latencies and the episode videos an eval report lists (failures \
             first). Plots are drawn by matplotlib and inlined as SVG, videos as data URLs: the file opens anywhere, \
@@ -187,6 +191,57 @@ struct ReportCheckpointsCommand: ParsableCommand {
                 + (series.meanDiffusionPolicyScoreOfLast.map { "; DP score \(figure($0))" } ?? ""))
             if let missing = series.missingScore { print("no DP score: \(missing)") }
             if let json = report.json { try writeJSONReport(series, to: json) }
+        }
+    }
+}
+
+struct ReportSeedsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "seeds",
+        abstract: "One evaluation across seeds: each seed's success, the mean and spread, the pooled episodes.",
+        discussion: """
+            Give the eval reports of one evaluation repeated with different seeds: checkpoints trained or \
+            fine-tuned with different seeds, or one checkpoint with different `--policy-seed`s, all evaluated \
+            alike (task, K, hand-over, episodes, seeds, noise, push). Printed: each report's success (and, on \
+            Push-T, Diffusion Policy's score), their mean ± sample standard deviation over the seeds, and the \
+            pooled episodes' success with its 95% Wilson interval. The standard deviation is the spread the seed \
+            causes; the pooled interval counts the episodes only.
+            """)
+
+    @Argument(help: "The eval or merge JSON reports, one per seed.")
+    var reports: [String]
+
+    @OptionGroup var report: ReportOptions
+
+    func validate() throws {
+        for path in reports { try Check.inputFile("<reports>", path) }
+        guard reports.count >= 2 else { throw ValidationError("give the eval reports of two or more seeds") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let spread = try SeedSpread(reports: reports)
+            let scored = spread.meanDiffusionPolicyScore != nil
+            let width = min(max(spread.entries.map(\.report.count).max() ?? 0, 6), 60)
+            print("\(spread.task), \(spread.settings), \(spread.episodes) episodes each (seeds \(spread.seeds[0])-"
+                + "\(spread.seeds[spread.seeds.count - 1])), \(spread.entries.count) reports")
+            print("report".padding(toLength: width, withPad: " ", startingAt: 0) + "  policy seed  "
+                + "success                        " + (scored ? "DP score (Push-T)" : ""))
+            for entry in spread.entries {
+                print(String(entry.report.suffix(width)).padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                    + "\(entry.policySeed ?? 0)".padding(toLength: 11, withPad: " ", startingAt: 0) + "  "
+                    + entry.success.text.padding(toLength: 31, withPad: " ", startingAt: 0)
+                    + (scored ? entry.diffusionPolicyScore!.text : ""))
+            }
+            func figure(_ value: Double) -> String { String(format: "%.3f", value) }
+            print("mean ± sd over \(spread.entries.count) seeds: success \(figure(spread.meanSuccess)) ± "
+                + figure(spread.successStandardDeviation)
+                + (spread.meanDiffusionPolicyScore.map {
+                    "; DP score \(figure($0)) ± \(figure(spread.diffusionPolicyScoreStandardDeviation!))"
+                } ?? ""))
+            print("pooled: success \(spread.pooledSuccess.text)")
+            if let missing = spread.missingScore { print("no DP score: \(missing)") }
+            if let json = report.json { try writeJSONReport(spread, to: json) }
         }
     }
 }

@@ -14,7 +14,7 @@ private func temporaryFolder() throws -> String {
 /// Writes an evaluation report with the keys the oldest committed reports have (no `diffusionPolicyScore`, no
 /// `stepsToProgressLevels`), `successes` of the episodes successful and the given largest coverages.
 private func writeOldReport(to path: String, checkpoint: String?, task: String = "pusht", K: Int = 10,
-                            maxCoverages: [Double?]) throws {
+                            policySeed: Int? = nil, maxCoverages: [Double?]) throws {
     let successes = maxCoverages.filter { ($0 ?? 0) > 0.95 }.count
     let results: [[String: Any]] = maxCoverages.enumerated().map { index, coverage in
         var episode: [String: Any] = [
@@ -33,10 +33,12 @@ private func writeOldReport(to path: String, checkpoint: String?, task: String =
         "progressName": "max coverage", "results": results,
     ]
     if let checkpoint { report["checkpoint"] = checkpoint }
+    if let policySeed { report["policySeed"] = policySeed }
     try JSONSerialization.data(withJSONObject: report).write(to: URL(fileURLWithPath: path))
 }
 
-/// Diffusion Policy's Push-T score, and the best and mean-of-last checkpoints of a run, from reports on disk.
+/// Diffusion Policy's Push-T score, the best and mean-of-last checkpoints of a run, and the spread across seeds, from
+/// reports on disk.
 @Suite struct FieldMetricsTests {
     @Test func diffusionPolicyScoreIsTheMeanOfTheClippedLargestReward() throws {
         let score = DiffusionPolicyScore.estimate(maxCoverages: [0.95, 0.5, 1.0, 0.0, 0.9], successCoverage: 0.95)
@@ -106,6 +108,36 @@ private func writeOldReport(to path: String, checkpoint: String?, task: String =
         try writeOldReport(to: "\(folder)/other.json", checkpoint: "other.step40000.safetensors",
                            maxCoverages: [0.5, 0.5, 0.5, 0.5])
         #expect(throws: FlowPolicyError.self) { try CheckpointSeries(reports: paths + ["\(folder)/other.json"]) }
+    }
+
+    @Test func seedsAreReportedAsMeanSpreadAndPooledEpisodes() throws {
+        let folder = try temporaryFolder()
+        // Success 1/4, 3/4, 2/4: three fine-tuning seeds, and the base with a second policy seed.
+        let runs: [(String, Int?, [Double])] = [
+            ("mle-seed0.safetensors", nil, [0.99, 0.5, 0.5, 0.5]),
+            ("mle-seed1.safetensors", nil, [0.99, 0.98, 0.97, 0.5]),
+            ("mle-seed2.safetensors", nil, [0.99, 0.98, 0.5, 0.2]),
+            ("mle-seed2.safetensors", 1, [0.99, 0.5, 0.5, 0.2]),
+        ]
+        var paths: [String] = []
+        for (index, (checkpoint, policySeed, coverages)) in runs.enumerated() {
+            paths.append("\(folder)/\(index).json")
+            try writeOldReport(to: paths.last!, checkpoint: checkpoint, policySeed: policySeed, maxCoverages: coverages)
+        }
+        let spread = try SeedSpread(reports: Array(paths.prefix(3)))
+        #expect(abs(spread.meanSuccess - 0.5) < 1e-12)
+        #expect(abs(spread.successStandardDeviation - 0.25) < 1e-12, "sample standard deviation, n - 1")
+        #expect(spread.pooledSuccess == ProportionEstimate(successes: 6, trials: 12))
+        let scores = runs.prefix(3).map { $0.2.map { min($0 / 0.95, 1) }.reduce(0, +) / 4 }
+        #expect(abs(spread.meanDiffusionPolicyScore! - scores.reduce(0, +) / 3) < 1e-12)
+        #expect(try SeedSpread(reports: [paths[2], paths[3]]).entries.map(\.policySeed) == [nil, 1])
+
+        // Refused: one report, a report given twice, an evaluation at another K.
+        #expect(throws: FlowPolicyError.self) { try SeedSpread(reports: [paths[0]]) }
+        #expect(throws: FlowPolicyError.self) { try SeedSpread(reports: [paths[0], paths[1], paths[0]]) }
+        try writeOldReport(to: "\(folder)/k2.json", checkpoint: "mle-seed3.safetensors", K: 2,
+                           maxCoverages: [0.5, 0.5, 0.5, 0.5])
+        #expect(throws: FlowPolicyError.self) { try SeedSpread(reports: paths + ["\(folder)/k2.json"]) }
     }
 
     @Test func trainingStepsAreReadFromCheckpointNames() {

@@ -2,14 +2,14 @@
 # Reproduces every figure of tasks/pusht/README.md: the demonstrations, the shipped policy, and the experiments of
 # seed 000 (fine-tuning) and seed 001 (Local Flow Matching). Each stage can be run on its own:
 #
-#   tasks/pusht/reproduce.sh [policy] [seed000] [seed001]     (no argument: all three, about 3 hours on 2 cores)
+#   tasks/pusht/reproduce.sh [policy] [seed000] [seed001] [seeds]   (no argument: all four, about 5 hours on 2 cores)
 #
 # Intermediate files go to $FLOWPOLICY_CACHE/runs/pusht (default ~/.cache/flowpolicy); the JSON reports to
 # tasks/pusht/reports. `policy` also copies the trained checkpoint to tasks/pusht/policy.safetensors.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(policy seed000 seed001)
+[ ${#stages[@]} -eq 0 ] && stages=(policy seed000 seed001 seeds)
 flowpolicy=.build/release/flowpolicy
 [ -x "$flowpolicy" ] || swift build -c release --product flowpolicy
 runs="${FLOWPOLICY_CACHE:-$HOME/.cache/flowpolicy}/runs/pusht"
@@ -94,9 +94,74 @@ seed001() {
     evaluate "$runs/lfm-distilled.safetensors" lfm-distilled 1
 }
 
+# Issue 21: three training seeds, seed 000 on the shipped policy with three fine-tuning seeds, robustness.
+seeds() {
+    local data="$runs/expert-1000.safetensors" shipped=tasks/pusht/policy.safetensors
+    say "three training seeds of the shipped settings, 25k steps each"
+    for s in 0 1 2; do
+        "$flowpolicy" train --dataset "$data" --out "$runs/seed$s-25k.safetensors" --steps 25000 --lr 1e-3 \
+            --warmup 1000 --seed "$s" --json "$reports/train-seed$s-25k.json"
+        evaluate "$runs/seed$s-25k.safetensors" "seed$s-25k" 2 10
+    done
+    "$flowpolicy" report seeds "$reports"/seed?-25k-k10.json
+    "$flowpolicy" report seeds "$reports"/seed?-25k-k2.json
+    say "seed 000 on the shipped policy: MLE and residual through K = 1 and 2, fine-tuning seeds 0-2"
+    for k in 1 2; do
+        for p in 0 1 2; do
+            local name="shipped-k$k-policy-seed$p"
+            [ "$p" = 0 ] && name="shipped-k$k"
+            "$flowpolicy" eval --task pusht --episodes 200 --steps "$k" --policy-seed "$p" \
+                --json "$reports/$name.json" | grep -E '^  success' | sed "s/^/shipped K=$k policy seed $p /"
+        done
+        for mode in mle residual; do
+            for s in 0 1 2; do
+                "$flowpolicy" finetune --checkpoint "$shipped" --dataset "$data" --mode "$mode" --steps "$k" \
+                    --seed "$s" --out "$runs/shipped-$mode-k$k-seed$s.safetensors" \
+                    --json "$reports/finetune-shipped-$mode-k$k-seed$s.json"
+                "$flowpolicy" eval --task pusht --checkpoint "$runs/shipped-$mode-k$k-seed$s.safetensors" \
+                    --episodes 200 --steps "$k" --json "$reports/shipped-$mode-k$k-seed$s.json" \
+                    | grep -E '^  success' | sed "s/^/$mode K=$k seed $s /"
+            done
+            "$flowpolicy" certify --checkpoint "$runs/shipped-$mode-k$k-seed0.safetensors" --task pusht \
+                --steps "$k" --json "$reports/certify-shipped-$mode-k$k-seed0.json"
+        done
+        "$flowpolicy" certify --checkpoint "$shipped" --task pusht --steps "$k" \
+            --json "$reports/certify-shipped-k$k.json"
+    done
+    say "robustness: observation noise and a push, the shipped policy at K = 10"
+    for noise in 2 5; do
+        "$flowpolicy" eval --task pusht --episodes 200 --steps 10 --observation-noise "$noise" \
+            --json "$reports/noise$noise-k10.json" | grep -E '^  success' | sed "s/^/noise $noise /"
+    done
+    for step in 30 100; do
+        "$flowpolicy" eval --task pusht --episodes 200 --steps 10 --disturbance "$step" \
+            --json "$reports/disturbance$step-k10.json" | grep -E '^  success' | sed "s/^/push at $step /"
+    done
+    say "robustness of the base and the fine-tuned policies at K = 1 and 2"
+    for k in 1 2; do
+        local name checkpoint seed
+        for run in base0 base1 base2 mle0 mle1 mle2 residual0 residual1 residual2; do
+            seed=${run: -1}
+            case "$run" in
+                base*) name="shipped-k$k-policy-seed$seed"; checkpoint="$shipped" ;;
+                *) name="shipped-${run%?}-k$k-seed$seed"; checkpoint="$runs/$name.safetensors"; seed=0 ;;
+            esac
+            "$flowpolicy" eval --task pusht --checkpoint "$checkpoint" --episodes 200 --steps "$k" \
+                --policy-seed "$seed" --observation-noise 2 --json "$reports/robust-noise2-$name.json" > /dev/null
+            "$flowpolicy" eval --task pusht --checkpoint "$checkpoint" --episodes 200 --steps "$k" \
+                --policy-seed "$seed" --disturbance 100 --json "$reports/robust-push100-$name.json" > /dev/null
+        done
+        for condition in noise2 push100; do
+            for policy in shipped-k$k-policy shipped-mle-k$k shipped-residual-k$k; do
+                "$flowpolicy" report seeds "$reports/robust-$condition-$policy"-seed?.json
+            done
+        done
+    done
+}
+
 for stage in "${stages[@]}"; do
     case "$stage" in
-        policy|seed000|seed001) "$stage" ;;
-        *) echo "unknown stage '$stage' (expected policy, seed000 or seed001)" >&2; exit 2 ;;
+        policy|seed000|seed001|seeds) "$stage" ;;
+        *) echo "unknown stage '$stage' (expected policy, seed000, seed001 or seeds)" >&2; exit 2 ;;
     esac
 done

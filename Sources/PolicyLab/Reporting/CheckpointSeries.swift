@@ -61,11 +61,7 @@ public struct CheckpointSeries: Codable, Sendable {
         let (firstPath, first) = digests[0]
         for (path, digest) in digests.dropFirst() {
             let theirs = Self.settings(of: digest), ours = Self.settings(of: first)
-            // Reports written before the hand-over was recorded name none: they agree with any.
-            let differs = { (name: String) in
-                ours[name] != theirs[name] && !(name == "hand-over" && [ours[name], theirs[name]].contains("none"))
-            }
-            if let name = ours.keys.sorted().first(where: differs) {
+            if let name = Self.firstDifference(ours, theirs) {
                 throw FlowPolicyError.incompatible(
                     path: path, message: "its \(name) is \(theirs[name]!), \(firstPath)'s is \(ours[name]!); "
                         + "compare checkpoints evaluated alike")
@@ -138,6 +134,15 @@ public struct CheckpointSeries: Codable, Sendable {
         URL(fileURLWithPath: checkpoint).lastPathComponent.split(separator: ".")
             .filter { !($0.hasPrefix("step") && Int($0.dropFirst(4)) != nil) && $0 != "safetensors" }
             .joined(separator: ".")
+    }
+
+    /// The name of the first setting in which two evaluations differ (the task first), nil when they agree. Reports
+    /// written before the hand-over was recorded name none: they agree with any.
+    static func firstDifference(_ ours: [String: String], _ theirs: [String: String]) -> String? {
+        let names = ["task"] + ours.keys.sorted().filter { $0 != "task" }
+        return names.first { name in
+            ours[name] != theirs[name] && !(name == "hand-over" && [ours[name], theirs[name]].contains("none"))
+        }
     }
 
     /// What must agree between the evaluations, by name.

@@ -90,6 +90,15 @@ def _mean_progress(evaluation):
     return f"{sum(values) / len(values):.3f}" if values else "–"
 
 
+def _dp_score(evaluation):
+    """Diffusion Policy's Push-T score with its interval; a dash (the reason on hover) when there is none."""
+    score = evaluation.diffusion_policy_score
+    if score is None:
+        reason = evaluation.diffusion_policy_score_missing
+        return f'<span title="{_e(reason)}">–</span>' if reason else "–"
+    return _e(f"{score.mean:.3f} [{score.low:.3f}, {score.high:.3f}]")
+
+
 def _table(headers, rows, numeric=()):
     head = "".join(f"<th>{_e(header)}</th>" for header in headers)
     body = []
@@ -108,16 +117,34 @@ def _report_name(source):
     return _e(file_name(source))
 
 
+def _evaluation_table(evaluations):
+    """One row per evaluation; the conditions column only when some row has one, the DP score only when some row is
+    Push-T."""
+    columns = [  # (header, numeric, cell)
+        ("task", False, lambda e: _e(e.task)),
+        ("policy", False, lambda e: _e(e.checkpoint_name)),
+        ("K", True, lambda e: _or_dash(e.solver_steps)),
+        ("hand-over", False, lambda e: _or_dash(e.hand_over)),
+        ("conditions", False, lambda e: _e(e.conditions)),
+        ("success [95% interval]", True, lambda e: _e(_rate(e))),
+        ("DP score [95% interval]", True, _dp_score),
+        ("episodes", True, lambda e: f"{e.successes}/{e.trials}"),
+        ("mean max progress", True, lambda e: _e(_mean_progress(e))),
+        ("training steps", True, lambda e: _or_dash(e.training_steps, "{:,}")),
+        ("report", False, lambda e: _report_name(e.source)),
+    ]
+    shown = {"conditions": any(e.conditions for e in evaluations),
+             "DP score [95% interval]": any(e.push_t for e in evaluations)}
+    columns = [column for column in columns if shown.get(column[0], True)]
+    rows = [[cell(e) for _, _, cell in columns] for e in evaluations]
+    return _table([header for header, _, _ in columns], rows,
+                  numeric={index for index, (_, numeric, _) in enumerate(columns) if numeric})
+
+
 def _summary(reports):
     parts = []
     if reports.evaluations:
-        headers = ["task", "policy", "K", "hand-over", "success [95% interval]", "episodes", "mean max progress",
-                   "training steps", "report"]
-        rows = [[_e(e.task), _e(e.checkpoint_name), _or_dash(e.solver_steps), _or_dash(e.hand_over), _e(_rate(e)),
-                 f"{e.successes}/{e.trials}", _e(_mean_progress(e)), _or_dash(e.training_steps, "{:,}"),
-                 _report_name(e.source)]
-                for e in reports.evaluations]
-        parts.append(_table(headers, rows, numeric={2, 4, 5, 6, 7}))
+        parts.append(_evaluation_table(reports.evaluations))
     if reports.trainings:
         headers = ["task", "trainer", "method", "checkpoint", "steps", "final loss", "samples/s", "time", "report"]
         rows = [[_or_dash(t.task), _e(t.trainer), _or_dash(t.method),

@@ -6,6 +6,9 @@ Four kinds are understood, each recognised by the keys it always has:
   rate and its 95% Wilson interval low/high); K is `solverSteps`, the latency per chunk an HDR histogram
   `chunkLatency` {"unit": "ns", "counts": [[value, count], ...]} (older reports: only the summary
   `inferenceLatencyMilliseconds`); optional `videos` [{"seed", "success", "file"}], files relative to the report;
+  Push-T's `diffusionPolicyScore` {"mean", "low", "high", "count"} (older reports: computed from the episodes' max
+  coverage); the conditions `observationNoise` (σ, 0: none) and `observationNoiseSeed`, `disturbance` {"step", ...}
+  (absent or null: no push) and `precision` (fp32, bf16, int8; absent: fp32);
 - a merged campaign (`flowpolicy campaign merge`, DIR/campaign.json): `campaign` and `rows` [{checkpoint, steps (K),
   handOver, report (an evaluation)}];
 - a training run (`flowpolicy train|finetune --json`, flowpolicy_torch): `steps`, `dataset` and `finalLoss` or
@@ -34,12 +37,24 @@ EXPECTED_KINDS = ("an evaluation (keys results and success), a merged campaign (
 # `swift-30k.step10000.safetensors`, `fm-dp-80k.step40000.safetensors`: the intermediate checkpoints `train` writes.
 STEP_IN_NAME = re.compile(r"[._-]step(\d+)(?=\.|$)")
 
+# Tasks scored by Diffusion Policy's Push-T score, with the coverage at which their reward reaches 1 (task.yaml's
+# `environment.success_coverage`, which is how flowpolicy itself tells them: `diffusionPolicyScoreCoverage`).
+SUCCESS_COVERAGE = {"pusht": 0.95, "pusht_image": 0.95}
+
 
 @dataclass
 class Video:
     seed: int
     success: bool
     path: Path
+
+
+@dataclass
+class Estimate:
+    """A mean with its 95% interval (flowpolicy's MeanEstimate)."""
+    mean: float
+    low: float
+    high: float
 
 
 @dataclass
@@ -63,6 +78,30 @@ class Evaluation:
     training_steps: int | None
     videos: list = field(default_factory=list)
     observation_noise: float = 0.0
+    observation_noise_seed: int | None = None  # None: the policy seed
+    disturbance_step: int | None = None  # the control step of the push, None: no push
+    precision: str | None = None  # a checkpoint's inference precision; None: not recorded (fp32)
+    diffusion_policy_score: Estimate | None = None  # Push-T only
+    diffusion_policy_score_missing: str | None = None  # why a Push-T report has no score
+
+    @property
+    def conditions(self):
+        """What the evaluation ran under besides the plain setting, e.g. `noise σ 2, push at step 30, int8`; empty
+        for none (no observation noise, no push, fp32)."""
+        parts = []
+        if self.observation_noise > 0:
+            seed = self.observation_noise_seed
+            parts.append(f"noise σ {self.observation_noise:g}" + (f" (seed {seed})" if seed is not None else ""))
+        if self.disturbance_step is not None:
+            parts.append(f"push at step {self.disturbance_step}")
+        if self.precision not in (None, "fp32"):
+            parts.append(self.precision)
+        return ", ".join(parts)
+
+    @property
+    def push_t(self):
+        """Whether the task is scored by Diffusion Policy's Push-T score."""
+        return self.task in SUCCESS_COVERAGE or self.diffusion_policy_score is not None
 
     @property
     def checkpoint_name(self):
@@ -197,8 +236,10 @@ def _evaluation(document, source, folder, solver_steps=None, hand_over=None, che
                                                 for r in results):
         raise ReportError(f"{source}: results must be a list of per-seed outcomes with seed and success")
     checkpoint = checkpoint or document.get("checkpoint")
+    task = str(document.get("task", "?"))
+    score, missing = _diffusion_policy_score(document, task, results, source)
     return Evaluation(
-        source=source, task=str(document.get("task", "?")), policy=str(document.get("policy", "?")),
+        source=source, task=task, policy=str(document.get("policy", "?")),
         checkpoint=checkpoint,
         solver_steps=solver_steps if solver_steps is not None else _number(document, "solverSteps", source, int,
                                                                            required=False),
@@ -209,7 +250,63 @@ def _evaluation(document, source, folder, solver_steps=None, hand_over=None, che
         latency_summary_ms=document.get("inferenceLatencyMilliseconds"),
         training_steps=_training_steps(document, checkpoint, source),
         videos=_videos(document.get("videos"), source, folder),
-        observation_noise=_number(document, "observationNoise", source, required=False) or 0.0)
+        observation_noise=_number(document, "observationNoise", source, required=False) or 0.0,
+        observation_noise_seed=_number(document, "observationNoiseSeed", source, int, required=False),
+        disturbance_step=_disturbance_step(document.get("disturbance"), source),
+        precision=_precision(document.get("precision"), source),
+        diffusion_policy_score=score, diffusion_policy_score_missing=missing)
+
+
+def _diffusion_policy_score(document, task, results, source):
+    """Diffusion Policy's Push-T score and, when there is none for a Push-T report, why: the report's own
+    `diffusionPolicyScore` when it has one, else (as `flowpolicy report scores`) the mean of min(max coverage / 0.95,
+    1) over the episodes it lists, provided it lists every episode with its max coverage. (None, None) for other
+    tasks."""
+    stored = document.get("diffusionPolicyScore")
+    if stored is not None:
+        where = f"{source}: diffusionPolicyScore"
+        if not isinstance(stored, dict):
+            raise ReportError(f"{where} must be an object with mean, low and high, got {json.dumps(stored)[:80]}")
+        return Estimate(_number(stored, "mean", where), _number(stored, "low", where),
+                        _number(stored, "high", where)), None
+    coverage = SUCCESS_COVERAGE.get(task)
+    if coverage is None:
+        return None, None
+    episodes = document.get("episodes", len(results))
+    if not results or len(results) != episodes:
+        return None, "the report lists no episodes, so no per-episode max coverage"
+    coverages = [r.get("maxProgress") for r in results]
+    if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coverages):
+        return None, "the report does not record each episode's max coverage"
+    return mean_estimate([min(max(c / coverage, 0.0), 1.0) for c in coverages], bounds=(0.0, 1.0)), None
+
+
+def mean_estimate(values, bounds=(-math.inf, math.inf), z=1.959963984540054):
+    """The mean of `values` with its 95% interval as flowpolicy computes it (normal approximation, sample standard
+    deviation), clipped to `bounds`."""
+    n = len(values)
+    mean = sum(values) / n
+    variance = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    half = z * math.sqrt(variance / n)
+    return Estimate(mean, max(mean - half, bounds[0]), min(mean + half, bounds[1]))
+
+
+def _disturbance_step(value, source):
+    """The control step of an eval's push: `disturbance` is {"step", "push", "disturbedEpisodes"} (a bare step is
+    taken too); None when there was none."""
+    if value is None:
+        return None
+    step = value.get("step") if isinstance(value, dict) else value
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise ReportError(f"{source}: disturbance must be an object with the push's step, got "
+                          f"{json.dumps(value)[:80]}")
+    return step
+
+
+def _precision(value, source):
+    if value is not None and not isinstance(value, str):
+        raise ReportError(f"{source}: precision must be fp32, bf16 or int8, got {json.dumps(value)[:80]}")
+    return value
 
 
 def _campaign_row(row, index, source, folder):

@@ -31,7 +31,7 @@ def labels(keys, names):
         parts = []
         for index in varying:
             value = key[index]
-            if value is None:
+            if value is None or value == "":
                 continue
             parts.append(f"{names[index]}{value}" if names[index] else str(value))
         result[key] = ", ".join(parts)

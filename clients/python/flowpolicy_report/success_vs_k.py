@@ -15,7 +15,7 @@ def _k(evaluation):
 
 
 def _series_key(evaluation):
-    return (evaluation.checkpoint_name, evaluation.task, evaluation.hand_over, evaluation.observation_noise,
+    return (evaluation.checkpoint_name, evaluation.task, evaluation.hand_over, evaluation.conditions,
             evaluation.checkpoint)
 
 
@@ -25,7 +25,7 @@ def plot_success_against_k(evaluations):
     if not series:
         return Plot(KEY, TITLE, None, "No checkpoint was evaluated at two or more K: give reports of one checkpoint "
                                       "at several --steps (or a merged campaign) to see this plot.")
-    names = labels(series, ("", "", "hand-over ", "observation noise ", ""))
+    names = labels(series, ("", "", "hand-over ", "", ""))
     figure, axes = new_figure(3.6)
     ax = axes[0][0]
     ks = sorted({_k(member) for members in series.values() for member in members})

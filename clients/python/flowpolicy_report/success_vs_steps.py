@@ -16,7 +16,7 @@ def _steps(evaluation):
 
 def _series_key(evaluation):
     return (evaluation.run_name, evaluation.task, evaluation.solver_steps, evaluation.hand_over,
-            evaluation.observation_noise)
+            evaluation.conditions)
 
 
 @styled
@@ -26,7 +26,7 @@ def plot_success_against_steps(evaluations):
         return Plot(KEY, TITLE, None, "No training run has evaluations at two or more steps: give the reports of its "
                                       "intermediate checkpoints (NAME.stepN.safetensors) and of its final one with "
                                       "its training report, to see this plot.")
-    names = labels(series, ("", "", "K=", "hand-over ", "observation noise "))
+    names = labels(series, ("", "", "K=", "hand-over ", ""))
     figure, axes = new_figure(3.6)
     ax = axes[0][0]
     for key, members in series.items():

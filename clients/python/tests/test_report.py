@@ -6,10 +6,12 @@ The page marks what rendered on <body> (data-plots, data-plots-rendered, data-vi
 reads it back from Chromium's DOM dump after the page's scripts ran, and takes a screenshot (kept in pytest's
 temporary folder, REPORT_SCREENSHOT names it in the output)."""
 
+import html
 import json
 import math
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +26,7 @@ from flowpolicy_report.__main__ import main  # noqa: E402
 
 PUSHT = CLIENTS.parents[1] / "tasks" / "pusht" / "reports"
 KITCHEN = CLIENTS.parents[1] / "tasks" / "franka_kitchen" / "reports"
+CAN = CLIENTS.parents[1] / "tasks" / "robomimic_can" / "reports"
 SWIFT_RUN = ["swift-30k-step10000-k10.json", "swift-30k-step20000-k10.json", "swift-30k-k10.json"]
 
 
@@ -82,6 +85,94 @@ def _campaign(folder):
     return path
 
 
+def _summary_table(page):
+    """The page's first table (the evaluations' summary): its headers, and each row as {header: cell text}."""
+    table = re.search(r"<table>(.*?)</table>", page, re.S).group(1)
+
+    def text(cell):
+        return html.unescape(re.sub(r"<[^>]+>", "", cell))
+
+    headers = [text(header) for header in re.findall(r"<th>(.*?)</th>", table)]
+    rows = []
+    for row in re.findall(r"<tbody>.*", table, re.S)[0].split("<tr>")[1:]:
+        cells = [text(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        assert len(cells) == len(headers), (headers, cells)
+        rows.append(dict(zip(headers, cells)))
+    return headers, rows
+
+
+def _summary_of(paths):
+    page, _ = build_page(read_reports(paths), [str(path) for path in paths], "summary")
+    return _summary_table(page)
+
+
+def _edited(folder, name, edit):
+    """A copy of the committed Push-T report `name` in `folder`, changed by `edit` (it changes the document)."""
+    report = json.loads((PUSHT / name).read_text())
+    edit(report)
+    path = folder / f"edited-{name}"
+    path.write_text(json.dumps(report))
+    return path
+
+
+def _episode_scores(report):
+    """Each episode's Push-T score, min(max coverage / 0.95, 1), from the report's own episode list."""
+    return [min(result["maxProgress"] / 0.95, 1.0) for result in report["results"]]
+
+
+def test_dp_score_is_the_reports_own_else_computed_from_its_episodes(tmp_path):
+    stored = json.loads((PUSHT / "noise2-k10.json").read_text())
+    older = json.loads((PUSHT / "fm-k10.json").read_text())
+    assert "diffusionPolicyScore" in stored and "diffusionPolicyScore" not in older
+    # The stored score is what its episodes give.
+    assert math.isclose(statistics.fmean(_episode_scores(stored)), stored["diffusionPolicyScore"]["mean"])
+    # The older report's, worked out here: the mean with a normal 95% interval (sample standard deviation).
+    scores = _episode_scores(older)
+    mean, half = statistics.fmean(scores), 1.959963984540054 * statistics.stdev(scores) / math.sqrt(len(scores))
+    assert 0.9 < mean < 1 and half > 0.005
+    expected_older = f"{mean:.3f} [{mean - half:.3f}, {min(mean + half, 1):.3f}]"
+    score = stored["diffusionPolicyScore"]
+    expected_stored = f"{score['mean']:.3f} [{score['low']:.3f}, {score['high']:.3f}]"
+    # A stored score wins over the episodes (here made to disagree); one episode without its max coverage: no score.
+    overridden = _edited(tmp_path, "noise2-k10.json", lambda r: r["diffusionPolicyScore"].update(mean=0.5, low=0.25,
+                                                                                                   high=0.75))
+    unscored = _edited(tmp_path, "fm-k10.json", lambda r: r["results"][3].pop("maxProgress"))
+
+    headers, rows = _summary_of([PUSHT / "noise2-k10.json", PUSHT / "fm-k10.json", overridden, unscored])
+    assert headers.index("DP score [95% interval]") == headers.index("success [95% interval]") + 1
+    assert [row["DP score [95% interval]"] for row in rows] == [expected_stored, expected_older,
+                                                                 "0.500 [0.250, 0.750]", "–"]
+    assert rows[0]["DP score [95% interval]"] != rows[0]["success [95% interval]"]
+
+
+def test_conditions_column_names_noise_push_and_precision(tmp_path):
+    def noisy_int8(report):
+        report.update(observationNoise=2, observationNoiseSeed=7, precision="int8")
+
+    both = _edited(tmp_path, "disturbance30-k10.json", noisy_int8)
+    assert json.loads(both.read_text())["disturbance"]["step"] == 30
+    names = ["disturbance30-k10.json", "noise2-k10.json", "precision-bf16-k10.json", "rerun-k10.json",
+             "precision-fp32-k10.json"]
+    headers, rows = _summary_of([both] + [PUSHT / name for name in names])
+    assert headers.index("conditions") == headers.index("hand-over") + 1
+    assert [row["conditions"] for row in rows] == ["noise σ 2 (seed 7), push at step 30, int8", "push at step 30",
+                                                   "noise σ 2", "bf16", "", ""]
+    # Plain evaluations only (no noise, no push, fp32 or unrecorded): no column.
+    headers, rows = _summary_of([PUSHT / "rerun-k10.json", PUSHT / "precision-fp32-k10.json", PUSHT / "fm-k10.json"])
+    assert "conditions" not in headers and len(rows) == 3
+
+
+def test_no_dp_score_column_without_a_push_t_report():
+    plain = ["task", "policy", "K", "hand-over", "success [95% interval]", "episodes", "mean max progress",
+             "training steps", "report"]
+    headers, rows = _summary_of([KITCHEN / "full_k10.json", CAN / "eval_k10.json"])
+    assert headers == plain and [row["task"] for row in rows] == ["franka_kitchen", "robomimic_can"]
+    # Beside a Push-T report the column is there, a dash for the other task.
+    headers, rows = _summary_of([KITCHEN / "full_k10.json", PUSHT / "rerun-k10.json"])
+    assert [row["DP score [95% interval]"] for row in rows][0] == "–"
+    assert re.fullmatch(r"0\.9\d\d \[0\.9\d\d, (0\.9\d\d|1\.000)\]", rows[1]["DP score [95% interval]"])
+
+
 def test_committed_reports_are_told_apart():
     paths = [PUSHT / name for name in ["rerun-k10.json", "rerun-k2.json", *SWIFT_RUN, "train-swift-30k.json",
                                        "train-torch-30k.json", "bench-env.json", "bench-serve.json",
@@ -112,6 +203,8 @@ def test_committed_reports_are_told_apart():
     ("bad-success.json", '{"results": [], "success": 0.9}', r"bad-success\.json: success must be an object"),
     ("bad-histogram.json", '{"results": [], "success": {"successes": 1, "trials": 2}, "chunkLatency": {"unit": "ms"}}',
      r"bad-histogram\.json: chunkLatency must be"),
+    ("bad-push.json", '{"results": [], "success": {"successes": 1, "trials": 2}, "disturbance": "soon"}',
+     r"bad-push\.json: disturbance must be an object with the push's step"),
 ])
 def test_anything_else_is_refused_naming_the_file(tmp_path, capsys, name, content, expected):
     if content is None:
@@ -143,6 +236,20 @@ def test_campaign_rows_give_success_against_k(tmp_path):
     assert [(e.solver_steps, e.successes) for e in reports.evaluations] == [(2, 71), (10, 176)]
     page, _ = build_page(reports, ["campaign.json"], "campaign")
     assert 'data-plot="success-vs-k"' in page and "campaign.json (row 2)" in page
+
+
+def test_success_against_k_draws_each_condition_as_its_own_series(tmp_path):
+    from flowpolicy_report.series import group, labels
+    from flowpolicy_report.success_vs_k import _k, _series_key
+    int8_k2 = _edited(tmp_path, "shipped-k2.json", lambda r: r.update(precision="int8"))
+    pushed_k2 = _edited(tmp_path, "shipped-k2-policy-seed1.json", lambda r: r.update(disturbance={"step": 30}))
+    paths = [PUSHT / "shipped-k2.json", PUSHT / "precision-fp32-k10.json", int8_k2, PUSHT / "precision-int8-k10.json",
+             pushed_k2, PUSHT / "disturbance30-k10.json"]
+    series = group(read_reports(paths).evaluations, _series_key, _k)
+    assert sorted((len(members), key[3]) for key, members in series.items()) == [
+        (2, ""), (2, "int8"), (2, "push at step 30")]
+    assert sorted(labels(series, ("", "", "hand-over ", "", "")).values()) == [
+        "policy", "policy, int8", "policy, push at step 30"]
 
 
 def test_page_renders_in_headless_chromium(tmp_path, video):
