@@ -14,7 +14,7 @@ private func temporaryFolder() throws -> String {
 /// Writes an evaluation report with the keys the oldest committed reports have (no `diffusionPolicyScore`, no
 /// `stepsToProgressLevels`), `successes` of the episodes successful and the given largest coverages.
 private func writeOldReport(to path: String, checkpoint: String?, task: String = "pusht", K: Int = 10,
-                            policySeed: Int? = nil, maxCoverages: [Double?]) throws {
+                            policySeed: Int? = nil, precision: String? = nil, maxCoverages: [Double?]) throws {
     let successes = maxCoverages.filter { ($0 ?? 0) > 0.95 }.count
     let results: [[String: Any]] = maxCoverages.enumerated().map { index, coverage in
         var episode: [String: Any] = [
@@ -34,6 +34,7 @@ private func writeOldReport(to path: String, checkpoint: String?, task: String =
     ]
     if let checkpoint { report["checkpoint"] = checkpoint }
     if let policySeed { report["policySeed"] = policySeed }
+    if let precision { report["precision"] = precision }
     try JSONSerialization.data(withJSONObject: report).write(to: URL(fileURLWithPath: path))
 }
 
@@ -132,12 +133,18 @@ private func writeOldReport(to path: String, checkpoint: String?, task: String =
         #expect(abs(spread.meanDiffusionPolicyScore! - scores.reduce(0, +) / 3) < 1e-12)
         #expect(try SeedSpread(reports: [paths[2], paths[3]]).entries.map(\.policySeed) == [nil, 1])
 
-        // Refused: one report, a report given twice, an evaluation at another K.
+        // Refused: one report, a report given twice, an evaluation at another K or precision (older reports: fp32).
         #expect(throws: FlowPolicyError.self) { try SeedSpread(reports: [paths[0]]) }
         #expect(throws: FlowPolicyError.self) { try SeedSpread(reports: [paths[0], paths[1], paths[0]]) }
         try writeOldReport(to: "\(folder)/k2.json", checkpoint: "mle-seed3.safetensors", K: 2,
                            maxCoverages: [0.5, 0.5, 0.5, 0.5])
         #expect(throws: FlowPolicyError.self) { try SeedSpread(reports: paths + ["\(folder)/k2.json"]) }
+        try writeOldReport(to: "\(folder)/int8.json", checkpoint: "mle-seed3.safetensors", precision: "int8",
+                           maxCoverages: [0.5, 0.5, 0.5, 0.5])
+        #expect(throws: FlowPolicyError.self) { try SeedSpread(reports: paths + ["\(folder)/int8.json"]) }
+        try writeOldReport(to: "\(folder)/fp32.json", checkpoint: "mle-seed3.safetensors", precision: "fp32",
+                           maxCoverages: [0.5, 0.5, 0.5, 0.5])
+        #expect(try SeedSpread(reports: paths + ["\(folder)/fp32.json"]).entries.count == 5)
     }
 
     @Test func trainingStepsAreReadFromCheckpointNames() {

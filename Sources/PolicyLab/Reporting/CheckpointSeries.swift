@@ -8,8 +8,9 @@ import SimBridge
 ///
 /// The checkpoints are put in training order by the step in their names (`NAME.stepN.safetensors`, as
 /// `train --save-every` writes them); the one checkpoint without a step is the run's final one and comes last. The
-/// evaluations must be alike (task, solver, K, hand-over, episodes, seeds, observation noise, disturbance; the
-/// policy seed may differ); the checkpoints with a step must share their name, so that they are one run's.
+/// evaluations must be alike (task, solver, K, hand-over, episodes, seeds, observation noise, disturbance,
+/// precision; the policy seed may differ); the checkpoints with a step must share their name, so that they are one
+/// run's.
 public struct CheckpointSeries: Codable, Sendable {
     /// One checkpoint's evaluation.
     public struct Entry: Codable, Sendable {
@@ -154,7 +155,7 @@ public struct CheckpointSeries: Codable, Sendable {
             "replanning interval": text(digest.replanEvery), "episodes": "\(digest.episodes)",
             "seed range": "\(digest.seeds)", "observation noise": text(digest.observationNoise),
             "observation noise seed": text(digest.observationNoiseSeed),
-            "disturbance step": text(digest.disturbance?.step),
+            "disturbance step": text(digest.disturbance?.step), "precision": digest.precision ?? "fp32",
         ]
     }
 }

@@ -26,6 +26,8 @@ public struct EvaluationDigest: Codable, Sendable {
     public var observationNoise: Float?
     public var observationNoiseSeed: UInt64?
     public var disturbance: EvaluationSession.DisturbanceSummary?
+    /// fp32, bf16 or int8; nil in reports written before precisions existed (fp32).
+    public var precision: String?
     public var policySeed: UInt64?
     public var episodes: Int
     public var seeds: [UInt64]

@@ -7,9 +7,9 @@ import SimBridge
 /// pooled episodes' success with its 95% interval; on Push-T also Diffusion Policy's score, mean and standard deviation
 /// over the seeds.
 ///
-/// The evaluations must be alike (task, solver, K, hand-over, episodes, seeds, observation noise, disturbance); the
-/// checkpoint, the policy seed and the observation-noise seed may differ, but no checkpoint may be evaluated twice with
-/// the same policy seed.
+/// The evaluations must be alike (task, solver, K, hand-over, episodes, seeds, observation noise, disturbance,
+/// precision); the checkpoint, the policy seed and the observation-noise seed may differ, but no checkpoint may be
+/// evaluated twice with the same policy seed.
 public struct SeedSpread: Codable, Sendable {
     /// One seed's evaluation.
     public struct Entry: Codable, Sendable {
