@@ -52,7 +52,9 @@ struct EvalCommand: ParsableCommand {
         discussion: "Added to every number of every observation the policy sees (not to camera frames, not to what "
             + "the task scores), in the units of task.yaml's interface.observations: Push-T world units of the "
             + "512 x 512 field, Robomimic metres and quaternion components, the kitchen radians and metres. Drawn "
-            + "per episode from the noise seed and the episode's seed: the same seed gives the same noise."))
+            + "per episode from the noise seed and the episode's seed: the same seed gives the same noise. The "
+            + "summary also gives σ where it is largest in the policy's normalized inputs: on a number the "
+            + "demonstrations hardly vary, a small σ is many normalized units."))
     var observationNoise: Float = 0
 
     @Option(name: .customLong("observation-noise-seed"), parsing: .unconditional,
@@ -216,6 +218,11 @@ func evaluationSummary(_ r: EvaluationSession.Report) -> String {
         lines.append("  obs. noise      Gaussian σ = \(r.observationNoise)"
             + (r.observationNoiseUnits.map { " (\($0))" } ?? "") + ", seeded per episode by "
             + (r.observationNoiseSeed.map { "noise seed \($0)" } ?? "the policy seed"))
+        if let normalized = r.observationNoiseNormalized {
+            lines.append("                  up to σ = \(String(format: "%.3g", normalized.standardDeviation)) in the "
+                + "normalized inputs (observation \(normalized.observation): range "
+                + "\(String(format: "%.3g", normalized.trainingRange)) in the training data)")
+        }
     }
     if let disturbance = r.disturbance {
         lines.append("  disturbance     after \(disturbance.step) control steps, \(disturbance.disturbedEpisodes) of "

@@ -67,6 +67,21 @@ import Testing
         #expect(first.observationNoise == 5 && first.observationNoiseSeed == 1)
         #expect(first.observationNoiseUnits == "world units", "Push-T's keypoints and agent position")
         #expect(clean.observationNoiseUnits == nil && clean.observationNoiseSeed == nil)
+        // σ where it is largest in the policy's inputs: 5 x 2 / the smallest range among the numbers that vary.
+        let normalizer = checkpoint.observationNormalizer
+        let ranges = zip(normalizer.maximum, normalizer.minimum).map { $0 - $1 }
+        let narrowest = ranges.filter { $0 >= MinMaxNormalizer.rangeEpsilon }.min()!
+        let normalized = try #require(first.observationNoiseNormalized)
+        #expect(abs(normalized.standardDeviation - 5 * 2 / narrowest) <= 1e-5 * normalized.standardDeviation)
+        #expect(ranges[normalized.observation] == narrowest && normalized.trainingRange == narrowest)
+        #expect(clean.observationNoiseNormalized == nil)
+    }
+
+    @Test func numbersThatDoNotVaryAreNotWhereNoiseIsLargest() {
+        let normalizer = MinMaxNormalizer(minimum: [0, 1, -1, 3], maximum: [0, 1.5, 1, 3.0005])
+        let normalized = ObservationNoise.largestNormalized(0.01, by: normalizer)
+        #expect(normalized.observation == 3, "range 5e-4: scale 4000; range 0 passes unscaled")
+        #expect(abs(normalized.standardDeviation - 0.01 * 2 / normalized.trainingRange) < 1e-3)
     }
 
     @Test func negativeNoiseIsRefused() throws {

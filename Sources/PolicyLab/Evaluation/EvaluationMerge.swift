@@ -68,6 +68,7 @@ public enum EvaluationMerge {
         merged.checkpointHash = first.checkpointHash
         merged.policySeed = first.policySeed
         merged.precision = first.precision
+        merged.observationNoiseNormalized = first.observationNoiseNormalized
         merged.handOver = first.handOver
         merged.replanEvery = first.replanEvery
         merged.actionSteps = first.actionSteps

@@ -139,6 +139,8 @@ public enum EvaluationSession {
         /// With observation noise: the units σ is in, and the noise's seed when it is not the policy seed.
         public var observationNoiseUnits: String?
         public var observationNoiseSeed: UInt64?
+        /// With observation noise on a checkpoint: σ where it is largest in the policy's normalized inputs.
+        public var observationNoiseNormalized: ObservationNoise.Normalized?
         /// The mid-episode push, when one was applied.
         public var disturbance: DisturbanceSummary?
         public var results: [EpisodeOutcome]
@@ -155,6 +157,10 @@ public enum EvaluationSession {
         report.checkpoint = path
         report.precision = options.precision.rawValue
         report.checkpointHash = parameterHash(checkpoint)
+        if options.observationNoise > 0 {
+            report.observationNoiseNormalized = ObservationNoise.largestNormalized(
+                options.observationNoise, by: checkpoint.observationNormalizer)
+        }
         return report
     }
 

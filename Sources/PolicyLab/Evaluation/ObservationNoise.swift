@@ -26,6 +26,24 @@ public struct ObservationNoise: Sendable {
         }
     }
 
+    /// Where σ lands largest among a checkpoint's normalized inputs.
+    public struct Normalized: Codable, Sendable, Equatable {
+        /// σ in normalized units on that number: σ times the normalizer's scale, 2 / its range.
+        public var standardDeviation: Float
+        /// The observation number (from 0, within one step's observation) and its range in the training data.
+        public var observation: Int
+        public var trainingRange: Float
+    }
+
+    /// σ in the policy's normalized units where it is largest: on the number the demonstrations vary least (numbers
+    /// that do not vary at all pass the normalizer unscaled). A few normalized units there are far outside anything
+    /// the policy saw, whatever σ is in the observation's own units.
+    public static func largestNormalized(_ sigma: Float, by normalizer: MinMaxNormalizer) -> Normalized {
+        let observation = normalizer.scale.indices.max { normalizer.scale[$0] < normalizer.scale[$1] } ?? 0
+        return Normalized(standardDeviation: sigma * normalizer.scale[observation], observation: observation,
+                          trainingRange: normalizer.maximum[observation] - normalizer.minimum[observation])
+    }
+
     /// The units σ is in for `task`: the distinct units of its observation groups, or nil if task.yaml names none.
     public static func units(of task: TaskDescription) -> String? {
         guard let groups = task.observationGroups() else { return nil }
