@@ -278,10 +278,10 @@ def _diffusion_policy_score(document, task, results, source):
     coverages = [r.get("maxProgress") for r in results]
     if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coverages):
         return None, "the report does not record each episode's max coverage"
-    return mean_estimate([min(max(c / coverage, 0.0), 1.0) for c in coverages], bounds=(0.0, 1.0)), None
+    return _mean_estimate([min(max(c / coverage, 0.0), 1.0) for c in coverages], bounds=(0.0, 1.0)), None
 
 
-def mean_estimate(values, bounds=(-math.inf, math.inf), z=1.959963984540054):
+def _mean_estimate(values, bounds=(-math.inf, math.inf), z=1.959963984540054):
     """The mean of `values` with its 95% interval as flowpolicy computes it (normal approximation, sample standard
     deviation), clipped to `bounds`."""
     n = len(values)
@@ -292,11 +292,11 @@ def mean_estimate(values, bounds=(-math.inf, math.inf), z=1.959963984540054):
 
 
 def _disturbance_step(value, source):
-    """The control step of an eval's push: `disturbance` is {"step", "push", "disturbedEpisodes"} (a bare step is
-    taken too); None when there was none."""
+    """The control step of an eval's push: `disturbance` is {"step", "push", "disturbedEpisodes"}; None when there
+    was none."""
     if value is None:
         return None
-    step = value.get("step") if isinstance(value, dict) else value
+    step = value.get("step") if isinstance(value, dict) else None
     if isinstance(step, bool) or not isinstance(step, int):
         raise ReportError(f"{source}: disturbance must be an object with the push's step, got "
                           f"{json.dumps(value)[:80]}")
