@@ -94,17 +94,21 @@ seed001() {
     evaluate "$runs/lfm-distilled.safetensors" lfm-distilled 1
 }
 
-# Issue 21: three training seeds, seed 000 on the shipped policy with three fine-tuning seeds, robustness.
+# Issue 21: three training seeds of FM and LFM, seed 000 on the shipped policy with three fine-tuning seeds,
+# robustness.
 seeds() {
     local data="$runs/expert-1000.safetensors" shipped=tasks/pusht/policy.safetensors
     say "three training seeds of the shipped settings, 25k steps each"
     for s in 0 1 2; do
         "$flowpolicy" train --dataset "$data" --out "$runs/seed$s-25k.safetensors" --steps 25000 --lr 1e-3 \
             --warmup 1000 --seed "$s" --json "$reports/train-seed$s-25k.json"
-        evaluate "$runs/seed$s-25k.safetensors" "seed$s-25k" 2 10
+        evaluate "$runs/seed$s-25k.safetensors" "seed$s-25k" 2 4 10
+        "$flowpolicy" train --method lfm --blocks 2 --dataset "$data" --out "$runs/lfm-seed$s-25k.safetensors" \
+            --steps 25000 --lr 1e-3 --warmup 1000 --seed "$s" --json "$reports/train-lfm-seed$s-25k.json"
+        evaluate "$runs/lfm-seed$s-25k.safetensors" "lfm-seed$s-25k" 1 2 5
     done
-    "$flowpolicy" report seeds "$reports"/seed?-25k-k10.json
-    "$flowpolicy" report seeds "$reports"/seed?-25k-k2.json
+    for k in 2 4 10; do "$flowpolicy" report seeds "$reports"/seed?-25k-k$k.json; done
+    for k in 1 2 5; do "$flowpolicy" report seeds "$reports"/lfm-seed?-25k-k$k.json; done
     say "seed 000 on the shipped policy: MLE and residual through K = 1 and 2, fine-tuning seeds 0-2"
     for k in 1 2; do
         for p in 0 1 2; do
