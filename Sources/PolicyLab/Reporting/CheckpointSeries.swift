@@ -58,16 +58,8 @@ public struct CheckpointSeries: Codable, Sendable {
         guard reports.count >= 2 else {
             throw FlowPolicyError.invalidConfiguration("give the reports of two or more checkpoints of one run")
         }
-        let digests = try reports.map { (path: $0, digest: try EvaluationDigest.read($0)) }
-        let (firstPath, first) = digests[0]
-        for (path, digest) in digests.dropFirst() {
-            let theirs = Self.settings(of: digest), ours = Self.settings(of: first)
-            if let name = Self.firstDifference(ours, theirs) {
-                throw FlowPolicyError.incompatible(
-                    path: path, message: "its \(name) is \(theirs[name]!), \(firstPath)'s is \(ours[name]!); "
-                        + "compare checkpoints evaluated alike")
-            }
-        }
+        let digests = try EvaluationDigest.readAlike(reports, compared: "checkpoints")
+        let first = digests[0].digest
         let coverage = try TaskDescription.named(first.task).diffusionPolicyScoreCoverage()
         var entries: [Entry] = []
         var missing: String?
@@ -135,27 +127,5 @@ public struct CheckpointSeries: Codable, Sendable {
         URL(fileURLWithPath: checkpoint).lastPathComponent.split(separator: ".")
             .filter { !($0.hasPrefix("step") && Int($0.dropFirst(4)) != nil) && $0 != "safetensors" }
             .joined(separator: ".")
-    }
-
-    /// The name of the first setting in which two evaluations differ (the task first), nil when they agree. Reports
-    /// written before the hand-over was recorded name none: they agree with any.
-    static func firstDifference(_ ours: [String: String], _ theirs: [String: String]) -> String? {
-        let names = ["task"] + ours.keys.sorted().filter { $0 != "task" }
-        return names.first { name in
-            ours[name] != theirs[name] && !(name == "hand-over" && [ours[name], theirs[name]].contains("none"))
-        }
-    }
-
-    /// What must agree between the evaluations, by name.
-    static func settings(of digest: EvaluationDigest) -> [String: String] {
-        func text<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "none" }
-        return [
-            "task": digest.task, "solver": text(digest.solver), "K": text(digest.solverSteps),
-            "hand-over": text(digest.handOver), "actions per chunk": text(digest.actionSteps),
-            "replanning interval": text(digest.replanEvery), "episodes": "\(digest.episodes)",
-            "seed range": "\(digest.seeds)", "observation noise": text(digest.observationNoise),
-            "observation noise seed": text(digest.observationNoiseSeed),
-            "disturbance step": text(digest.disturbance?.step), "precision": digest.precision ?? "fp32",
-        ]
     }
 }

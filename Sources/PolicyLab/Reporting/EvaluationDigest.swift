@@ -42,6 +42,42 @@ public struct EvaluationDigest: Codable, Sendable {
         try readJSONReport(EvaluationDigest.self, from: path)
     }
 
+    /// Reads evaluation reports that must have been run alike (task, solver, K, hand-over, episodes, seeds,
+    /// observation noise and its seed, disturbance, precision; the checkpoint and the policy seed may differ), refusing
+    /// the first that was not, naming the setting (the task first) and what is `compared` (`checkpoints`).
+    public static func readAlike(_ paths: [String], ignoring ignored: Set<String> = [], compared: String) throws
+        -> [(path: String, digest: EvaluationDigest)] {
+        let digests = try paths.map { (path: $0, digest: try read($0)) }
+        guard let (firstPath, first) = digests.first else { return [] }
+        let ours = first.settings.filter { !ignored.contains($0.key) }
+        let names = ["task"] + ours.keys.sorted().filter { $0 != "task" }
+        for (path, digest) in digests.dropFirst() {
+            let theirs = digest.settings
+            // Reports written before the hand-over was recorded name none: they agree with any.
+            let differs = { (name: String) in
+                ours[name] != theirs[name] && !(name == "hand-over" && [ours[name], theirs[name]].contains("none"))
+            }
+            if let name = names.first(where: differs) {
+                throw FlowPolicyError.incompatible(
+                    path: path, message: "its \(name) is \(theirs[name]!), \(firstPath)'s is \(ours[name]!); "
+                        + "compare \(compared) evaluated alike")
+            }
+        }
+        return digests
+    }
+
+    /// What must agree between evaluations compared with each other, by name.
+    var settings: [String: String] {
+        func text<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "none" }
+        return [
+            "task": task, "solver": text(solver), "K": text(solverSteps), "hand-over": text(handOver),
+            "actions per chunk": text(actionSteps), "replanning interval": text(replanEvery),
+            "episodes": "\(episodes)", "seed range": "\(seeds)", "observation noise": text(observationNoise),
+            "observation noise seed": text(observationNoiseSeed), "disturbance step": text(disturbance?.step),
+            "precision": precision ?? "fp32",
+        ]
+    }
+
     /// Diffusion Policy's Push-T score (`DiffusionPolicyScore`) of this report's episodes, with the reason when it
     /// cannot be had: nil and nil for a task other than Push-T; nil and a reason for a Push-T report that lacks its
     /// episodes' largest coverage.

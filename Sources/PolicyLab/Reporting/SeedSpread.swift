@@ -43,21 +43,12 @@ public struct SeedSpread: Codable, Sendable {
         guard reports.count >= 2 else {
             throw FlowPolicyError.invalidConfiguration("give the reports of two or more seeds")
         }
-        let digests = try reports.map { (path: $0, digest: try EvaluationDigest.read($0)) }
-        let (firstPath, first) = digests[0]
-        func mustAgree(_ digest: EvaluationDigest) -> [String: String] {
-            CheckpointSeries.settings(of: digest).filter { $0.key != "observation noise seed" }
-        }
-        let ours = mustAgree(first)
+        let digests = try EvaluationDigest.readAlike(reports, ignoring: ["observation noise seed"],
+                                                     compared: "seeds")
+        let first = digests[0].digest
         var evaluated: [String: String] = [:]
         for (path, digest) in digests {
-            let theirs = mustAgree(digest)
-            if let name = CheckpointSeries.firstDifference(ours, theirs) {
-                throw FlowPolicyError.incompatible(
-                    path: path, message: "its \(name) is \(theirs[name]!), \(firstPath)'s is \(ours[name]!); "
-                        + "compare seeds evaluated alike")
-            }
-            let run = "\(digest.checkpoint ?? digest.policy) with policy seed \(digest.policySeed.map(String.init) ?? "0")"
+            let run = "\(digest.checkpoint ?? digest.policy) with policy seed \(digest.policySeed ?? 0)"
             if let earlier = evaluated.updateValue(path, forKey: run) {
                 throw FlowPolicyError.incompatible(
                     path: path, message: "it evaluates \(run), as \(earlier) does: give each seed once")
